@@ -1,0 +1,121 @@
+//! The library's one error type. Every variant names what is at fault (a file, a digest, a
+//! reference) so the CLI can print it as is and map it to an exit code.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::digest::Digest;
+
+/// Everything that can go wrong in `ocistow-store`.
+///
+/// Callers match on the variant; the `Display` text is meant for people.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation on `path` failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The directory is not an OCI layout (no `oci-layout`, a malformed one, or another version).
+    #[error("{path}: not an OCI image layout: {reason}")]
+    NotALayout { path: PathBuf, reason: String },
+
+    /// A file of the layout (`index.json`, a blob) does not parse or breaks the spec.
+    #[error("{path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+
+    /// A string that should be a digest does not follow the digest grammar.
+    #[error("invalid digest {input:?}: {reason}")]
+    InvalidDigest { input: String, reason: String },
+
+    /// The digest is well-formed but its algorithm cannot be computed here.
+    #[error(
+        "digest algorithm {algorithm:?} is not supported for writing or verifying (only sha256 and sha512)"
+    )]
+    UnsupportedAlgorithm { algorithm: String },
+
+    /// Content does not hash to the digest it was declared with.
+    #[error("{what}: digest mismatch: expected {expected}, content hashes to {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+
+    /// Content is not the size it was declared with.
+    #[error("{what}: size mismatch: expected {expected} bytes, found {actual}")]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+
+    /// A reference, tag, digest or blob is absent.
+    #[error("{what} not found{hint}")]
+    NotFound { what: String, hint: String },
+
+    /// A reference matches more than one thing and we will not guess.
+    #[error("{reference} is ambiguous: it matches {}", candidates.join(", "))]
+    Ambiguous {
+        reference: String,
+        candidates: Vec<String>,
+    },
+
+    /// A reference string does not parse.
+    #[error("invalid reference {input:?}: {reason}")]
+    InvalidReference { input: String, reason: String },
+
+    /// JSON given as a manifest or index is not one.
+    #[error("{what}: not a valid {kind}: {reason}")]
+    InvalidManifest {
+        what: String,
+        kind: String,
+        reason: String,
+    },
+
+    /// Any other input a caller supplied is unusable.
+    #[error("{0}")]
+    InvalidInput(String),
+
+    /// Another process holds the layout's lock for longer than we are willing to wait.
+    #[error(
+        "{path}: timed out after {waited:?} waiting for the layout lock held by another process"
+    )]
+    Locked { path: PathBuf, waited: Duration },
+
+    /// The operation would overwrite something the caller did not ask to replace.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// `Result` with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches a path to an `io::Error`; every I/O call in the library goes through this so that
+/// no error reaches a user without the file it concerns.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })
+    }
+}
+
+impl Error {
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        Error::NotFound {
+            what: what.into(),
+            hint: String::new(),
+        }
+    }
+}

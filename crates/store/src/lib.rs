@@ -1,0 +1,40 @@
+//! `ocistow-store`: read and write OCI Image Layout directories (`oci-layout`, `index.json`,
+//! `blobs/`) without losing a byte and without racing other writers.
+//!
+//! The layers, bottom up:
+//! - [`digest`]: validated digests, streaming hashers, the only digest-to-path mapping;
+//! - [`model`]: descriptors, manifests and indexes that keep every field they were read with;
+//! - [`layout`]: blobs through `ingest/` and `index.json` transactions under a cross-process lock;
+//! - [`reference`]: `DIR:TAG`, `DIR@DIGEST` and their resolution;
+//! - [`tags`]: entry changes (tag, untag, record, delete);
+//! - [`artifact`]: `push` and `pull` of files as oras does.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let file = dir.path().join("hello.txt");
+//! # std::fs::write(&file, "hello\n").unwrap();
+//! use ocistow_store::{Layout, artifact::{self, FileSpec, PushRequest}, reference::Target};
+//! let layout = Layout::init(dir.path().join("layout")).unwrap();
+//! let req = PushRequest {
+//!     files: vec![FileSpec { path: file, media_type: Some("text/plain".into()) }],
+//!     artifact_type: Some("application/vnd.example".into()),
+//!     ..Default::default()
+//! };
+//! let pushed = artifact::push(&layout, &req, &artifact::no_progress).unwrap();
+//! layout.add_entry(&pushed.descriptor, &["v1".to_string()]).unwrap();
+//! assert_eq!(layout.resolve(&Target::Tag("v1".into())).unwrap().digest(), pushed.descriptor.digest());
+//! ```
+
+pub mod artifact;
+pub mod digest;
+pub mod error;
+pub mod layout;
+pub mod model;
+pub mod reference;
+pub mod tags;
+
+pub use digest::{Algorithm, Digest};
+pub use error::{Error, Result};
+pub use layout::{Expected, Layout, Progress};
+pub use model::{Descriptor, ImageIndex, ImageManifest, Manifest, Platform};
+pub use reference::{Reference, Target};

@@ -1,0 +1,699 @@
+//! Descriptors, platforms, image manifests and image indexes.
+//!
+//! Every type here keeps the JSON object it was read from (an order-preserving map) and exposes
+//! typed, validated accessors over it. Writing one back therefore keeps unknown fields, key order,
+//! and the difference between absent and empty `annotations`: rewriting `index.json` loses nothing.
+//! Manifest blobs are never re-serialized at all; [`ImageManifest`] and [`ImageIndex`] are read-only
+//! views used to validate and walk them.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::digest::Digest;
+
+/// Media types and annotation keys ocistow uses.
+pub mod media {
+    pub const IMAGE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    pub const IMAGE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    pub const IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    pub const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    pub const LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub const DOCKER_MANIFEST_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// What oras uses when neither a config nor an artifact type is given.
+    pub const UNKNOWN_ARTIFACT: &str = "application/vnd.unknown.artifact.v1";
+    /// What oras gives a `--config` file without a media type.
+    pub const UNKNOWN_CONFIG: &str = "application/vnd.unknown.config.v1+json";
+
+    /// True for media types whose content has the shape of an image manifest.
+    pub fn is_image_manifest(mt: &str) -> bool {
+        mt == IMAGE_MANIFEST || mt == DOCKER_MANIFEST
+    }
+
+    /// True for media types whose content has the shape of an image index.
+    pub fn is_index(mt: &str) -> bool {
+        mt == IMAGE_INDEX || mt == DOCKER_MANIFEST_LIST
+    }
+
+    /// True for anything that is a manifest of either kind.
+    pub fn is_manifest(mt: &str) -> bool {
+        is_image_manifest(mt) || is_index(mt)
+    }
+}
+
+/// Well-known annotation keys.
+pub mod annotations {
+    pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+    pub const TITLE: &str = "org.opencontainers.image.title";
+    pub const CREATED: &str = "org.opencontainers.image.created";
+    /// containerd's and docker's full image name next to `ref.name`.
+    pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
+    /// oras: the layer is a tarball of a directory to unpack on pull.
+    pub const ORAS_UNPACK: &str = "io.deis.oras.content.unpack";
+    /// oras: digest of the uncompressed tar of a directory layer.
+    pub const ORAS_CONTENT_DIGEST: &str = "io.deis.oras.content.digest";
+}
+
+/// The empty descriptor's content, `{}`.
+pub const EMPTY_JSON: &[u8] = b"{}";
+
+/// An OCI content descriptor, kept as the JSON object it came from.
+///
+/// ```
+/// use ocistow_store::Descriptor;
+/// let d: Descriptor = serde_json::from_str(
+///     r#"{"mediaType":"text/plain","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"x-unknown":[1]}"#,
+/// ).unwrap();
+/// assert_eq!(d.size(), 2);
+/// assert!(serde_json::to_string(&d).unwrap().ends_with(r#""x-unknown":[1]}"#));
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Descriptor {
+    fields: Map<String, Value>,
+    digest: Digest,
+    size: u64,
+}
+
+impl Descriptor {
+    /// A new descriptor with the three required fields, in the order Go tools write them.
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Self {
+        let mut fields = Map::new();
+        fields.insert("mediaType".into(), Value::String(media_type.into()));
+        fields.insert("digest".into(), Value::String(digest.to_string()));
+        fields.insert("size".into(), Value::from(size));
+        Descriptor {
+            fields,
+            digest,
+            size,
+        }
+    }
+
+    /// Validates a JSON object as a descriptor. The error is a reason without context; callers
+    /// add the file and position.
+    pub fn from_map(fields: Map<String, Value>) -> Result<Self, String> {
+        let digest = match fields.get("digest") {
+            Some(Value::String(s)) => Digest::parse(s).map_err(|e| e.to_string())?,
+            Some(_) => return Err("\"digest\" is not a string".into()),
+            None => return Err("descriptor has no \"digest\"".into()),
+        };
+        let size = match fields.get("size") {
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| format!("\"size\" must be a non-negative integer, found {v}"))?,
+            None => return Err(format!("descriptor {digest} has no \"size\"")),
+        };
+        for key in ["mediaType", "artifactType", "data"] {
+            if let Some(v) = fields.get(key)
+                && !v.is_string()
+            {
+                return Err(format!("descriptor {digest}: \"{key}\" is not a string"));
+            }
+        }
+        match fields.get("annotations") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(m)) => {
+                if let Some((k, _)) = m.iter().find(|(_, v)| !v.is_string()) {
+                    return Err(format!(
+                        "descriptor {digest}: annotation {k:?} is not a string"
+                    ));
+                }
+            }
+            Some(_) => {
+                return Err(format!(
+                    "descriptor {digest}: \"annotations\" is not an object"
+                ));
+            }
+        }
+        match fields.get("urls") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
+            Some(_) => {
+                return Err(format!(
+                    "descriptor {digest}: \"urls\" is not a list of strings"
+                ));
+            }
+        }
+        if let Some(p) = fields.get("platform")
+            && !p.is_null()
+        {
+            Platform::from_value(p).map_err(|e| format!("descriptor {digest}: platform: {e}"))?;
+        }
+        Ok(Descriptor {
+            fields,
+            digest,
+            size,
+        })
+    }
+
+    /// Validates any JSON value as a descriptor.
+    pub fn from_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Object(m) => Descriptor::from_map(m),
+            other => Err(format!("descriptor is not a JSON object: {other}")),
+        }
+    }
+
+    /// The media type, or `""` when the field is absent.
+    pub fn media_type(&self) -> &str {
+        self.str_field("mediaType").unwrap_or("")
+    }
+
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn artifact_type(&self) -> Option<&str> {
+        self.str_field("artifactType")
+    }
+
+    /// The `data` field (base64 of the content), if any.
+    pub fn data(&self) -> Option<&str> {
+        self.str_field("data")
+    }
+
+    pub fn urls(&self) -> Vec<&str> {
+        match self.fields.get("urls") {
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn platform(&self) -> Option<Platform> {
+        self.fields
+            .get("platform")
+            .and_then(|p| Platform::from_value(p).ok())
+    }
+
+    /// The annotations object, when present (it may be empty).
+    pub fn annotations(&self) -> Option<&Map<String, Value>> {
+        self.fields.get("annotations").and_then(Value::as_object)
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations()?.get(key)?.as_str()
+    }
+
+    /// The `org.opencontainers.image.ref.name` annotation.
+    pub fn ref_name(&self) -> Option<&str> {
+        self.annotation(annotations::REF_NAME)
+    }
+
+    /// Sets one annotation, creating the object when absent.
+    pub fn set_annotation(&mut self, key: &str, value: &str) {
+        let slot = self
+            .fields
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        if let Value::Object(m) = slot {
+            m.insert(key.to_string(), Value::String(value.to_string()));
+        }
+    }
+
+    /// Removes one annotation; the (possibly empty) object stays, as it was found.
+    pub fn remove_annotation(&mut self, key: &str) -> Option<String> {
+        match self.fields.get_mut("annotations") {
+            Some(Value::Object(m)) => m
+                .shift_remove(key)
+                .and_then(|v| v.as_str().map(String::from)),
+            _ => None,
+        }
+    }
+
+    pub fn set_artifact_type(&mut self, artifact_type: &str) {
+        self.fields
+            .insert("artifactType".into(), Value::String(artifact_type.into()));
+    }
+
+    /// Sets `data` (base64) on the descriptor.
+    pub fn set_data_base64(&mut self, b64: &str) {
+        self.fields.insert("data".into(), Value::String(b64.into()));
+    }
+
+    /// Replaces the annotations with `annotations` (in the order given).
+    pub fn set_annotations(&mut self, annotations: Map<String, Value>) {
+        self.fields
+            .insert("annotations".into(), Value::Object(annotations));
+    }
+
+    /// The descriptor reduced to `mediaType`, `digest` and `size`, as a `subject` is written.
+    pub fn plain(&self) -> Descriptor {
+        Descriptor::new(self.media_type(), self.digest.clone(), self.size)
+    }
+
+    /// The underlying JSON object, with every field as read.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.fields
+    }
+
+    fn str_field(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).and_then(Value::as_str)
+    }
+}
+
+impl fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Descriptor({})", Value::Object(self.fields.clone()))
+    }
+}
+
+impl serde::Serialize for Descriptor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.fields.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Descriptor {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = Map::<String, Value>::deserialize(d)?;
+        Descriptor::from_map(map).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A descriptor's `platform`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub os_version: Option<String>,
+    #[serde(
+        rename = "os.features",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub os_features: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+}
+
+impl Platform {
+    fn from_value(v: &Value) -> Result<Self, String> {
+        Platform::deserialize_value(v).map_err(|e| e.to_string())
+    }
+
+    fn deserialize_value(v: &Value) -> serde_json::Result<Self> {
+        serde::Deserialize::deserialize(v)
+    }
+
+    /// Parses `os/arch[/variant]`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
+            return Err(format!("platform {s:?} is not os/arch[/variant]"));
+        }
+        Ok(Platform {
+            os: parts[0].into(),
+            architecture: parts[1].into(),
+            variant: parts.get(2).map(|v| v.to_string()),
+            ..Platform::default()
+        })
+    }
+
+    /// True when `self` (as asked for) is satisfied by `other` (as found): os and architecture
+    /// equal, and the variant equal when one was asked for.
+    pub fn matches(&self, other: &Platform) -> bool {
+        self.os == other.os
+            && self.architecture == other.architecture
+            && (self.variant.is_none() || self.variant == other.variant)
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err("not a JSON object".into()),
+        Err(e) => Err(format!("invalid JSON: {e}")),
+    }
+}
+
+fn check_schema_version(fields: &Map<String, Value>, required: bool) -> Result<(), String> {
+    match fields.get("schemaVersion") {
+        Some(v) if v.as_u64() == Some(2) => Ok(()),
+        Some(v) => Err(format!("schemaVersion must be 2, found {v}")),
+        None if required => Err("schemaVersion is missing".into()),
+        None => Ok(()),
+    }
+}
+
+fn descriptor_field(fields: &Map<String, Value>, key: &str) -> Result<Option<Descriptor>, String> {
+    match fields.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => Descriptor::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| format!("{key}: {e}")),
+    }
+}
+
+fn descriptor_list(fields: &Map<String, Value>, key: &str) -> Result<Vec<Descriptor>, String> {
+    match fields.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Descriptor::from_value(v.clone()).map_err(|e| format!("{key}[{i}]: {e}")))
+            .collect(),
+        Some(_) => Err(format!("\"{key}\" is not a list")),
+    }
+}
+
+/// An image index: `index.json` itself, or an index blob.
+///
+/// Entries are held as [`Descriptor`]s; every other field is kept as read, and writing the index
+/// puts `manifests` back at the position it had.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImageIndex {
+    fields: Map<String, Value>,
+    manifests: Vec<Descriptor>,
+}
+
+impl ImageIndex {
+    /// An empty index as ocistow writes a new `index.json`.
+    pub fn new() -> Self {
+        let mut fields = Map::new();
+        fields.insert("schemaVersion".into(), Value::from(2));
+        fields.insert("mediaType".into(), Value::String(media::IMAGE_INDEX.into()));
+        fields.insert("manifests".into(), Value::Array(Vec::new()));
+        ImageIndex {
+            fields,
+            manifests: Vec::new(),
+        }
+    }
+
+    /// Parses and validates index JSON. `schemaVersion` is required to be 2 when present; a
+    /// missing top-level `mediaType` is fine (skopeo and regctl omit it).
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let mut fields = parse_object(bytes)?;
+        check_schema_version(&fields, false)?;
+        if let Some(mt) = fields.get("mediaType")
+            && !mt.is_string()
+        {
+            return Err("\"mediaType\" is not a string".into());
+        }
+        let manifests = descriptor_list(&fields, "manifests")?;
+        descriptor_field(&fields, "subject")?;
+        if let Some(Value::Object(m)) = fields.get("annotations")
+            && let Some((k, _)) = m.iter().find(|(_, v)| !v.is_string())
+        {
+            return Err(format!("annotation {k:?} is not a string"));
+        }
+        // The entries live in `manifests`; the map keeps the key's position only.
+        if let Some(slot) = fields.get_mut("manifests") {
+            *slot = Value::Null;
+        }
+        Ok(ImageIndex { fields, manifests })
+    }
+
+    /// Serializes compactly, with `manifests` back in its place.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut fields = self.fields.clone();
+        let list = Value::Array(
+            self.manifests
+                .iter()
+                .map(|d| Value::Object(d.fields().clone()))
+                .collect(),
+        );
+        // `insert` on an existing key keeps its position in an order-preserving map.
+        fields.insert("manifests".into(), list);
+        // Serializing a map of JSON values cannot fail.
+        serde_json::to_vec(&Value::Object(fields)).unwrap_or_default()
+    }
+
+    pub fn manifests(&self) -> &[Descriptor] {
+        &self.manifests
+    }
+
+    pub fn manifests_mut(&mut self) -> &mut Vec<Descriptor> {
+        &mut self.manifests
+    }
+
+    pub fn media_type(&self) -> Option<&str> {
+        self.fields.get("mediaType").and_then(Value::as_str)
+    }
+
+    pub fn artifact_type(&self) -> Option<&str> {
+        self.fields.get("artifactType").and_then(Value::as_str)
+    }
+
+    /// The index's `subject`, if it is a referrer. (Validated at parse time.)
+    pub fn subject(&self) -> Option<Descriptor> {
+        descriptor_field(&self.fields, "subject").ok().flatten()
+    }
+
+    pub fn annotations(&self) -> Option<&Map<String, Value>> {
+        self.fields.get("annotations").and_then(Value::as_object)
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations()?.get(key)?.as_str()
+    }
+
+    /// Sets a top-level annotation, creating the object when absent.
+    pub fn set_annotation(&mut self, key: &str, value: &str) {
+        let slot = self
+            .fields
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = slot {
+            m.insert(key.into(), Value::String(value.into()));
+        }
+    }
+
+    /// Removes a top-level annotation; the object stays even if it becomes empty.
+    pub fn remove_annotation(&mut self, key: &str) {
+        if let Some(Value::Object(m)) = self.fields.get_mut("annotations") {
+            m.shift_remove(key);
+        }
+    }
+
+    /// Every field except `manifests`, as read.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.fields
+    }
+}
+
+impl Default for ImageIndex {
+    fn default() -> Self {
+        ImageIndex::new()
+    }
+}
+
+/// A read-only view of an image manifest blob (OCI or Docker schema 2).
+#[derive(Clone, Debug)]
+pub struct ImageManifest {
+    pub media_type: Option<String>,
+    pub artifact_type: Option<String>,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+    pub subject: Option<Descriptor>,
+    pub annotations: Option<Map<String, Value>>,
+}
+
+impl ImageManifest {
+    /// Parses and validates an image manifest.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let fields = parse_object(bytes)?;
+        check_schema_version(&fields, true)?;
+        let media_type = match fields.get("mediaType") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err("\"mediaType\" is not a string".into()),
+        };
+        if fields.contains_key("manifests") {
+            return Err("has \"manifests\": this is an index, not an image manifest".into());
+        }
+        let config = descriptor_field(&fields, "config")?
+            .ok_or_else(|| String::from("\"config\" is missing"))?;
+        if !matches!(fields.get("layers"), Some(Value::Array(_))) {
+            return Err("\"layers\" is missing or not a list".into());
+        }
+        let layers = descriptor_list(&fields, "layers")?;
+        let subject = descriptor_field(&fields, "subject")?;
+        let artifact_type = match fields.get("artifactType") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err("\"artifactType\" is not a string".into()),
+        };
+        let annotations = match fields.get("annotations") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) if m.values().all(Value::is_string) => Some(m.clone()),
+            Some(_) => return Err("\"annotations\" is not an object of strings".into()),
+        };
+        Ok(ImageManifest {
+            media_type,
+            artifact_type,
+            config,
+            layers,
+            subject,
+            annotations,
+        })
+    }
+
+    /// The artifact type as the referrers API reports it: `artifactType`, else the config's media type.
+    pub fn effective_artifact_type(&self) -> &str {
+        self.artifact_type
+            .as_deref()
+            .unwrap_or_else(|| self.config.media_type())
+    }
+}
+
+/// Either kind of manifest, as found in a blob.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // short-lived values; boxing would only add indirection
+pub enum Manifest {
+    Image(ImageManifest),
+    Index(ImageIndex),
+}
+
+impl Manifest {
+    /// Parses `bytes` as the kind `media_type` names. Other media types are not manifests.
+    pub fn parse(media_type: &str, bytes: &[u8]) -> Result<Self, String> {
+        if media::is_image_manifest(media_type) {
+            ImageManifest::parse(bytes).map(Manifest::Image)
+        } else if media::is_index(media_type) {
+            let index = ImageIndex::parse(bytes)?;
+            let fields = index.fields();
+            check_schema_version(fields, true)?;
+            if !fields.contains_key("manifests") {
+                return Err("\"manifests\" is missing".into());
+            }
+            Ok(Manifest::Index(index))
+        } else {
+            Err(format!("{media_type:?} is not a manifest media type"))
+        }
+    }
+
+    /// Guesses the media type of manifest JSON: its `mediaType` field, else its shape.
+    pub fn sniff_media_type(bytes: &[u8]) -> Option<String> {
+        let fields = parse_object(bytes).ok()?;
+        if let Some(Value::String(mt)) = fields.get("mediaType") {
+            return Some(mt.clone());
+        }
+        if fields.contains_key("manifests") {
+            Some(media::IMAGE_INDEX.into())
+        } else if fields.contains_key("config") && fields.contains_key("layers") {
+            Some(media::IMAGE_MANIFEST.into())
+        } else {
+            None
+        }
+    }
+
+    pub fn subject(&self) -> Option<Descriptor> {
+        match self {
+            Manifest::Image(m) => m.subject.clone(),
+            Manifest::Index(i) => i.subject(),
+        }
+    }
+
+    /// Every descriptor the manifest points to, subject excluded.
+    pub fn children(&self) -> Vec<&Descriptor> {
+        match self {
+            Manifest::Image(m) => std::iter::once(&m.config).chain(m.layers.iter()).collect(),
+            Manifest::Index(i) => i.manifests().iter().collect(),
+        }
+    }
+
+    /// `artifactType`, else the config media type for image manifests; none for indexes without it.
+    pub fn effective_artifact_type(&self) -> Option<&str> {
+        match self {
+            Manifest::Image(m) => Some(m.effective_artifact_type()),
+            Manifest::Index(i) => i.artifact_type(),
+        }
+    }
+
+    pub fn annotations(&self) -> Option<&Map<String, Value>> {
+        match self {
+            Manifest::Image(m) => m.annotations.as_ref(),
+            Manifest::Index(i) => i.annotations(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_round_trip_keeps_everything() {
+        let src = br#"{"zz":1,"manifests":[{"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"mediaType":"application/xml","annotations":{},"platform":{"architecture":"amd64","os":"linux","features":["sse4"],"x":true},"extra":{"a":[1,2]}}],"schemaVersion":2,"annotations":{"b":"1","a":"2"}}"#;
+        let idx = ImageIndex::parse(src).unwrap();
+        assert_eq!(idx.to_vec(), src.to_vec());
+        assert!(idx.media_type().is_none());
+        assert_eq!(idx.manifests()[0].annotations().map(|m| m.len()), Some(0));
+    }
+
+    #[test]
+    fn absent_annotations_stay_absent() {
+        let src = br#"{"schemaVersion":2,"manifests":[{"mediaType":"a/b","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}]}"#;
+        assert_eq!(ImageIndex::parse(src).unwrap().to_vec(), src.to_vec());
+    }
+
+    #[test]
+    fn rejects_bad_descriptors() {
+        for bad in [
+            r#"{"schemaVersion":2,"manifests":[{"mediaType":"a","digest":"sha256:../x","size":1}]}"#,
+            r#"{"schemaVersion":2,"manifests":[{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":-1}]}"#,
+            r#"{"schemaVersion":2,"manifests":[{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}]}"#,
+            r#"{"schemaVersion":2,"manifests":{}}"#,
+            r#"{"schemaVersion":3,"manifests":[]}"#,
+            r#"[]"#,
+            r#"{"schemaVersion":2,"manifests":[{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"annotations":{"k":1}}]}"#,
+        ] {
+            assert!(ImageIndex::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn manifest_shapes() {
+        let m = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+        let parsed = Manifest::parse(media::IMAGE_MANIFEST, m).unwrap();
+        assert_eq!(parsed.effective_artifact_type(), Some(media::EMPTY));
+        assert!(Manifest::parse(media::IMAGE_INDEX, m).is_err());
+        assert!(
+            Manifest::parse(
+                media::IMAGE_MANIFEST,
+                br#"{"schemaVersion":2,"manifests":[]}"#
+            )
+            .is_err()
+        );
+        assert!(Manifest::parse(media::IMAGE_MANIFEST, b"{}").is_err());
+        assert_eq!(
+            Manifest::sniff_media_type(m).as_deref(),
+            Some(media::IMAGE_MANIFEST)
+        );
+    }
+
+    #[test]
+    fn platform_parse_and_match() {
+        let p = Platform::parse("linux/arm64/v8").unwrap();
+        assert_eq!(p.to_string(), "linux/arm64/v8");
+        assert!(!Platform::parse("linux/amd64").unwrap().matches(&p));
+        assert!(Platform::parse("linux/arm64").unwrap().matches(&p));
+        assert!(Platform::parse("linux").is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! Changes to `index.json` entries: recording pushed manifests, tagging, untagging, deleting.
+//! Each is one [`Layout::edit_index`] transaction.
+
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::model::{Descriptor, annotations};
+use crate::reference::validate_ref_name;
+
+impl Layout {
+    /// Records a stored manifest in `index.json`: one entry per tag (moving each tag off any
+    /// other entry), or a single untagged entry when `tags` is empty and the digest is not
+    /// listed yet. `desc`'s annotations are kept except the naming ones.
+    pub fn add_entry(&self, desc: &Descriptor, tags: &[String]) -> Result<()> {
+        for t in tags {
+            validate_ref_name(t).map_err(|reason| Error::InvalidReference {
+                input: t.clone(),
+                reason,
+            })?;
+        }
+        self.must_exist(desc)?;
+        self.edit_index(|index| {
+            let entries = index.manifests_mut();
+            if tags.is_empty() {
+                if !entries.iter().any(|e| e.digest() == desc.digest()) {
+                    entries.push(untagged(desc));
+                }
+                return Ok(());
+            }
+            for tag in tags {
+                let already = entries
+                    .iter()
+                    .filter(|e| e.ref_name() == Some(tag.as_str()))
+                    .map(|e| e.digest() == desc.digest())
+                    .collect::<Vec<_>>();
+                if already == [true] {
+                    continue;
+                }
+                entries.retain(|e| e.ref_name() != Some(tag.as_str()));
+                let mut entry = untagged(desc);
+                entry.set_annotation(annotations::REF_NAME, tag);
+                entries.push(entry);
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes the entries carrying `tag`; returns them. The blobs stay (see `gc`).
+    pub fn untag(&self, tag: &str) -> Result<Vec<Descriptor>> {
+        let missing = || Error::NotFound {
+            what: format!("tag {tag:?} in {}", self.root().display()),
+            hint: String::new(),
+        };
+        // Checked before locking so a typo changes nothing on disk, not even the lock file.
+        if !self
+            .read_index()?
+            .manifests()
+            .iter()
+            .any(|e| e.ref_name() == Some(tag))
+        {
+            return Err(missing());
+        }
+        self.edit_index(|index| {
+            let entries = index.manifests_mut();
+            let (removed, kept): (Vec<_>, Vec<_>) =
+                entries.drain(..).partition(|e| e.ref_name() == Some(tag));
+            *entries = kept;
+            if removed.is_empty() {
+                return Err(missing());
+            }
+            Ok(removed)
+        })
+    }
+
+    /// Removes every `index.json` entry for the manifest, then its blob.
+    /// Returns how many entries were removed.
+    pub fn delete_manifest(&self, desc: &Descriptor) -> Result<usize> {
+        let digest = desc.digest().clone();
+        let removed = self.edit_index(|index| {
+            let entries = index.manifests_mut();
+            let before = entries.len();
+            entries.retain(|e| e.digest() != &digest);
+            Ok(before - entries.len())
+        })?;
+        match self.delete_blob(&digest) {
+            Ok(()) => Ok(removed),
+            Err(Error::NotFound { .. }) if removed > 0 => Ok(removed),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn must_exist(&self, desc: &Descriptor) -> Result<()> {
+        if self.blob_exists(desc.digest())? {
+            Ok(())
+        } else {
+            Err(Error::NotFound {
+                what: format!("manifest blob {}", desc.digest()),
+                hint: " (an index.json entry must point at a stored blob)".into(),
+            })
+        }
+    }
+}
+
+/// A copy of `desc` for a new entry: all its fields, minus the annotations that name a tag.
+fn untagged(desc: &Descriptor) -> Descriptor {
+    let mut entry = desc.clone();
+    entry.remove_annotation(annotations::REF_NAME);
+    entry.remove_annotation(annotations::CONTAINERD_IMAGE_NAME);
+    entry
+}

@@ -1,0 +1,107 @@
+//! Helpers shared by the end-to-end tests: the binary, fixture copies, directory snapshots,
+//! and the rule for peer tools (missing under CI is a failure, never a silent skip).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The `ocistow` binary under test.
+pub fn ocistow() -> assert_cmd::Command {
+    assert_cmd::Command::new(env!("CARGO_BIN_EXE_ocistow"))
+}
+
+/// Path of the binary, for spawning many processes.
+pub fn ocistow_path() -> &'static str {
+    env!("CARGO_BIN_EXE_ocistow")
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `testdata/fixtures/<name>`.
+pub fn fixture_dir(name: &str) -> PathBuf {
+    root().join("testdata/fixtures").join(name)
+}
+
+/// Every fixture that has a `layout/` directory.
+pub fn layout_fixtures() -> Vec<&'static str> {
+    vec![
+        "oras-referrers",
+        "oras-multiplatform",
+        "regctl-referrers",
+        "olareg-referrers",
+        "containerd-subject-annotation",
+        "buildkit-attestations",
+    ]
+}
+
+/// Copies `testdata/fixtures/<name>/layout` to `dest` (writable) and returns `dest`.
+pub fn copy_fixture(name: &str, dest: &Path) -> PathBuf {
+    copy_tree(&fixture_dir(name).join("layout"), dest);
+    dest.to_path_buf()
+}
+
+/// Recursively copies a directory, making everything owner-writable.
+pub fn copy_tree(src: &Path, dest: &Path) {
+    fs::create_dir_all(dest).unwrap();
+    for entry in fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dest.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to);
+        } else {
+            fs::copy(entry.path(), &to).unwrap();
+            let mut perms = fs::metadata(&to).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perms.set_readonly(false);
+            fs::set_permissions(&to, perms).unwrap();
+        }
+    }
+}
+
+/// Every file and directory below `dir`, with file contents: equal snapshots mean the tree is
+/// byte-identical (including files such as a lock or ingest temp that should not appear).
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let rel = entry.path().strip_prefix(base).unwrap().to_path_buf();
+            if entry.file_type().unwrap().is_dir() {
+                out.insert(rel, None);
+                walk(base, &entry.path(), out);
+            } else {
+                out.insert(rel, Some(fs::read(entry.path()).unwrap()));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// True when `tool` is on PATH. Under CI (`CI=true`) a missing tool fails the test instead.
+pub fn have_tool(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{tool} is required under CI but is not installed (.ci/run installs it)");
+        }
+        eprintln!("SKIP: {tool} is not installed (it is required under CI=true)");
+    }
+    found
+}
+
+/// Parses stdout of a successful command as JSON.
+pub fn json_of(out: &assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
