@@ -412,13 +412,15 @@ impl Ctx<'_> {
             size,
         };
         let (digest, size) = if file == "-" {
-            layout.write_blob(&mut io::stdin().lock(), expected)?
+            layout.write_blob(&mut io::stdin().lock(), expected).context("storing stdin as a blob")?
         } else {
             let path = Path::new(file);
             let mut f = fs::File::open(path).with_context(|| format!("{}", path.display()))?;
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             let bar = progress::bar(file, len);
-            layout.write_blob_with_progress(&mut f, expected, bar.as_ref())?
+            layout
+                .write_blob_with_progress(&mut f, expected, bar.as_ref())
+                .with_context(|| format!("storing {file} as a blob"))?
         };
         if self.json() {
             println!(
