@@ -19,7 +19,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub layout: Option<PathBuf>,
 
-    /// Output format for data.
+    /// Output format for data (tree and table apply to `discover`; elsewhere they mean text).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -31,6 +31,8 @@ pub struct Cli {
 pub enum Format {
     Text,
     Json,
+    Tree,
+    Table,
 }
 
 #[derive(Subcommand, Debug)]
@@ -110,6 +112,41 @@ pub enum Command {
     #[command(subcommand)]
     Blob(BlobCommand),
 
+    /// Attach files to a subject as a referrer (an SBOM, a signature, a scan result).
+    #[command(after_help = "Examples:\n  \
+        ocistow attach ./layout:v1 sbom.spdx.json:application/spdx+json --artifact-type application/vnd.example.sbom\n  \
+        ocistow attach ./layout:multi sig.bin --artifact-type application/vnd.example.sig --platform linux/arm64\n  \
+        ocistow attach ./layout:v1 scan.json --artifact-type application/vnd.example.scan --referrers-mode tag")]
+    Attach(AttachArgs),
+
+    /// List the referrers of a subject, recursively, from every convention a layout may use.
+    ///
+    /// --format tree (default) draws like oras, table lists one referrer a line, json has the
+    /// shape of `oras discover --format json`.
+    #[command(
+        after_help = "Examples:\n  ocistow discover ./layout:v1\n  ocistow discover ./layout@sha256:0ac2… --format json --artifact-type application/vnd.example.sbom\n  ocistow discover ./layout:v1 --deep --depth 1"
+    )]
+    Discover {
+        /// The subject: DIR:TAG, DIR@DIGEST (the blob may be absent) or DIR.
+        reference: String,
+        /// Only referrers of this artifact type (repeatable).
+        #[arg(long)]
+        artifact_type: Vec<String>,
+        /// Levels of referrers to show (all when not given).
+        #[arg(long)]
+        depth: Option<usize>,
+        /// Also scan every manifest blob under blobs/, so referrers reachable from nothing are found.
+        #[arg(long)]
+        deep: bool,
+        /// Discover from this platform's manifest when the subject is an index.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+    },
+
+    /// Inspect and convert how referrers are recorded.
+    #[command(subcommand)]
+    Referrers(ReferrersCommand),
+
     /// List the entries of index.json: tag, digest, media type, artifact type, platform, size.
     #[command(after_help = "Examples:\n  ocistow ls ./layout\n  ocistow ls ./layout --format json")]
     Ls {
@@ -133,6 +170,88 @@ pub struct PushArgs {
     /// A config blob, FILE[:MEDIATYPE], instead of the empty config.
     #[arg(long, value_name = "FILE[:MEDIATYPE]")]
     pub config: Option<String>,
+    /// Make the artifact a referrer of this subject (DIR:TAG, DIR@DIGEST, or with --layout a tag/@digest).
+    #[arg(long, value_name = "REF")]
+    pub subject: Option<String>,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// How a new referrer is recorded.
+#[derive(Args, Debug, Clone)]
+pub struct RecordArgs {
+    /// Record referrers as subject annotations, referrers responses or fallback tags
+    /// [default: what the layout already uses consistently, else annotation].
+    #[arg(long, value_enum, env = "OCISTOW_REFERRERS_MODE", value_name = "MODE")]
+    pub referrers_mode: Option<ModeArg>,
+    /// Annotation key for response records: oci (org.opencontainers.image.referrer.subject)
+    /// or olareg (org.olareg.referrer.subject) [default: what the layout uses, else oci].
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub response_key: Option<KeyArg>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Annotation,
+    Response,
+    Tag,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeyArg {
+    Oci,
+    Olareg,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// The subject: DIR:TAG, DIR@DIGEST or DIR.
+    pub reference: String,
+    /// Files, each FILE[:MEDIATYPE].
+    pub files: Vec<String>,
+    /// The referrer's artifactType (required).
+    #[arg(long, required = true)]
+    pub artifact_type: String,
+    /// Manifest annotation KEY=VALUE (repeatable).
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+    /// Attach to this platform's manifest when the subject is an index.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReferrersCommand {
+    /// Which referrer conventions the layout uses, and every inconsistency.
+    #[command(after_help = "Example:\n  ocistow referrers status ./layout --format json")]
+    Status {
+        /// The layout directory.
+        dir: Option<PathBuf>,
+    },
+    /// Record every referrer in one convention (and, unless --keep, drop the others' records).
+    #[command(
+        after_help = "Examples:\n  ocistow referrers convert ./layout --to tag          # for regctl\n  \
+        ocistow referrers convert ./layout --to response --response-key olareg\n  \
+        ocistow referrers convert ./layout --to annotation --keep --dry-run"
+    )]
+    Convert {
+        /// The layout directory.
+        dir: Option<PathBuf>,
+        /// The target convention.
+        #[arg(long, value_enum)]
+        to: ModeArg,
+        /// Annotation key for response records.
+        #[arg(long, value_enum, default_value_t = KeyArg::Oci)]
+        response_key: KeyArg,
+        /// Keep the records of other conventions too.
+        #[arg(long)]
+        keep: bool,
+        /// Report what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,9 +281,16 @@ pub enum ManifestCommand {
         #[arg(long)]
         allow_sparse: bool,
     },
-    /// Remove a manifest's index.json entries and its blob.
-    #[command(after_help = "Example:\n  ocistow manifest delete ./layout:old")]
-    Delete { reference: String },
+    /// Remove a manifest's index.json entries, its records as a referrer, and its blob.
+    #[command(
+        after_help = "Examples:\n  ocistow manifest delete ./layout:old\n  ocistow manifest delete ./layout:v1 --with-referrers"
+    )]
+    Delete {
+        reference: String,
+        /// Also delete its referrers, recursively (otherwise a subject with referrers is refused).
+        #[arg(long)]
+        with_referrers: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

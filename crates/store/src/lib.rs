@@ -31,6 +31,7 @@ pub mod error;
 pub mod layout;
 pub mod model;
 pub mod reference;
+pub mod referrers;
 pub mod tags;
 
 pub use digest::{Algorithm, Digest};

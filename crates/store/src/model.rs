@@ -245,6 +245,15 @@ impl Descriptor {
             .insert("annotations".into(), Value::Object(annotations));
     }
 
+    /// Points the descriptor at other content, keeping every other field where it is.
+    pub fn set_digest_and_size(&mut self, digest: Digest, size: u64) {
+        self.fields
+            .insert("digest".into(), Value::String(digest.to_string()));
+        self.fields.insert("size".into(), Value::from(size));
+        self.digest = digest;
+        self.size = size;
+    }
+
     /// The descriptor reduced to `mediaType`, `digest` and `size`, as a `subject` is written.
     pub fn plain(&self) -> Descriptor {
         Descriptor::new(self.media_type(), self.digest.clone(), self.size)

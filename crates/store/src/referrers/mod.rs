@@ -1,0 +1,108 @@
+//! Referrers: the five conventions tools use to record them in a layout (see
+//! `docs/referrers.md`), one scan that reads them all into a graph, and the writers and converter
+//! for ocistow's three modes.
+//!
+//! The one source of truth is the `subject` field inside a manifest blob. Everything in
+//! `index.json` (untagged entries, fallback tags, referrers responses, subject annotations) is a
+//! locator that may be stale, partial or missing; the scan reports where locators and blobs disagree.
+
+mod scan;
+mod write;
+
+pub use scan::{Graph, Issue, Node, Referrer, ScanOptions};
+pub use write::{AttachOutcome, ConvertReport, Mode, ResponseKey};
+
+use crate::digest::Digest;
+
+/// Annotation keys of the conventions.
+pub mod keys {
+    /// Convention C as proposed in image-spec PR #1171.
+    pub const OCI_RESPONSE_SUBJECT: &str = "org.opencontainers.image.referrer.subject";
+    pub const OCI_RESPONSE_CONVERT: &str = "org.opencontainers.image.referrer.convert";
+    /// Convention C as olareg writes it.
+    pub const OLAREG_RESPONSE_SUBJECT: &str = "org.olareg.referrer.subject";
+    pub const OLAREG_RESPONSE_CONVERT: &str = "org.olareg.referrer.convert";
+    /// Convention D: containerd >= 2.2 and docker save >= 29.1.
+    pub const CONTAINERD_SUBJECT: &str = "io.containerd.manifest.subject";
+    /// Convention E: BuildKit attestations.
+    pub const DOCKER_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+    pub const DOCKER_REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+    pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
+}
+
+/// How a referrer relation is recorded (or was found).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Convention {
+    /// A: a top-level entry whose blob has a `subject`, with no other record (oras).
+    Plain,
+    /// B: listed in a fallback-tag index `<alg>-<encoded>` (regctl).
+    FallbackTag,
+    /// C: listed in a referrers-response index annotated with the subject (olareg, PR #1171).
+    Response,
+    /// D: a top-level entry annotated `io.containerd.manifest.subject` (containerd, docker save).
+    SubjectAnnotation,
+    /// E: a BuildKit attestation inside an image index.
+    Attestation,
+    /// Reachable through an index but not recorded anywhere as a referrer.
+    Nested,
+    /// Found only by scanning every blob under `blobs/`.
+    DeepScan,
+}
+
+impl Convention {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Convention::Plain => "plain",
+            Convention::FallbackTag => "fallback-tag",
+            Convention::Response => "response",
+            Convention::SubjectAnnotation => "subject-annotation",
+            Convention::Attestation => "attestation",
+            Convention::Nested => "nested",
+            Convention::DeepScan => "deep-scan",
+        }
+    }
+}
+
+/// The fallback tag for a subject, per the distribution spec: `<alg>-<encoded>`, the algorithm
+/// truncated to 32 characters and the encoded part to 64, characters not allowed in a tag
+/// replaced by `-`.
+///
+/// ```
+/// use ocistow_store::{Digest, referrers::fallback_tag};
+/// let d: Digest = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a".parse().unwrap();
+/// assert_eq!(fallback_tag(&d), "sha256-44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+/// ```
+pub fn fallback_tag(subject: &Digest) -> String {
+    let clean = |s: &str, max: usize| -> String {
+        s.chars()
+            .take(max)
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect()
+    };
+    format!(
+        "{}-{}",
+        clean(subject.algorithm(), 32),
+        clean(subject.encoded(), 64)
+    )
+}
+
+/// True when a ref name has the shape of a fallback tag: `<alg>-<hex>` with a 64-character hex
+/// part (sha512 subjects are truncated to 64). regclient's `sha256-<hex>.<x>.meta` tags are not.
+pub fn looks_like_fallback_tag(name: &str) -> bool {
+    let Some((alg, enc)) = name.split_once('-') else {
+        return false;
+    };
+    !alg.is_empty()
+        && alg
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && enc.len() == 64
+        && enc.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}

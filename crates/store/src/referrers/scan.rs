@@ -1,0 +1,887 @@
+//! One pass over a layout that understands conventions A-E and yields the graph
+//! subject → referrers, with where each relation is recorded and every inconsistency found.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::fs;
+
+use serde_json::{Map, Value};
+
+use super::{Convention, fallback_tag, keys, looks_like_fallback_tag};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::layout::{BLOBS_DIR, Layout};
+use crate::model::{Descriptor, Manifest, media};
+
+/// Blobs larger than this are not opened by a deep scan: they are not manifests.
+const DEEP_SCAN_MAX: u64 = 4 << 20;
+
+/// What to scan.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanOptions {
+    /// Also read every blob under `blobs/`, so referrers reachable from nothing are found.
+    pub deep: bool,
+}
+
+/// One referrer: its descriptor as a referrers response lists it, the `subject` its blob names,
+/// and every convention that records (or found) it.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    pub descriptor: Descriptor,
+    pub subject: Descriptor,
+    pub recorded: BTreeSet<Convention>,
+}
+
+impl Referrer {
+    pub fn digest(&self) -> &Digest {
+        self.descriptor.digest()
+    }
+}
+
+/// Something in the layout that disagrees with the `subject` fields of its blobs, or that a
+/// reader of one convention would get wrong.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Issue {
+    /// A response or fallback index for `subject` does not list `referrer`.
+    RecordMissing {
+        convention: Convention,
+        subject: Digest,
+        referrer: Digest,
+    },
+    /// A response or fallback index for `subject` lists `referrer`, whose blob names another
+    /// subject (or none, or is absent).
+    RecordWrong {
+        convention: Convention,
+        subject: String,
+        referrer: Digest,
+        actual: Option<Digest>,
+    },
+    /// The layout keeps records in `convention`, but this referrer has none there.
+    Unrecorded {
+        convention: Convention,
+        subject: Digest,
+        referrer: Digest,
+    },
+    /// An entry annotated as a response is not an index.
+    ResponseNotIndex { entry: Digest, media_type: String },
+    /// A response entry's subject annotation is not a valid digest.
+    ResponseBadSubject { entry: Digest, value: String },
+    /// A tag shaped like a fallback tag points at something other than an index.
+    FallbackNotIndex {
+        tag: String,
+        entry: Digest,
+        media_type: String,
+    },
+    /// `io.containerd.manifest.subject` disagrees with the blob's `subject`.
+    AnnotationDisagrees {
+        referrer: Digest,
+        annotated: String,
+        actual: Option<Digest>,
+    },
+    /// The subject's blob is not in the layout.
+    SubjectMissing {
+        subject: Digest,
+        referrers: Vec<Digest>,
+    },
+    /// The `subject` descriptor's size or media type differs from the subject blob.
+    SubjectMismatch {
+        referrer: Digest,
+        subject: Digest,
+        field: &'static str,
+        written: String,
+        actual: String,
+    },
+    /// Found only by scanning `blobs/`: no reader that starts from index.json sees it.
+    OnlyDeepScan { referrer: Digest, subject: Digest },
+    /// A manifest's `subject` is unusable (invalid digest or not a descriptor).
+    BadSubject { manifest: Digest, reason: String },
+    /// A record lists a referrer whose blob is absent.
+    ReferrerBlobMissing { referrer: Digest, via: Convention },
+    /// A manifest blob that should be readable is not.
+    UnreadableManifest { digest: Digest, reason: String },
+    /// Two entries carry the same tag with different digests.
+    AmbiguousTag { tag: String, digests: Vec<Digest> },
+}
+
+impl Issue {
+    /// A stable kebab-case name for JSON output and tests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Issue::RecordMissing { .. } => "record-missing",
+            Issue::RecordWrong { .. } => "record-wrong",
+            Issue::Unrecorded { .. } => "unrecorded",
+            Issue::ResponseNotIndex { .. } => "response-not-index",
+            Issue::ResponseBadSubject { .. } => "response-bad-subject",
+            Issue::FallbackNotIndex { .. } => "fallback-not-index",
+            Issue::AnnotationDisagrees { .. } => "annotation-disagrees",
+            Issue::SubjectMissing { .. } => "subject-missing",
+            Issue::SubjectMismatch { .. } => "subject-mismatch",
+            Issue::OnlyDeepScan { .. } => "only-deep-scan",
+            Issue::BadSubject { .. } => "bad-subject",
+            Issue::ReferrerBlobMissing { .. } => "referrer-blob-missing",
+            Issue::UnreadableManifest { .. } => "unreadable-manifest",
+            Issue::AmbiguousTag { .. } => "ambiguous-tag",
+        }
+    }
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Issue::RecordMissing {
+                convention,
+                subject,
+                referrer,
+            } => write!(
+                f,
+                "the {} record for {subject} does not list its referrer {referrer}",
+                convention.as_str()
+            ),
+            Issue::RecordWrong {
+                convention,
+                subject,
+                referrer,
+                actual,
+            } => match actual {
+                Some(a) => write!(
+                    f,
+                    "the {} record for {subject} lists {referrer}, whose subject is {a}",
+                    convention.as_str()
+                ),
+                None => write!(
+                    f,
+                    "the {} record for {subject} lists {referrer}, which has no subject",
+                    convention.as_str()
+                ),
+            },
+            Issue::Unrecorded {
+                convention,
+                subject,
+                referrer,
+            } => write!(
+                f,
+                "referrer {referrer} of {subject} has no {} record, though the layout uses that convention",
+                convention.as_str()
+            ),
+            Issue::ResponseNotIndex { entry, media_type } => {
+                write!(
+                    f,
+                    "referrers-response entry {entry} is not an index (mediaType {media_type:?})"
+                )
+            }
+            Issue::ResponseBadSubject { entry, value } => {
+                write!(
+                    f,
+                    "referrers-response entry {entry} names subject {value:?}, which is not a valid digest"
+                )
+            }
+            Issue::FallbackNotIndex {
+                tag,
+                entry,
+                media_type,
+            } => write!(
+                f,
+                "tag {tag:?} looks like a referrers fallback tag but points at {entry}, which is not an index (mediaType {media_type:?})"
+            ),
+            Issue::AnnotationDisagrees {
+                referrer,
+                annotated,
+                actual,
+            } => match actual {
+                Some(a) => write!(
+                    f,
+                    "entry {referrer} is annotated with subject {annotated} but its blob's subject is {a}"
+                ),
+                None => write!(
+                    f,
+                    "entry {referrer} is annotated with subject {annotated} but its blob has no subject"
+                ),
+            },
+            Issue::SubjectMissing { subject, referrers } => write!(
+                f,
+                "subject {subject} is not in the layout ({} referrer{} point at it)",
+                referrers.len(),
+                if referrers.len() == 1 { "" } else { "s" }
+            ),
+            Issue::SubjectMismatch {
+                referrer,
+                subject,
+                field,
+                written,
+                actual,
+            } => write!(
+                f,
+                "referrer {referrer} describes its subject {subject} with {field} {written}, but the blob has {actual}"
+            ),
+            Issue::OnlyDeepScan { referrer, subject } => write!(
+                f,
+                "referrer {referrer} of {subject} is reachable from nothing in index.json (found by --deep only)"
+            ),
+            Issue::BadSubject { manifest, reason } => {
+                write!(f, "manifest {manifest} has an unusable subject: {reason}")
+            }
+            Issue::ReferrerBlobMissing { referrer, via } => {
+                write!(
+                    f,
+                    "a {} record lists {referrer}, whose blob is missing",
+                    via.as_str()
+                )
+            }
+            Issue::UnreadableManifest { digest, reason } => {
+                write!(f, "manifest {digest} cannot be read: {reason}")
+            }
+            Issue::AmbiguousTag { tag, digests } => {
+                let list: Vec<String> = digests.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "tag {tag:?} is on entries with different digests: {}",
+                    list.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// The referrers graph of a layout.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    referrers: Vec<Referrer>,
+    position: HashMap<Digest, usize>,
+    by_subject: HashMap<Digest, Vec<usize>>,
+    subject_order: Vec<Digest>,
+    issues: Vec<Issue>,
+    /// Subjects that have a record of each convention (C and B), for convert and status.
+    pub(crate) records: HashMap<Convention, usize>,
+}
+
+impl Graph {
+    /// Every referrer, in the order the scan met them.
+    pub fn referrers(&self) -> &[Referrer] {
+        &self.referrers
+    }
+
+    /// The direct referrers of `subject`, in discovery order.
+    pub fn referrers_of(&self, subject: &Digest) -> Vec<&Referrer> {
+        self.by_subject
+            .get(subject)
+            .map(|v| v.iter().map(|&i| &self.referrers[i]).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn get(&self, referrer: &Digest) -> Option<&Referrer> {
+        self.position.get(referrer).map(|&i| &self.referrers[i])
+    }
+
+    /// Subjects with at least one referrer, in discovery order.
+    pub fn subjects(&self) -> &[Digest] {
+        &self.subject_order
+    }
+
+    /// Inconsistencies found, sorted.
+    pub fn issues(&self) -> &[Issue] {
+        &self.issues
+    }
+
+    /// How many referrers are recorded in `convention`.
+    pub fn count(&self, convention: Convention) -> usize {
+        self.referrers
+            .iter()
+            .filter(|r| r.recorded.contains(&convention))
+            .count()
+    }
+
+    /// How many record indexes (responses, fallback tags) of `convention` index.json lists.
+    pub fn record_count(&self, convention: Convention) -> usize {
+        self.records.get(&convention).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, descriptor: Descriptor, subject: Descriptor, via: Convention) {
+        if let Some(&i) = self.position.get(descriptor.digest()) {
+            self.referrers[i].recorded.insert(via);
+            return;
+        }
+        let i = self.referrers.len();
+        self.position.insert(descriptor.digest().clone(), i);
+        let list = self.by_subject.entry(subject.digest().clone()).or_default();
+        if list.is_empty() {
+            self.subject_order.push(subject.digest().clone());
+        }
+        list.push(i);
+        self.referrers.push(Referrer {
+            descriptor,
+            subject,
+            recorded: BTreeSet::from([via]),
+        });
+    }
+}
+
+/// What a record (response or fallback index) claims.
+struct Claim {
+    convention: Convention,
+    /// The subject digest (responses) or the fallback tag (fallback indexes).
+    subject: String,
+    referrer: Digest,
+}
+
+/// A manifest blob, read once.
+struct Loaded {
+    media_type: String,
+    manifest: Manifest,
+}
+
+struct Scanner<'a> {
+    layout: &'a Layout,
+    loaded: HashMap<Digest, Option<Loaded>>,
+    walked: HashSet<Digest>,
+    graph: Graph,
+    claims: Vec<Claim>,
+    /// (convention, subject or tag) of every record index found.
+    recorded_subjects: HashSet<(Convention, String)>,
+    annotations: Vec<(Digest, String)>,
+}
+
+impl Layout {
+    /// Reads every referrer record and every reachable manifest into a [`Graph`].
+    pub fn scan_referrers(&self, options: ScanOptions) -> Result<Graph> {
+        let index = self.read_index()?;
+        let mut s = Scanner {
+            layout: self,
+            loaded: HashMap::new(),
+            walked: HashSet::new(),
+            graph: Graph::default(),
+            claims: Vec::new(),
+            recorded_subjects: HashSet::new(),
+            annotations: Vec::new(),
+        };
+        s.ambiguous_tags(index.manifests());
+        for entry in index.manifests() {
+            s.entry(entry)?;
+        }
+        if options.deep {
+            s.deep_scan()?;
+        }
+        s.check_claims();
+        s.check_subjects()?;
+        let mut graph = s.graph;
+        graph.issues.sort();
+        graph.issues.dedup();
+        Ok(graph)
+    }
+}
+
+/// What an `index.json` entry is, as far as referrers go.
+pub(crate) enum EntryKind {
+    Response { subject: String },
+    Fallback { tag: String },
+    SubjectAnnotation { subject: String },
+    Other,
+}
+
+/// Classifies an entry by its annotations and media type alone.
+pub(crate) fn classify(entry: &Descriptor) -> EntryKind {
+    for key in [keys::OCI_RESPONSE_SUBJECT, keys::OLAREG_RESPONSE_SUBJECT] {
+        if let Some(s) = entry.annotation(key) {
+            return EntryKind::Response {
+                subject: s.to_string(),
+            };
+        }
+    }
+    if let Some(tag) = entry.ref_name()
+        && looks_like_fallback_tag(tag)
+        && media::is_index(entry.media_type())
+    {
+        return EntryKind::Fallback {
+            tag: tag.to_string(),
+        };
+    }
+    if let Some(s) = entry.annotation(keys::CONTAINERD_SUBJECT) {
+        return EntryKind::SubjectAnnotation {
+            subject: s.to_string(),
+        };
+    }
+    EntryKind::Other
+}
+
+impl Scanner<'_> {
+    fn entry(&mut self, entry: &Descriptor) -> Result<()> {
+        match classify(entry) {
+            EntryKind::Response { subject } => {
+                if !media::is_index(entry.media_type()) {
+                    self.graph.issues.push(Issue::ResponseNotIndex {
+                        entry: entry.digest().clone(),
+                        media_type: entry.media_type().into(),
+                    });
+                    return self.walk(entry, Convention::Plain);
+                }
+                match Digest::parse(&subject) {
+                    Ok(d) => {
+                        self.record_index(entry, Convention::Response, d.to_string())?;
+                    }
+                    Err(_) => self.graph.issues.push(Issue::ResponseBadSubject {
+                        entry: entry.digest().clone(),
+                        value: subject,
+                    }),
+                }
+                Ok(())
+            }
+            EntryKind::Fallback { tag } => self.record_index(entry, Convention::FallbackTag, tag),
+            EntryKind::SubjectAnnotation { subject } => {
+                self.annotations.push((entry.digest().clone(), subject));
+                self.walk(entry, Convention::SubjectAnnotation)
+            }
+            EntryKind::Other => {
+                if let Some(tag) = entry.ref_name()
+                    && looks_like_fallback_tag(tag)
+                {
+                    self.graph.issues.push(Issue::FallbackNotIndex {
+                        tag: tag.into(),
+                        entry: entry.digest().clone(),
+                        media_type: entry.media_type().into(),
+                    });
+                }
+                self.walk(entry, Convention::Plain)
+            }
+        }
+    }
+
+    /// A response or fallback index: each child is a claimed referrer of `subject`.
+    fn record_index(
+        &mut self,
+        entry: &Descriptor,
+        convention: Convention,
+        subject: String,
+    ) -> Result<()> {
+        *self.graph.records.entry(convention).or_default() += 1;
+        self.recorded_subjects.insert((convention, subject.clone()));
+        let children: Vec<Descriptor> = match self.load(entry)? {
+            Some(Loaded {
+                manifest: Manifest::Index(i),
+                ..
+            }) => i.manifests().to_vec(),
+            Some(_) => {
+                self.graph.issues.push(Issue::ResponseNotIndex {
+                    entry: entry.digest().clone(),
+                    media_type: entry.media_type().into(),
+                });
+                return Ok(());
+            }
+            None => return Ok(()),
+        };
+        for child in children {
+            self.claims.push(Claim {
+                convention,
+                subject: subject.clone(),
+                referrer: child.digest().clone(),
+            });
+            if !self.layout.blob_exists(child.digest())? {
+                self.graph.issues.push(Issue::ReferrerBlobMissing {
+                    referrer: child.digest().clone(),
+                    via: convention,
+                });
+                continue;
+            }
+            self.walk(&child, convention)?;
+        }
+        Ok(())
+    }
+
+    /// Visits a manifest reached as `via`: records it when its blob has a subject, and walks
+    /// an index's children (attestations and other nested referrers).
+    fn walk(&mut self, desc: &Descriptor, via: Convention) -> Result<()> {
+        if let Some(referrer) = self.referrer_of(desc)? {
+            let (d, s) = referrer;
+            self.graph.add(d, s, via);
+        }
+        if !self.walked.insert(desc.digest().clone()) {
+            return Ok(());
+        }
+        let children: Vec<Descriptor> = match self.load(desc)? {
+            Some(Loaded {
+                manifest: Manifest::Index(i),
+                ..
+            }) => i.manifests().to_vec(),
+            _ => return Ok(()),
+        };
+        for child in children {
+            let nested_via = if child.annotation(keys::DOCKER_REFERENCE_TYPE)
+                == Some(keys::ATTESTATION_MANIFEST)
+            {
+                Convention::Attestation
+            } else {
+                Convention::Nested
+            };
+            self.walk(&child, nested_via)?;
+        }
+        Ok(())
+    }
+
+    /// The referrer descriptor and subject of a manifest, when it has a usable subject.
+    fn referrer_of(&mut self, desc: &Descriptor) -> Result<Option<(Descriptor, Descriptor)>> {
+        let digest = desc.digest().clone();
+        let size = desc.size();
+        let Some(loaded) = self.load(desc)? else {
+            return Ok(None);
+        };
+        let Some(subject) = loaded.manifest.subject() else {
+            return Ok(None);
+        };
+        let mut d = Descriptor::new(&loaded.media_type, digest, size);
+        if let Some(a) = loaded.manifest.annotations() {
+            d.set_annotations(a.clone());
+        }
+        if let Some(at) = loaded.manifest.effective_artifact_type() {
+            d.set_artifact_type(at);
+        }
+        Ok(Some((d, subject)))
+    }
+
+    /// Reads and parses a manifest blob once. Absent blobs and non-manifests give `None`;
+    /// unreadable manifests are reported.
+    fn load(&mut self, desc: &Descriptor) -> Result<Option<&Loaded>> {
+        let digest = desc.digest().clone();
+        if !self.loaded.contains_key(&digest) {
+            let value = self.read(desc)?;
+            self.loaded.insert(digest.clone(), value);
+        }
+        Ok(self.loaded.get(&digest).and_then(Option::as_ref))
+    }
+
+    fn read(&mut self, desc: &Descriptor) -> Result<Option<Loaded>> {
+        let mt = desc.media_type();
+        let maybe_manifest =
+            media::is_manifest(mt) || mt.is_empty() || mt == "application/octet-stream";
+        if !maybe_manifest || desc.digest().known_algorithm().is_err() {
+            return Ok(None);
+        }
+        match self.layout.read_manifest(desc) {
+            Ok((bytes, manifest)) => {
+                let media_type = if media::is_manifest(mt) {
+                    mt.to_string()
+                } else {
+                    Manifest::sniff_media_type(&bytes).unwrap_or_default()
+                };
+                if let Err(reason) = subject_is_usable(&bytes) {
+                    self.graph.issues.push(Issue::BadSubject {
+                        manifest: desc.digest().clone(),
+                        reason,
+                    });
+                }
+                Ok(Some(Loaded {
+                    media_type,
+                    manifest,
+                }))
+            }
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(Error::Io { path, source }) => Err(Error::Io { path, source }),
+            Err(e) => {
+                let reason = e.to_string();
+                // A bad `subject` makes the whole manifest fail to parse; say so precisely.
+                let bad_subject = self
+                    .layout
+                    .read_blob(desc.digest())
+                    .ok()
+                    .and_then(|b| subject_is_usable(&b).err());
+                match bad_subject {
+                    Some(reason) => self.graph.issues.push(Issue::BadSubject {
+                        manifest: desc.digest().clone(),
+                        reason,
+                    }),
+                    None => self.graph.issues.push(Issue::UnreadableManifest {
+                        digest: desc.digest().clone(),
+                        reason,
+                    }),
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn deep_scan(&mut self) -> Result<()> {
+        let blobs = self.layout.root().join(BLOBS_DIR);
+        let Ok(algs) = fs::read_dir(&blobs) else {
+            return Ok(());
+        };
+        let mut found: Vec<(Digest, u64)> = Vec::new();
+        for alg in algs.flatten() {
+            let Ok(files) = fs::read_dir(alg.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let name = format!(
+                    "{}:{}",
+                    alg.file_name().to_string_lossy(),
+                    f.file_name().to_string_lossy()
+                );
+                let Ok(digest) = Digest::parse(&name) else {
+                    continue;
+                };
+                let Ok(meta) = f.metadata() else { continue };
+                if !meta.is_file()
+                    || meta.len() > DEEP_SCAN_MAX
+                    || self.loaded.contains_key(&digest)
+                {
+                    continue;
+                }
+                found.push((digest, meta.len()));
+            }
+        }
+        // Deterministic order whatever the directory order is.
+        found.sort();
+        for (digest, size) in found {
+            let Ok(bytes) = self.layout.read_blob(&digest) else {
+                continue;
+            };
+            let Some(mt) = Manifest::sniff_media_type(&bytes) else {
+                continue;
+            };
+            if !media::is_manifest(&mt) {
+                continue;
+            }
+            let desc = Descriptor::new(&mt, digest.clone(), size);
+            if self.graph.get(&digest).is_none()
+                && let Some((d, s)) = self.referrer_of(&desc)?
+            {
+                self.graph.add(d, s, Convention::DeepScan);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_claims(&mut self) {
+        for claim in &self.claims {
+            let actual = self
+                .graph
+                .get(&claim.referrer)
+                .map(|r| r.subject.digest().clone());
+            let matches = match (&actual, claim.convention) {
+                (Some(a), Convention::FallbackTag) => fallback_tag(a) == claim.subject,
+                (Some(a), _) => a.as_str() == claim.subject,
+                (None, _) => false,
+            };
+            // A record listing an absent blob was reported as ReferrerBlobMissing already.
+            let present = self.layout.blob_exists(&claim.referrer).unwrap_or(false);
+            if !matches && present {
+                self.graph.issues.push(Issue::RecordWrong {
+                    convention: claim.convention,
+                    subject: claim.subject.clone(),
+                    referrer: claim.referrer.clone(),
+                    actual,
+                });
+            }
+        }
+        for (referrer, annotated) in &self.annotations {
+            let actual = self.graph.get(referrer).map(|r| r.subject.digest().clone());
+            if actual.as_ref().map(Digest::as_str) != Some(annotated.as_str()) {
+                self.graph.issues.push(Issue::AnnotationDisagrees {
+                    referrer: referrer.clone(),
+                    annotated: annotated.clone(),
+                    actual,
+                });
+            }
+        }
+        // Records that should list a referrer and do not.
+        let listed: HashSet<(Convention, String, Digest)> = self
+            .claims
+            .iter()
+            .map(|c| (c.convention, c.subject.clone(), c.referrer.clone()))
+            .collect();
+        for convention in [Convention::Response, Convention::FallbackTag] {
+            if self.graph.record_count(convention) == 0 {
+                continue;
+            }
+            for r in &self.graph.referrers {
+                let key = match convention {
+                    Convention::FallbackTag => fallback_tag(r.subject.digest()),
+                    _ => r.subject.digest().to_string(),
+                };
+                if listed.contains(&(convention, key.clone(), r.digest().clone())) {
+                    continue;
+                }
+                let issue = if self.recorded_subjects.contains(&(convention, key)) {
+                    Issue::RecordMissing {
+                        convention,
+                        subject: r.subject.digest().clone(),
+                        referrer: r.digest().clone(),
+                    }
+                } else {
+                    Issue::Unrecorded {
+                        convention,
+                        subject: r.subject.digest().clone(),
+                        referrer: r.digest().clone(),
+                    }
+                };
+                self.graph.issues.push(issue);
+            }
+        }
+    }
+
+    fn check_subjects(&mut self) -> Result<()> {
+        for subject in self.graph.subject_order.clone() {
+            let referrers: Vec<Referrer> = self
+                .graph
+                .referrers_of(&subject)
+                .into_iter()
+                .cloned()
+                .collect();
+            match self.layout.blob_size(&subject)? {
+                None => self.graph.issues.push(Issue::SubjectMissing {
+                    subject: subject.clone(),
+                    referrers: referrers.iter().map(|r| r.digest().clone()).collect(),
+                }),
+                Some(size) => {
+                    let actual_mt = self
+                        .loaded
+                        .get(&subject)
+                        .and_then(Option::as_ref)
+                        .map(|l| l.media_type.clone())
+                        .or_else(|| {
+                            self.layout
+                                .read_blob(&subject)
+                                .ok()
+                                .and_then(|b| Manifest::sniff_media_type(&b))
+                        });
+                    for r in &referrers {
+                        if r.subject.size() != size {
+                            self.graph.issues.push(Issue::SubjectMismatch {
+                                referrer: r.digest().clone(),
+                                subject: subject.clone(),
+                                field: "size",
+                                written: r.subject.size().to_string(),
+                                actual: size.to_string(),
+                            });
+                        }
+                        if let Some(mt) = &actual_mt
+                            && r.subject.media_type() != mt
+                        {
+                            self.graph.issues.push(Issue::SubjectMismatch {
+                                referrer: r.digest().clone(),
+                                subject: subject.clone(),
+                                field: "mediaType",
+                                written: format!("{:?}", r.subject.media_type()),
+                                actual: format!("{mt:?}"),
+                            });
+                        }
+                    }
+                }
+            }
+            for r in &referrers {
+                if r.recorded.len() == 1 && r.recorded.contains(&Convention::DeepScan) {
+                    self.graph.issues.push(Issue::OnlyDeepScan {
+                        referrer: r.digest().clone(),
+                        subject: subject.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ambiguous_tags(&mut self, entries: &[Descriptor]) {
+        let mut by_tag: HashMap<&str, Vec<Digest>> = HashMap::new();
+        for e in entries {
+            if let Some(t) = e.ref_name() {
+                let list = by_tag.entry(t).or_default();
+                if !list.contains(e.digest()) {
+                    list.push(e.digest().clone());
+                }
+            }
+        }
+        for (tag, digests) in by_tag {
+            if digests.len() > 1 {
+                self.graph.issues.push(Issue::AmbiguousTag {
+                    tag: tag.into(),
+                    digests,
+                });
+            }
+        }
+    }
+}
+
+/// Checks the `subject` of manifest JSON without trusting the rest of it.
+fn subject_is_usable(bytes: &[u8]) -> std::result::Result<(), String> {
+    let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(bytes) else {
+        return Ok(());
+    };
+    match m.get("subject") {
+        None | Some(Value::Null) => Ok(()),
+        Some(v) => Descriptor::from_value(v.clone()).map(|_| ()),
+    }
+}
+
+/// A node of a discover tree: a manifest and the referrers below it.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub descriptor: Descriptor,
+    pub referrers: Vec<Node>,
+}
+
+impl Node {
+    /// The node as `oras discover --format json` prints it, `reference` being
+    /// `<prefix>@<digest>`: reference, mediaType, digest, size, annotations, artifactType,
+    /// then the nested referrers.
+    pub fn to_oras_json(&self, prefix: &str) -> Value {
+        let d = &self.descriptor;
+        let mut m = Map::new();
+        m.insert(
+            "reference".into(),
+            Value::from(format!("{prefix}@{}", d.digest())),
+        );
+        m.insert("mediaType".into(), Value::from(d.media_type()));
+        m.insert("digest".into(), Value::from(d.digest().as_str()));
+        m.insert("size".into(), Value::from(d.size()));
+        if let Some(a) = d.annotations() {
+            m.insert("annotations".into(), Value::Object(a.clone()));
+        }
+        if let Some(at) = d.artifact_type() {
+            m.insert("artifactType".into(), Value::from(at));
+        }
+        m.insert(
+            "referrers".into(),
+            Value::Array(
+                self.referrers
+                    .iter()
+                    .map(|n| n.to_oras_json(prefix))
+                    .collect(),
+            ),
+        );
+        Value::Object(m)
+    }
+}
+
+impl Graph {
+    /// The referrers of `root`, recursively, keeping only `artifact_types` when some are given,
+    /// down to `depth` levels (all when `None`). Cycles are cut.
+    pub fn tree(&self, root: &Descriptor, artifact_types: &[String], depth: Option<usize>) -> Node {
+        let mut path = HashSet::new();
+        self.subtree(root.clone(), artifact_types, depth, &mut path)
+    }
+
+    fn subtree(
+        &self,
+        descriptor: Descriptor,
+        types: &[String],
+        depth: Option<usize>,
+        path: &mut HashSet<Digest>,
+    ) -> Node {
+        let mut referrers = Vec::new();
+        if depth != Some(0) && path.insert(descriptor.digest().clone()) {
+            for r in self.referrers_of(descriptor.digest()) {
+                let at = r.descriptor.artifact_type().unwrap_or("");
+                if !types.is_empty() && !types.iter().any(|t| t == at) {
+                    continue;
+                }
+                referrers.push(self.subtree(
+                    r.descriptor.clone(),
+                    types,
+                    depth.map(|d| d - 1),
+                    path,
+                ));
+            }
+            path.remove(descriptor.digest());
+        }
+        Node {
+            descriptor,
+            referrers,
+        }
+    }
+}

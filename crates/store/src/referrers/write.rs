@@ -1,0 +1,509 @@
+//! Recording referrers in ocistow's three modes, converting between them, and removing a
+//! referrer's records when it is deleted. Every change is one `edit_index` transaction; blobs are
+//! never rewritten, only new record indexes written beside the old ones (old ones are left for gc).
+
+use std::collections::{BTreeSet, HashSet};
+use std::str::FromStr;
+
+use serde_json::{Map, Value};
+
+use super::scan::{EntryKind, Graph, ScanOptions, classify};
+use super::{fallback_tag, keys};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
+
+/// How a write records a referrer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A top-level entry per referrer annotated `io.containerd.manifest.subject` (D + A).
+    Annotation,
+    /// A referrers-response index per subject (C).
+    Response,
+    /// A fallback-tag index per subject (B).
+    Tag,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Annotation => "annotation",
+            Mode::Response => "response",
+            Mode::Tag => "tag",
+        }
+    }
+}
+
+impl FromStr for Mode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "annotation" => Ok(Mode::Annotation),
+            "response" => Ok(Mode::Response),
+            "tag" => Ok(Mode::Tag),
+            other => Err(Error::InvalidInput(format!(
+                "referrers mode {other:?} is not one of annotation, response, tag"
+            ))),
+        }
+    }
+}
+
+/// Which annotation key response records use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseKey {
+    /// `org.opencontainers.image.referrer.subject` (image-spec PR #1171).
+    #[default]
+    Oci,
+    /// `org.olareg.referrer.subject`, which olareg reads.
+    Olareg,
+}
+
+impl ResponseKey {
+    pub fn subject_key(self) -> &'static str {
+        match self {
+            ResponseKey::Oci => keys::OCI_RESPONSE_SUBJECT,
+            ResponseKey::Olareg => keys::OLAREG_RESPONSE_SUBJECT,
+        }
+    }
+
+    pub fn convert_key(self) -> &'static str {
+        match self {
+            ResponseKey::Oci => keys::OCI_RESPONSE_CONVERT,
+            ResponseKey::Olareg => keys::OLAREG_RESPONSE_CONVERT,
+        }
+    }
+
+    fn of_entry(entry: &Descriptor) -> Option<ResponseKey> {
+        if entry.annotation(keys::OCI_RESPONSE_SUBJECT).is_some() {
+            Some(ResponseKey::Oci)
+        } else if entry.annotation(keys::OLAREG_RESPONSE_SUBJECT).is_some() {
+            Some(ResponseKey::Olareg)
+        } else {
+            None
+        }
+    }
+}
+
+impl FromStr for ResponseKey {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "oci" => Ok(ResponseKey::Oci),
+            "olareg" => Ok(ResponseKey::Olareg),
+            other => Err(Error::InvalidInput(format!(
+                "response key {other:?} is not one of oci, olareg"
+            ))),
+        }
+    }
+}
+
+/// The result of an attach.
+#[derive(Debug, Clone)]
+pub struct AttachOutcome {
+    pub descriptor: Descriptor,
+    pub mode: Mode,
+}
+
+/// What a convert did (or would do, for a dry run).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConvertReport {
+    pub mode: Mode,
+    pub referrers: usize,
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+    pub changed: bool,
+    pub dry_run: bool,
+}
+
+/// The record that lists a subject's referrers in the response and tag modes.
+#[derive(Clone, Copy)]
+enum RecordKind {
+    Response(ResponseKey),
+    Fallback,
+}
+
+impl RecordKind {
+    /// True when `entry` is this kind's record for `subject`.
+    fn is_record_for(self, entry: &Descriptor, subject: &Digest) -> bool {
+        match self {
+            RecordKind::Response(key) => {
+                entry.annotation(key.subject_key()) == Some(subject.as_str())
+            }
+            RecordKind::Fallback => {
+                entry.ref_name() == Some(fallback_tag(subject).as_str())
+                    && media::is_index(entry.media_type())
+            }
+        }
+    }
+
+    fn new_entry(self, subject: &Digest, digest: Digest, size: u64) -> Descriptor {
+        let mut e = Descriptor::new(media::IMAGE_INDEX, digest, size);
+        match self {
+            RecordKind::Response(key) => e.set_annotation(key.subject_key(), subject.as_str()),
+            RecordKind::Fallback => e.set_annotation(annotations::REF_NAME, &fallback_tag(subject)),
+        }
+        e
+    }
+}
+
+/// The bytes of a response or fallback index listing `referrers`, sorted by digest.
+fn record_index_bytes(referrers: &[Descriptor]) -> Vec<u8> {
+    let mut sorted: Vec<&Descriptor> = referrers.iter().collect();
+    sorted.sort_by(|a, b| a.digest().cmp(b.digest()));
+    sorted.dedup_by(|a, b| a.digest() == b.digest());
+    let mut m = Map::new();
+    m.insert("schemaVersion".into(), Value::from(2));
+    m.insert("mediaType".into(), Value::from(media::IMAGE_INDEX));
+    m.insert(
+        "manifests".into(),
+        Value::Array(
+            sorted
+                .iter()
+                .map(|d| Value::Object(d.fields().clone()))
+                .collect(),
+        ),
+    );
+    serde_json::to_vec(&Value::Object(m)).unwrap_or_default()
+}
+
+impl Layout {
+    /// The mode `index.json` already uses consistently, judged from its entries alone (no blob is
+    /// read): only response records, only fallback tags, or only subject annotations.
+    pub fn referrers_mode_in_use(&self) -> Result<Option<(Mode, ResponseKey)>> {
+        let index = self.read_index()?;
+        let mut seen = HashSet::new();
+        for e in index.manifests() {
+            match classify(e) {
+                EntryKind::Response { .. } => {
+                    seen.insert((Mode::Response, ResponseKey::of_entry(e).unwrap_or_default()));
+                }
+                EntryKind::Fallback { .. } => {
+                    seen.insert((Mode::Tag, ResponseKey::Oci));
+                }
+                EntryKind::SubjectAnnotation { .. } => {
+                    seen.insert((Mode::Annotation, ResponseKey::Oci));
+                }
+                EntryKind::Other => {}
+            }
+        }
+        Ok(if seen.len() == 1 {
+            seen.into_iter().next()
+        } else {
+            None
+        })
+    }
+
+    /// Records that `referrer` (its referrers-response descriptor) refers to `subject`, in `mode`.
+    /// Costs one `index.json` rewrite, plus one record index blob in the response and tag modes.
+    pub fn record_referrer(
+        &self,
+        referrer: &Descriptor,
+        subject: &Digest,
+        mode: Mode,
+        key: ResponseKey,
+    ) -> Result<()> {
+        self.edit_index(|index| {
+            match mode {
+                Mode::Annotation => {
+                    upsert_annotation_entry(index.manifests_mut(), referrer, subject);
+                }
+                Mode::Response => {
+                    self.upsert_record(
+                        index.manifests_mut(),
+                        RecordKind::Response(key),
+                        subject,
+                        std::slice::from_ref(referrer),
+                        false,
+                    )?;
+                    if index.annotation(key.convert_key()) != Some("true") {
+                        index.set_annotation(key.convert_key(), "true");
+                    }
+                }
+                Mode::Tag => {
+                    self.upsert_record(
+                        index.manifests_mut(),
+                        RecordKind::Fallback,
+                        subject,
+                        std::slice::from_ref(referrer),
+                        false,
+                    )?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Ensures the record of `kind` for `subject` lists `referrers` (added to what it lists, or,
+    /// with `exact`, exactly them). A record that already lists them is left untouched.
+    /// Returns `Some(true)` when an entry was added, `Some(false)` when one was updated.
+    fn upsert_record(
+        &self,
+        entries: &mut Vec<Descriptor>,
+        kind: RecordKind,
+        subject: &Digest,
+        referrers: &[Descriptor],
+        exact: bool,
+    ) -> Result<Option<bool>> {
+        let pos = entries.iter().position(|e| kind.is_record_for(e, subject));
+        let listed: Vec<Descriptor> = match pos {
+            Some(i) => self.record_listing(&entries[i]),
+            None => Vec::new(),
+        };
+        let listed_set: BTreeSet<&Digest> = listed.iter().map(Descriptor::digest).collect();
+        let wanted: Vec<Descriptor> = if exact {
+            referrers.to_vec()
+        } else {
+            let mut all = listed.clone();
+            all.extend(
+                referrers
+                    .iter()
+                    .filter(|r| !listed_set.contains(r.digest()))
+                    .cloned(),
+            );
+            all
+        };
+        let wanted_set: BTreeSet<&Digest> = wanted.iter().map(Descriptor::digest).collect();
+        if pos.is_some() && wanted_set == listed_set {
+            return Ok(None);
+        }
+        let bytes = record_index_bytes(&wanted);
+        let stored = self.write_blob_bytes(&bytes)?;
+        let (digest, size) = (stored.digest().clone(), stored.size());
+        Ok(match pos {
+            Some(i) => {
+                entries[i].set_digest_and_size(digest, size);
+                Some(false)
+            }
+            None => {
+                entries.push(kind.new_entry(subject, digest, size));
+                Some(true)
+            }
+        })
+    }
+
+    /// What a response or fallback record lists (empty when its blob is absent or unreadable).
+    fn record_listing(&self, entry: &Descriptor) -> Vec<Descriptor> {
+        match self.read_manifest(entry) {
+            Ok((_, Manifest::Index(i))) => i.manifests().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Records every known referrer in `to` and, unless `keep`, removes the records of the
+    /// other conventions. Blobs are never rewritten; entries that are not referrer records keep
+    /// their place and fields. With `dry_run` nothing is written.
+    pub fn convert_referrers(
+        &self,
+        to: Mode,
+        key: ResponseKey,
+        keep: bool,
+        dry_run: bool,
+    ) -> Result<ConvertReport> {
+        self.edit_index(|index| {
+            let graph = self.scan_referrers(ScanOptions::default())?;
+            let mut work = index.clone();
+            let report = self.convert_in(&mut work, &graph, to, key, keep)?;
+            let changed = work != *index;
+            if !dry_run {
+                *index = work;
+            }
+            Ok(ConvertReport {
+                changed,
+                dry_run,
+                ..report
+            })
+        })
+    }
+
+    fn convert_in(
+        &self,
+        index: &mut ImageIndex,
+        graph: &Graph,
+        to: Mode,
+        key: ResponseKey,
+        keep: bool,
+    ) -> Result<ConvertReport> {
+        let referrer_digests: HashSet<&Digest> =
+            graph.referrers().iter().map(|r| r.digest()).collect();
+        let mut report = ConvertReport {
+            mode: to,
+            referrers: graph.referrers().len(),
+            added: 0,
+            updated: 0,
+            removed: 0,
+            changed: false,
+            dry_run: false,
+        };
+        let subjects_with_referrers: HashSet<&Digest> = graph.subjects().iter().collect();
+        let entries = std::mem::take(index.manifests_mut());
+        let mut out = Vec::with_capacity(entries.len());
+        let mut seen_records: HashSet<String> = HashSet::new();
+        for e in entries {
+            let target_kind = match classify(&e) {
+                EntryKind::Response { subject } => {
+                    let ours = to == Mode::Response && ResponseKey::of_entry(&e) == Some(key);
+                    // A target record for a subject without referrers, or a second one, is stale.
+                    let live = Digest::parse(&subject)
+                        .is_ok_and(|d| subjects_with_referrers.contains(&d))
+                        && seen_records.insert(format!("r:{subject}"));
+                    Some(ours && live)
+                }
+                EntryKind::Fallback { tag } => {
+                    let live = graph.subjects().iter().any(|s| fallback_tag(s) == tag)
+                        && seen_records.insert(format!("t:{tag}"));
+                    Some(to == Mode::Tag && live)
+                }
+                EntryKind::SubjectAnnotation { .. } => {
+                    Some(to == Mode::Annotation || e.ref_name().is_some())
+                }
+                EntryKind::Other => {
+                    let is_plain_record =
+                        e.ref_name().is_none() && referrer_digests.contains(e.digest());
+                    if is_plain_record {
+                        Some(to == Mode::Annotation)
+                    } else {
+                        None
+                    }
+                }
+            };
+            match target_kind {
+                None | Some(true) => out.push(e),
+                Some(false) if keep => out.push(e),
+                Some(false) => report.removed += 1,
+            }
+        }
+        match to {
+            Mode::Annotation => {
+                for r in graph.referrers() {
+                    match upsert_annotation_entry(&mut out, &r.descriptor, r.subject.digest()) {
+                        Some(true) => report.added += 1,
+                        Some(false) => report.updated += 1,
+                        None => {}
+                    }
+                }
+            }
+            Mode::Response | Mode::Tag => {
+                let kind = if to == Mode::Response {
+                    RecordKind::Response(key)
+                } else {
+                    RecordKind::Fallback
+                };
+                for subject in graph.subjects() {
+                    let list: Vec<Descriptor> = graph
+                        .referrers_of(subject)
+                        .iter()
+                        .map(|r| r.descriptor.clone())
+                        .collect();
+                    match self.upsert_record(&mut out, kind, subject, &list, true)? {
+                        Some(true) => report.added += 1,
+                        Some(false) => report.updated += 1,
+                        None => {}
+                    }
+                }
+            }
+        }
+        *index.manifests_mut() = out;
+        // The convert flag tells readers (olareg) that responses are the layout's referrer records.
+        for k in [ResponseKey::Oci, ResponseKey::Olareg] {
+            let ours = to == Mode::Response && k == key;
+            if ours && !graph.subjects().is_empty() {
+                if index.annotation(k.convert_key()) != Some("true") {
+                    index.set_annotation(k.convert_key(), "true");
+                }
+            } else if !ours && !keep && index.annotation(k.convert_key()).is_some() {
+                index.remove_annotation(k.convert_key());
+            }
+        }
+        Ok(report)
+    }
+
+    /// Deletes manifests and every record of them: their `index.json` entries, and their lines
+    /// in response and fallback records (an emptied record is removed). Then their blobs.
+    /// Returns how many `index.json` entries were removed or rewritten.
+    pub fn delete_manifests(&self, digests: &BTreeSet<Digest>) -> Result<usize> {
+        let touched = self.edit_index(|index| {
+            let entries = std::mem::take(index.manifests_mut());
+            let mut out = Vec::with_capacity(entries.len());
+            let mut touched = 0;
+            for mut e in entries {
+                if digests.contains(e.digest()) {
+                    touched += 1;
+                    continue;
+                }
+                if matches!(
+                    classify(&e),
+                    EntryKind::Response { .. } | EntryKind::Fallback { .. }
+                ) {
+                    let listed = self.record_listing(&e);
+                    if listed.iter().any(|d| digests.contains(d.digest())) {
+                        touched += 1;
+                        let rest: Vec<Descriptor> = listed
+                            .into_iter()
+                            .filter(|d| !digests.contains(d.digest()))
+                            .collect();
+                        if rest.is_empty() {
+                            continue;
+                        }
+                        let stored = self.write_blob_bytes(&record_index_bytes(&rest))?;
+                        e.set_digest_and_size(stored.digest().clone(), stored.size());
+                    }
+                }
+                out.push(e);
+            }
+            *index.manifests_mut() = out;
+            Ok(touched)
+        })?;
+        for d in digests {
+            match self.delete_blob(d) {
+                Ok(()) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(touched)
+    }
+}
+
+/// Ensures an untagged top-level entry for `referrer` annotated with its subject. Returns
+/// `Some(true)` when added, `Some(false)` when an existing entry was annotated, `None` when it
+/// was already right.
+fn upsert_annotation_entry(
+    entries: &mut Vec<Descriptor>,
+    referrer: &Descriptor,
+    subject: &Digest,
+) -> Option<bool> {
+    if let Some(e) = entries
+        .iter_mut()
+        .find(|e| e.digest() == referrer.digest() && e.ref_name().is_none())
+    {
+        if e.annotation(keys::CONTAINERD_SUBJECT) == Some(subject.as_str()) {
+            return None;
+        }
+        e.set_annotation(keys::CONTAINERD_SUBJECT, subject.as_str());
+        if e.artifact_type().is_none()
+            && let Some(at) = referrer.artifact_type()
+        {
+            e.set_artifact_type(at);
+        }
+        return Some(false);
+    }
+    let mut entry = Descriptor::new(
+        referrer.media_type(),
+        referrer.digest().clone(),
+        referrer.size(),
+    );
+    let mut ann: Map<String, Value> = referrer.annotations().cloned().unwrap_or_default();
+    ann.insert(
+        keys::CONTAINERD_SUBJECT.into(),
+        Value::from(subject.as_str()),
+    );
+    entry.set_annotations(ann);
+    if let Some(at) = referrer.artifact_type() {
+        entry.set_artifact_type(at);
+    }
+    entries.push(entry);
+    Some(true)
+}
