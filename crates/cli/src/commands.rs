@@ -447,6 +447,15 @@ impl Ctx<'_> {
                 layout.copy_blob_to(&digest, None, &mut out, bar.as_ref())?;
                 out.flush()?;
             }
+            // A device or pipe (`-o /dev/null`) is written to directly: renaming a temp file over
+            // it would replace the device.
+            Some(path) if fs::metadata(path).is_ok_and(|m| !m.is_file()) => {
+                let mut f = fs::OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .with_context(|| format!("{}", path.display()))?;
+                layout.copy_blob_to(&digest, None, &mut f, bar.as_ref())?;
+            }
             Some(path) => {
                 let dir = match path.parent() {
                     Some(p) if !p.as_os_str().is_empty() => p,

@@ -71,21 +71,20 @@ impl Layout {
         })
     }
 
-    /// Removes every `index.json` entry for the manifest, then its blob.
-    /// Returns how many entries were removed.
+    /// Removes every `index.json` entry and referrer record of the manifest, then its blob.
+    /// Returns how many entries were removed or rewritten. (No check for referrers of it: see
+    /// [`Layout::delete_manifests`] and the CLI's `--with-referrers`.)
     pub fn delete_manifest(&self, desc: &Descriptor) -> Result<usize> {
-        let digest = desc.digest().clone();
-        let removed = self.edit_index(|index| {
-            let entries = index.manifests_mut();
-            let before = entries.len();
-            entries.retain(|e| e.digest() != &digest);
-            Ok(before - entries.len())
-        })?;
-        match self.delete_blob(&digest) {
-            Ok(()) => Ok(removed),
-            Err(Error::NotFound { .. }) if removed > 0 => Ok(removed),
-            Err(e) => Err(e),
+        if !self.blob_exists(desc.digest())?
+            && !self
+                .read_index()?
+                .manifests()
+                .iter()
+                .any(|e| e.digest() == desc.digest())
+        {
+            return Err(Error::not_found(format!("manifest {}", desc.digest())));
         }
+        self.delete_manifests(&std::collections::BTreeSet::from([desc.digest().clone()]))
     }
 
     fn must_exist(&self, desc: &Descriptor) -> Result<()> {

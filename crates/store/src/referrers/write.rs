@@ -2,7 +2,7 @@
 //! referrer's records when it is deleted. Every change is one `edit_index` transaction; blobs are
 //! never rewritten, only new record indexes written beside the old ones (old ones are left for gc).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 
 use serde_json::{Map, Value};
@@ -209,28 +209,25 @@ impl Layout {
         self.edit_index(|index| {
             match mode {
                 Mode::Annotation => {
-                    upsert_annotation_entry(index.manifests_mut(), referrer, subject);
+                    let pos = untagged_position(index.manifests(), referrer.digest());
+                    upsert_annotation_entry(index.manifests_mut(), pos, referrer, subject);
                 }
-                Mode::Response => {
-                    self.upsert_record(
-                        index.manifests_mut(),
-                        RecordKind::Response(key),
-                        subject,
-                        std::slice::from_ref(referrer),
-                        false,
-                    )?;
-                    if index.annotation(key.convert_key()) != Some("true") {
+                Mode::Response | Mode::Tag => {
+                    let kind = if mode == Mode::Response {
+                        RecordKind::Response(key)
+                    } else {
+                        RecordKind::Fallback
+                    };
+                    let pos = index
+                        .manifests()
+                        .iter()
+                        .position(|e| kind.is_record_for(e, subject));
+                    let one = std::slice::from_ref(referrer);
+                    self.upsert_record(index.manifests_mut(), pos, kind, subject, one, false)?;
+                    if mode == Mode::Response && index.annotation(key.convert_key()) != Some("true")
+                    {
                         index.set_annotation(key.convert_key(), "true");
                     }
-                }
-                Mode::Tag => {
-                    self.upsert_record(
-                        index.manifests_mut(),
-                        RecordKind::Fallback,
-                        subject,
-                        std::slice::from_ref(referrer),
-                        false,
-                    )?;
                 }
             }
             Ok(())
@@ -240,15 +237,18 @@ impl Layout {
     /// Ensures the record of `kind` for `subject` lists `referrers` (added to what it lists, or,
     /// with `exact`, exactly them). A record that already lists them is left untouched.
     /// Returns `Some(true)` when an entry was added, `Some(false)` when one was updated.
+    /// `pos` is the position of the existing record in `entries`, if any (callers with many
+    /// subjects look it up in a map rather than scanning).
+    #[allow(clippy::too_many_arguments)]
     fn upsert_record(
         &self,
         entries: &mut Vec<Descriptor>,
+        pos: Option<usize>,
         kind: RecordKind,
         subject: &Digest,
         referrers: &[Descriptor],
         exact: bool,
     ) -> Result<Option<bool>> {
-        let pos = entries.iter().position(|e| kind.is_record_for(e, subject));
         let listed: Vec<Descriptor> = match pos {
             Some(i) => self.record_listing(&entries[i]),
             None => Vec::new(),
@@ -339,6 +339,8 @@ impl Layout {
             dry_run: false,
         };
         let subjects_with_referrers: HashSet<&Digest> = graph.subjects().iter().collect();
+        let live_fallback_tags: HashSet<String> =
+            graph.subjects().iter().map(fallback_tag).collect();
         let entries = std::mem::take(index.manifests_mut());
         let mut out = Vec::with_capacity(entries.len());
         let mut seen_records: HashSet<String> = HashSet::new();
@@ -353,7 +355,7 @@ impl Layout {
                     Some(ours && live)
                 }
                 EntryKind::Fallback { tag } => {
-                    let live = graph.subjects().iter().any(|s| fallback_tag(s) == tag)
+                    let live = live_fallback_tags.contains(&tag)
                         && seen_records.insert(format!("t:{tag}"));
                     Some(to == Mode::Tag && live)
                 }
@@ -378,9 +380,21 @@ impl Layout {
         }
         match to {
             Mode::Annotation => {
+                // Positions of untagged entries by digest: one lookup per referrer, not a scan.
+                let mut positions: HashMap<Digest, usize> = HashMap::new();
+                for (i, e) in out.iter().enumerate() {
+                    if e.ref_name().is_none() {
+                        positions.entry(e.digest().clone()).or_insert(i);
+                    }
+                }
                 for r in graph.referrers() {
-                    match upsert_annotation_entry(&mut out, &r.descriptor, r.subject.digest()) {
-                        Some(true) => report.added += 1,
+                    let pos = positions.get(r.digest()).copied();
+                    match upsert_annotation_entry(&mut out, pos, &r.descriptor, r.subject.digest())
+                    {
+                        Some(true) => {
+                            positions.insert(r.digest().clone(), out.len() - 1);
+                            report.added += 1;
+                        }
                         Some(false) => report.updated += 1,
                         None => {}
                     }
@@ -392,13 +406,36 @@ impl Layout {
                 } else {
                     RecordKind::Fallback
                 };
+                let mut positions: HashMap<Digest, usize> = HashMap::new();
+                let by_tag: HashMap<String, &Digest> = graph
+                    .subjects()
+                    .iter()
+                    .map(|s| (fallback_tag(s), s))
+                    .collect();
+                for (i, e) in out.iter().enumerate() {
+                    let subject = match (kind, classify(e)) {
+                        (RecordKind::Response(k), EntryKind::Response { subject })
+                            if ResponseKey::of_entry(e) == Some(k) =>
+                        {
+                            Digest::parse(&subject).ok()
+                        }
+                        (RecordKind::Fallback, EntryKind::Fallback { tag }) => {
+                            by_tag.get(&tag).map(|d| (*d).clone())
+                        }
+                        _ => None,
+                    };
+                    if let Some(s) = subject {
+                        positions.entry(s).or_insert(i);
+                    }
+                }
                 for subject in graph.subjects() {
                     let list: Vec<Descriptor> = graph
                         .referrers_of(subject)
                         .iter()
                         .map(|r| r.descriptor.clone())
                         .collect();
-                    match self.upsert_record(&mut out, kind, subject, &list, true)? {
+                    let pos = positions.get(subject).copied();
+                    match self.upsert_record(&mut out, pos, kind, subject, &list, true)? {
                         Some(true) => report.added += 1,
                         Some(false) => report.updated += 1,
                         None => {}
@@ -467,18 +504,23 @@ impl Layout {
     }
 }
 
-/// Ensures an untagged top-level entry for `referrer` annotated with its subject. Returns
-/// `Some(true)` when added, `Some(false)` when an existing entry was annotated, `None` when it
-/// was already right.
+/// The first untagged entry for `digest`.
+fn untagged_position(entries: &[Descriptor], digest: &Digest) -> Option<usize> {
+    entries
+        .iter()
+        .position(|e| e.digest() == digest && e.ref_name().is_none())
+}
+
+/// Ensures an untagged top-level entry for `referrer` annotated with its subject; `pos` is that
+/// entry's position when it exists. Returns `Some(true)` when added, `Some(false)` when an
+/// existing entry was annotated, `None` when it was already right.
 fn upsert_annotation_entry(
     entries: &mut Vec<Descriptor>,
+    pos: Option<usize>,
     referrer: &Descriptor,
     subject: &Digest,
 ) -> Option<bool> {
-    if let Some(e) = entries
-        .iter_mut()
-        .find(|e| e.digest() == referrer.digest() && e.ref_name().is_none())
-    {
+    if let Some(e) = pos.and_then(|i| entries.get_mut(i)) {
         if e.annotation(keys::CONTAINERD_SUBJECT) == Some(subject.as_str()) {
             return None;
         }
