@@ -324,6 +324,7 @@ fn eight_processes_push_200_distinct_tags() {
     assert_eq!(
         root,
         [
+            ".ocistow-gc.lock",
             ".ocistow.lock",
             "blobs",
             "index.json",
@@ -634,4 +635,268 @@ fn writers_time_out_with_a_clear_error_when_the_lock_is_held() {
     let tags = tags_json(&layout);
     assert_eq!(tags.get("t2"), Some(&digest));
     assert!(!tags.contains_key("t3"));
+}
+
+#[test]
+fn eight_processes_attach_200_referrers_in_each_mode() {
+    const WORKERS: usize = 8;
+    const PER_WORKER: usize = 25;
+    const OCI_RESPONSE_SUBJECT: &str = "org.opencontainers.image.referrer.subject";
+    const CONTAINERD_SUBJECT: &str = "io.containerd.manifest.subject";
+    let t_all = Instant::now();
+    for mode in ["annotation", "response", "tag"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = tmp.path().join("layout");
+        init(&layout);
+        let subject_file = tmp.path().join("subject.txt");
+        fs::write(&subject_file, "the subject\n").unwrap();
+        let out = run_ok(&[
+            "push",
+            &tag_ref(&layout, "v1"),
+            subject_file.to_str().unwrap(),
+            "--artifact-type",
+            ARTIFACT_TYPE,
+        ]);
+        let subject = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let subject_hex = sha256_hex(&subject).to_string();
+        for w in 0..WORKERS {
+            let dir = tmp.path().join(format!("in/w{w}"));
+            fs::create_dir_all(&dir).unwrap();
+            for i in 0..PER_WORKER {
+                fs::write(
+                    dir.join(format!("r-{i}.json")),
+                    format!("{{\"mode\":\"{mode}\",\"worker\":{w},\"attach\":{i}}}\n"),
+                )
+                .unwrap();
+            }
+        }
+
+        let start = Arc::new(Barrier::new(WORKERS));
+        let t0 = Instant::now();
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                let start = Arc::clone(&start);
+                let layout = layout.clone();
+                let dir = tmp.path().join(format!("in/w{w}"));
+                std::thread::spawn(move || {
+                    start.wait();
+                    let mut attached = Vec::new();
+                    for i in 0..PER_WORKER {
+                        let began = Instant::now();
+                        let out = cmd()
+                            .arg("attach")
+                            .arg(tag_ref(&layout, "v1"))
+                            .arg(format!(
+                                "{}:application/json",
+                                dir.join(format!("r-{i}.json")).display()
+                            ))
+                            .arg("--artifact-type")
+                            .arg(format!("application/vnd.example.w{w}"))
+                            .arg("-a")
+                            .arg(format!("n={w}-{i}"))
+                            .args(["--referrers-mode", mode])
+                            .output()
+                            .unwrap();
+                        let ended = Instant::now();
+                        assert!(
+                            out.status.success(),
+                            "{mode}: attach w{w}-{i} failed with {}: {}",
+                            out.status,
+                            String::from_utf8_lossy(&out.stderr)
+                        );
+                        let digest = String::from_utf8(out.stdout).unwrap().trim().to_string();
+                        sha256_hex(&digest);
+                        attached.push((format!("{w}-{i}"), digest, began, ended));
+                    }
+                    attached
+                })
+            })
+            .collect();
+        // digest -> "w-i" of the attach that printed it
+        let mut expected: BTreeMap<String, String> = BTreeMap::new();
+        let mut intervals = Vec::new();
+        for worker in workers {
+            for (name, digest, began, ended) in worker.join().unwrap() {
+                intervals.push((began, ended));
+                if let Some(other) = expected.insert(digest.clone(), name.clone()) {
+                    panic!("{mode}: attaches {other} and {name} both printed {digest}");
+                }
+            }
+        }
+        let attached_in = t0.elapsed();
+        let in_flight = max_overlap(&intervals);
+        assert_eq!(expected.len(), WORKERS * PER_WORKER, "{mode}");
+        assert!(
+            in_flight >= 4,
+            "{mode}: the attaches barely overlapped (max {in_flight} at once)"
+        );
+        let expected_set: BTreeSet<&String> = expected.keys().collect();
+        let describe = |digests: &BTreeSet<&String>| -> Vec<String> {
+            digests
+                .iter()
+                .map(|d| match expected.get(*d) {
+                    Some(n) => format!("{d} (attach {n})"),
+                    None => format!("{d} (printed by no attach)"),
+                })
+                .collect()
+        };
+
+        // discover: exactly the 200 as direct referrers of v1, none nested
+        let out = run_ok(&["discover", &tag_ref(&layout, "v1"), "--format", "json"]);
+        let tree: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(tree["digest"], subject.as_str(), "{mode}: discover root");
+        let referrers = tree["referrers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{mode}: discover json has no referrers array: {tree}"));
+        let mut discovered: BTreeSet<&String> = BTreeSet::new();
+        let mut discovered_list = Vec::new();
+        for r in referrers {
+            let digest = r["digest"].as_str().unwrap().to_string();
+            if let Some(n) = expected.get(&digest) {
+                let (w, _) = n.split_once('-').unwrap();
+                assert_eq!(
+                    r["artifactType"],
+                    format!("application/vnd.example.w{w}"),
+                    "{mode}: {r}"
+                );
+                assert_eq!(r["annotations"]["n"], n.as_str(), "{mode}: {r}");
+            }
+            assert_eq!(
+                r["referrers"].as_array().map(Vec::len),
+                Some(0),
+                "{mode}: referrer {digest} has referrers of its own: {r}"
+            );
+            discovered_list.push(digest);
+        }
+        for d in &discovered_list {
+            if let Some((k, _)) = expected.get_key_value(d) {
+                discovered.insert(k);
+            }
+        }
+        let missing: BTreeSet<&String> = expected_set.difference(&discovered).copied().collect();
+        let unknown: Vec<&String> = discovered_list
+            .iter()
+            .filter(|d| !expected.contains_key(*d))
+            .collect();
+        assert!(
+            missing.is_empty() && unknown.is_empty(),
+            "{mode}: discover lost {} of {} referrers: {:?}; and lists {} it should not: {unknown:?}",
+            missing.len(),
+            expected.len(),
+            describe(&missing),
+            unknown.len()
+        );
+        assert_eq!(
+            discovered_list.len(),
+            expected.len(),
+            "{mode}: discover lists a referrer twice"
+        );
+
+        // referrers status: 200, clean
+        let out = run(&[
+            "referrers",
+            "status",
+            layout.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{mode}: referrers status printed no JSON ({e}; {}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert_eq!(
+            status["issues"],
+            Value::Array(Vec::new()),
+            "{mode}: referrers status: {status:#}"
+        );
+        assert_eq!(
+            status["referrers"],
+            WORKERS * PER_WORKER,
+            "{mode}: referrers status: {status:#}"
+        );
+        assert!(
+            out.status.success(),
+            "{mode}: referrers status exited {}: {status:#}",
+            out.status
+        );
+
+        // index.json: one record for the subject (response, tag) or 200 annotated entries
+        let entries = index_entries(&layout);
+        let fallback = format!("sha256-{subject_hex}");
+        let records: Vec<&Value> = entries
+            .iter()
+            .filter(|e| match mode {
+                "response" => e["annotations"][OCI_RESPONSE_SUBJECT] == subject.as_str(),
+                "tag" => ref_name(e) == Some(fallback.as_str()),
+                _ => e["annotations"][CONTAINERD_SUBJECT].is_string(),
+            })
+            .collect();
+        if mode == "annotation" {
+            assert_eq!(
+                records.len(),
+                WORKERS * PER_WORKER,
+                "{mode}: entries with {CONTAINERD_SUBJECT}"
+            );
+            let listed: BTreeSet<&String> = records
+                .iter()
+                .filter(|e| e["annotations"][CONTAINERD_SUBJECT] == subject.as_str())
+                .filter_map(|e| expected.get_key_value(e["digest"].as_str().unwrap()))
+                .map(|(k, _)| k)
+                .collect();
+            let missing: BTreeSet<&String> = expected_set.difference(&listed).copied().collect();
+            assert!(
+                missing.is_empty(),
+                "{mode}: index.json lost {} annotated entries: {:?}",
+                missing.len(),
+                describe(&missing)
+            );
+        } else {
+            assert_eq!(
+                records.len(),
+                1,
+                "{mode}: record entries for {subject}: {records:?}"
+            );
+            let record = records[0];
+            let blob: Value = serde_json::from_slice(
+                &fs::read(
+                    layout
+                        .join("blobs/sha256")
+                        .join(sha256_hex(record["digest"].as_str().unwrap())),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            let listed: BTreeSet<&String> = blob["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|d| expected.get_key_value(d["digest"].as_str().unwrap()))
+                .map(|(k, _)| k)
+                .collect();
+            let missing: BTreeSet<&String> = expected_set.difference(&listed).copied().collect();
+            assert!(
+                missing.is_empty(),
+                "{mode}: the record index {} lost {} referrers: {:?}",
+                record["digest"],
+                missing.len(),
+                describe(&missing)
+            );
+            assert_eq!(
+                blob["manifests"].as_array().unwrap().len(),
+                WORKERS * PER_WORKER,
+                "{mode}: record index {}",
+                record["digest"]
+            );
+        }
+        eprintln!(
+            "{mode}: {} attaches by {WORKERS} workers in {attached_in:.2?} \
+             (at most {in_flight} ocistow processes at once), verified in {:.2?}",
+            expected.len(),
+            t0.elapsed()
+        );
+    }
+    eprintln!("three modes in {:.2?}", t_all.elapsed());
 }

@@ -382,6 +382,7 @@ impl Ctx<'_> {
         };
         let layout = self.open(&r)?;
         let bytes = read_input(file, ocistow_store::layout::MAX_MANIFEST_SIZE)?;
+        let _pin = layout.pin()?;
         let desc = layout.put_manifest(&bytes, media_type, sparse)?;
         layout.add_entry(&desc, &tags)?;
         self.print_descriptor(&desc)?;

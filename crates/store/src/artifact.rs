@@ -6,7 +6,7 @@
 //! `org.opencontainers.image.created` unless the caller set it.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -57,12 +57,13 @@ pub struct PushRequest {
     pub subject: Option<Descriptor>,
 }
 
-/// What a push stored: the manifest's descriptor as an `index.json` entry (without a tag) and
-/// its exact bytes.
-#[derive(Debug, Clone)]
+/// What a push stored: the manifest's descriptor as an `index.json` entry (without a tag), its
+/// exact bytes, and the pin that keeps garbage collection away from the new blobs until the
+/// caller has recorded them (drop it after [`Layout::add_entry`]).
 pub struct Pushed {
     pub descriptor: Descriptor,
     pub manifest: Vec<u8>,
+    pub pin: crate::layout::LayoutLock,
 }
 
 /// Makes a progress reporter for one named input of known size.
@@ -116,6 +117,8 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
         )));
     }
 
+    // Inputs are valid: from here on blobs are written, so keep gc away until they are listed.
+    let pin = layout.pin()?;
     let mut layers = Vec::new();
     for spec in &req.files {
         layers.push(push_file(layout, spec, progress)?);
@@ -179,6 +182,7 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
     Ok(Pushed {
         descriptor: entry,
         manifest: bytes,
+        pin,
     })
 }
 
@@ -520,11 +524,6 @@ fn format_rfc3339(secs: i64) -> String {
 /// A progress factory that reports nothing.
 pub fn no_progress(_: &str, _: u64) -> Box<dyn Progress> {
     Box::new(NoProgress)
-}
-
-/// Opens a file for `push`-style reading; exposed for callers that build their own layers.
-pub fn open_input(path: &Path) -> Result<File> {
-    File::open(path).at(path)
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub const BLOBS_DIR: &str = "blobs";
 pub const INGEST_DIR: &str = "ingest";
 /// The lock file shared by all ocistow processes. Never replaced or deleted.
 pub const LOCK_FILE: &str = ".ocistow.lock";
+/// Writers hold a shared lock on this file from their first blob to their `index.json` update;
+/// garbage collection holds it exclusively, so it never deletes a blob a writer is about to list.
+pub const PIN_FILE: &str = ".ocistow-gc.lock";
 /// Prefix of ocistow's temp files (in `ingest/` for blobs, in the root for `index.json`).
 pub const TEMP_PREFIX: &str = ".ocistow-";
 
@@ -125,6 +128,7 @@ impl Layout {
         };
         fs::create_dir_all(layout.root.join(BLOBS_DIR)).at(layout.root.join(BLOBS_DIR))?;
         File::create(layout.lock_path()).at(layout.lock_path())?;
+        File::create(layout.root.join(PIN_FILE)).at(layout.root.join(PIN_FILE))?;
         layout.write_file_atomically(&layout.index_path(), &ImageIndex::new().to_vec(), None)?;
         // oci-layout last: its presence is what marks the directory as a layout.
         layout.write_file_atomically(
@@ -526,7 +530,22 @@ impl Layout {
 
     /// Takes the layout's exclusive lock, waiting up to the lock timeout.
     pub fn lock(&self) -> Result<LayoutLock> {
-        let path = self.lock_path();
+        self.lock_file(&self.lock_path(), false)
+    }
+
+    /// Pins blobs against garbage collection: hold the returned guard from the first blob a
+    /// writer stores until its `index.json` update names them. Many writers may pin at once.
+    pub fn pin(&self) -> Result<LayoutLock> {
+        self.lock_file(&self.root.join(PIN_FILE), true)
+    }
+
+    /// Excludes every writer's pin: what garbage collection holds while it marks and sweeps.
+    pub fn exclusive_pin(&self) -> Result<LayoutLock> {
+        self.lock_file(&self.root.join(PIN_FILE), false)
+    }
+
+    fn lock_file(&self, path: &Path, shared: bool) -> Result<LayoutLock> {
+        let path = path.to_path_buf();
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -536,7 +555,12 @@ impl Layout {
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            match file.try_lock() {
+            let attempt = if shared {
+                file.try_lock_shared()
+            } else {
+                file.try_lock()
+            };
+            match attempt {
                 Ok(()) => return Ok(LayoutLock { _file: file }),
                 Err(fs::TryLockError::WouldBlock) => {}
                 Err(fs::TryLockError::Error(e)) => return Err(Error::Io { path, source: e }),
