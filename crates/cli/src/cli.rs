@@ -147,6 +147,97 @@ pub enum Command {
     #[command(subcommand)]
     Referrers(ReferrersCommand),
 
+    /// Copy a manifest or index and everything it reaches into another layout.
+    #[command(
+        after_help = "Examples:\n  ocistow copy ./build:v1 ./cache:v1 -r\n  ocistow copy ./build:multi ./arm:latest --platform linux/arm64"
+    )]
+    Copy {
+        /// SRC:REF, SRC@DIGEST or SRC.
+        source: String,
+        /// DST or DST:TAG (DST is created when missing).
+        destination: String,
+        /// Also copy the referrers of the root and of every child, recursively.
+        #[arg(short = 'r', long)]
+        referrers: bool,
+        /// Copy only these platforms of an index (repeatable).
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Vec<String>,
+        #[command(flatten)]
+        record: RecordArgs,
+    },
+
+    /// Write references (and what they reach) as a tarball that is itself a layout.
+    #[command(
+        after_help = "Examples:\n  ocistow export ./layout:v1 -o v1.tar --referrers\n  ocistow export ./layout:v1 ./layout:v2 -o - --gzip | ssh host ocistow import - ./layout"
+    )]
+    Export {
+        /// DIR:REF, DIR@DIGEST or DIR (repeatable).
+        #[arg(required = true)]
+        references: Vec<String>,
+        /// Output file, or - for stdout.
+        #[arg(short, long)]
+        output: String,
+        /// Include the referrers of what is exported, recursively, with their records.
+        #[arg(long)]
+        referrers: bool,
+        /// Compress with gzip.
+        #[arg(long, conflicts_with = "zstd")]
+        gzip: bool,
+        /// Compress with zstd.
+        #[arg(long)]
+        zstd: bool,
+        /// Add manifest.json so `docker load` accepts a single-platform image.
+        #[arg(long)]
+        docker_manifest: bool,
+    },
+
+    /// Merge a tarball (OCI layout or docker save; tar, tar+gzip, tar+zstd) into a layout.
+    #[command(
+        after_help = "Examples:\n  ocistow import v1.tar ./layout\n  curl -s … | ocistow import - ./layout --force"
+    )]
+    Import {
+        /// The tarball, or - for stdin.
+        input: String,
+        /// The layout to merge into (created when missing).
+        dir: PathBuf,
+        /// Let tags in the tarball replace existing tags that point elsewhere.
+        #[arg(long)]
+        force: bool,
+    },
+
+    /// Delete blobs nothing reaches; a referrer lives as long as its subject does.
+    #[command(
+        after_help = "Examples:\n  ocistow gc ./layout --dry-run\n  ocistow gc ./layout --grace 10m"
+    )]
+    Gc {
+        /// The layout directory.
+        dir: Option<PathBuf>,
+        /// Report what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep referrers whose subject is gone.
+        #[arg(long)]
+        keep_orphan_referrers: bool,
+        /// Keep stale ingest/ files younger than this (e.g. 30s, 10m, 1h).
+        #[arg(long, default_value = "1h")]
+        grace: String,
+    },
+
+    /// Verify every blob and descriptor and the referrer records.
+    #[command(
+        after_help = "Examples:\n  ocistow fsck ./layout\n  ocistow fsck ./layout --repair --format json"
+    )]
+    Fsck {
+        /// The layout directory.
+        dir: Option<PathBuf>,
+        /// Rebuild referrer records.
+        #[arg(long)]
+        repair: bool,
+        /// With --repair: also remove index.json entries whose blobs are missing.
+        #[arg(long, requires = "repair")]
+        remove_missing: bool,
+    },
+
     /// List the entries of index.json: tag, digest, media type, artifact type, platform, size.
     #[command(after_help = "Examples:\n  ocistow ls ./layout\n  ocistow ls ./layout --format json")]
     Ls {

@@ -50,6 +50,10 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
             platform,
         } => ctx.discover(reference, artifact_type, *depth, *deep, platform.as_deref()),
         Command::Referrers(cmd) => ctx.referrers(cmd),
+        Command::Copy { .. } | Command::Export { .. } | Command::Import { .. } => {
+            crate::transfer_cmd::run(cli)
+        }
+        Command::Gc { .. } | Command::Fsck { .. } => crate::maintenance_cmd::run(cli),
         Command::Manifest(m) => match m {
             ManifestCommand::Get {
                 reference,
@@ -80,8 +84,9 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
     }
 }
 
-struct Ctx<'a> {
-    cli: &'a Cli,
+/// What every command needs: the parsed command line, and helpers to read its references.
+pub(crate) struct Ctx<'a> {
+    pub(crate) cli: &'a Cli,
 }
 
 impl Ctx<'_> {
@@ -90,7 +95,7 @@ impl Ctx<'_> {
     }
 
     /// A reference argument, read against `--layout` when given.
-    fn reference(&self, arg: &str) -> Result<Reference> {
+    pub(crate) fn reference(&self, arg: &str) -> Result<Reference> {
         Ok(match &self.cli.layout {
             Some(dir) => Reference::in_layout(dir, arg)?,
             None => Reference::parse(arg)?,
@@ -98,7 +103,7 @@ impl Ctx<'_> {
     }
 
     /// A layout directory argument, or `--layout`.
-    fn dir(&self, arg: Option<&Path>) -> Result<PathBuf> {
+    pub(crate) fn dir(&self, arg: Option<&Path>) -> Result<PathBuf> {
         match (arg, &self.cli.layout) {
             (Some(d), None) => Ok(d.to_path_buf()),
             (None, Some(d)) => Ok(d.clone()),
@@ -110,11 +115,11 @@ impl Ctx<'_> {
         }
     }
 
-    fn open(&self, r: &Reference) -> Result<Layout> {
+    pub(crate) fn open(&self, r: &Reference) -> Result<Layout> {
         Ok(Layout::open(&r.dir)?)
     }
 
-    fn resolve(
+    pub(crate) fn resolve(
         &self,
         layout: &Layout,
         r: &Reference,
@@ -130,7 +135,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn print_descriptor(&self, desc: &Descriptor) -> Result<()> {
+    pub(crate) fn print_descriptor(&self, desc: &Descriptor) -> Result<()> {
         if self.json() {
             println!("{}", serde_json::to_string_pretty(desc)?);
         } else {
@@ -537,7 +542,7 @@ impl Ctx<'_> {
 }
 
 /// `KEY=VALUE` pairs; a key given twice is an error rather than a silent overwrite.
-fn parse_annotations(items: &[String]) -> Result<BTreeMap<String, String>> {
+pub(crate) fn parse_annotations(items: &[String]) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for item in items {
         let Some((k, v)) = item.split_once('=') else {
@@ -588,7 +593,7 @@ use ocistow_store::referrers::{Mode, Node, ResponseKey, ScanOptions};
 
 use crate::cli::{AttachArgs, KeyArg, ModeArg, RecordArgs, ReferrersCommand};
 
-fn mode_of(m: ModeArg) -> Mode {
+pub(crate) fn mode_of(m: ModeArg) -> Mode {
     match m {
         ModeArg::Annotation => Mode::Annotation,
         ModeArg::Response => Mode::Response,
@@ -596,7 +601,7 @@ fn mode_of(m: ModeArg) -> Mode {
     }
 }
 
-fn key_of(k: KeyArg) -> ResponseKey {
+pub(crate) fn key_of(k: KeyArg) -> ResponseKey {
     match k {
         KeyArg::Oci => ResponseKey::Oci,
         KeyArg::Olareg => ResponseKey::Olareg,
@@ -606,7 +611,7 @@ fn key_of(k: KeyArg) -> ResponseKey {
 impl Ctx<'_> {
     /// The write mode: flag or `OCISTOW_REFERRERS_MODE`, else the layout's consistent
     /// convention, else annotation. Says which on stderr.
-    fn write_mode(
+    pub(crate) fn write_mode(
         &self,
         layout: &Layout,
         args: &RecordArgs,
@@ -818,7 +823,7 @@ impl Ctx<'_> {
     }
 }
 
-fn is_not_found(e: &anyhow::Error) -> bool {
+pub(crate) fn is_not_found(e: &anyhow::Error) -> bool {
     e.chain()
         .any(|c| matches!(c.downcast_ref::<Error>(), Some(Error::NotFound { .. })))
 }

@@ -2,7 +2,9 @@
 
 mod cli;
 mod commands;
+mod maintenance_cmd;
 mod progress;
+mod transfer_cmd;
 
 use std::process::ExitCode;
 

@@ -29,10 +29,12 @@ pub mod artifact;
 pub mod digest;
 pub mod error;
 pub mod layout;
+pub mod maintenance;
 pub mod model;
 pub mod reference;
 pub mod referrers;
 pub mod tags;
+pub mod transfer;
 
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, Result};

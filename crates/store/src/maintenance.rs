@@ -1,0 +1,1 @@
+//! Keeping a layout clean and verified: gc and fsck (to be written).

@@ -1,0 +1,1 @@
+//! Moving graphs between layouts and tarballs: copy, export, import (to be written).

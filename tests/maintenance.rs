@@ -1,0 +1,2 @@
+//! placeholder, filled in below
+mod common;
