@@ -387,8 +387,16 @@ impl Ctx<'_> {
         };
         let layout = self.open(&r)?;
         let bytes = read_input(file, ocistow_store::layout::MAX_MANIFEST_SIZE)?;
+        let what = if file == "-" { "stdin" } else { file };
+        // Everything that can fail on input is checked before the first write.
+        layout.read_index()?;
+        layout
+            .validate_manifest(&bytes, media_type, sparse)
+            .with_context(|| what.to_string())?;
         let _pin = layout.pin()?;
-        let desc = layout.put_manifest(&bytes, media_type, sparse)?;
+        let desc = layout
+            .put_manifest(&bytes, media_type, sparse)
+            .with_context(|| what.to_string())?;
         layout.add_entry(&desc, &tags)?;
         self.print_descriptor(&desc)?;
         Ok(Outcome::Ok)
@@ -442,6 +450,8 @@ impl Ctx<'_> {
 
     fn blob_get(&self, reference: &str, output: Option<&Path>) -> Result<Outcome> {
         let (layout, digest) = self.blob_ref(reference)?;
+        // get verifies, so an algorithm we cannot compute is an error whether or not the file exists.
+        digest.known_algorithm()?;
         let size = layout.blob_size(&digest)?.ok_or_else(|| Error::NotFound {
             what: format!("blob {digest} in {}", layout.root().display()),
             hint: String::new(),

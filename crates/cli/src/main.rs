@@ -23,6 +23,12 @@ mod exit {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`ocistow ls | head`), as Unix tools do, instead of panicking
+    // in println!.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = cli::Cli::parse();
     match commands::run(&cli) {
         Ok(commands::Outcome::Ok) => ExitCode::SUCCESS,

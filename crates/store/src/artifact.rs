@@ -103,6 +103,8 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
             )));
         }
     }
+    // A corrupt index.json would fail the final update: find out before writing any blob.
+    layout.read_index()?;
     if req.files.is_empty() && req.config.is_none() && req.artifact_type.is_none() {
         return Err(Error::InvalidInput(
             "nothing to push: give files, a config or an artifact type".into(),
@@ -352,6 +354,10 @@ pub fn pull(
             .prefix(".ocistow-pull-")
             .tempfile_in(&real_parent)
             .at(&real_parent)?;
+        // tempfile creates 0600; a pulled file is an ordinary file.
+        temp.as_file()
+            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .at(temp.path())?;
         let bar = progress(&rel.display().to_string(), layer.size());
         layout.copy_blob_to(
             layer.digest(),

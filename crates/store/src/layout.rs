@@ -414,39 +414,51 @@ impl Layout {
         ))
     }
 
-    /// Stores manifest bytes exactly as given, after checking that they parse as `media_type`
-    /// (or the type they declare) and, unless `allow_sparse`, that every blob they reference is
-    /// present. Returns the manifest's descriptor (with `artifactType` when it has one).
-    pub fn put_manifest(
+    /// Checks manifest bytes without storing them: they parse as `media_type` (or the type they
+    /// declare) and, unless `allow_sparse`, every blob they reference is present. Returns the
+    /// media type and the parsed manifest.
+    pub fn validate_manifest(
         &self,
         bytes: &[u8],
         media_type: Option<&str>,
         allow_sparse: bool,
-    ) -> Result<Descriptor> {
-        let declared = Manifest::sniff_media_type(bytes);
-        let mt = match (media_type, declared.as_deref()) {
-            (Some(given), Some(found)) if given != found => {
-                return Err(Error::InvalidManifest {
-                    what: "input".into(),
-                    kind: given.into(),
-                    reason: format!("its mediaType field says {found:?}"),
-                });
+    ) -> Result<(String, Manifest)> {
+        let invalid = |kind: &str, reason: String| Error::InvalidManifest {
+            what: "manifest".into(),
+            kind: kind.into(),
+            reason,
+        };
+        if let Err(e) = serde_json::from_slice::<Value>(bytes) {
+            return Err(invalid(
+                media_type.unwrap_or("manifest"),
+                format!("invalid JSON: {e}"),
+            ));
+        }
+        // Only a real `mediaType` field can contradict the caller; the shape is checked by parsing.
+        let declared = serde_json::from_slice::<Value>(bytes)
+            .ok()
+            .and_then(|v| v.get("mediaType").and_then(Value::as_str).map(String::from));
+        let sniffed = declared
+            .clone()
+            .or_else(|| Manifest::sniff_media_type(bytes));
+        let mt = match (media_type, sniffed.as_deref()) {
+            (Some(given), Some(found)) if declared.is_some() && given != found => {
+                return Err(invalid(
+                    given,
+                    format!("its mediaType field says {found:?}"),
+                ));
             }
             (Some(given), _) => given.to_string(),
             (None, Some(found)) => found.to_string(),
             (None, None) => {
-                return Err(Error::InvalidManifest {
-                    what: "input".into(),
-                    kind: "manifest".into(),
-                    reason: "no mediaType field and not shaped like a manifest or index; give --media-type".into(),
-                });
+                return Err(invalid(
+                    "manifest",
+                    "no mediaType field and not shaped like a manifest or index; give --media-type"
+                        .into(),
+                ));
             }
         };
-        let manifest = Manifest::parse(&mt, bytes).map_err(|reason| Error::InvalidManifest {
-            what: "input".into(),
-            kind: mt.clone(),
-            reason,
-        })?;
+        let manifest = Manifest::parse(&mt, bytes).map_err(|reason| invalid(&mt, reason))?;
         if !allow_sparse {
             for child in manifest.children() {
                 // Non-distributable layers with urls may be absent by design.
@@ -456,6 +468,19 @@ impl Layout {
                 self.check_child_present(child)?;
             }
         }
+        Ok((mt, manifest))
+    }
+
+    /// Stores manifest bytes exactly as given, after [`Layout::validate_manifest`]. Returns the
+    /// manifest's descriptor (with `artifactType` when it has one). Hold a [`Layout::pin`] from
+    /// before this call until the manifest is listed in `index.json`.
+    pub fn put_manifest(
+        &self,
+        bytes: &[u8],
+        media_type: Option<&str>,
+        allow_sparse: bool,
+    ) -> Result<Descriptor> {
+        let (mt, manifest) = self.validate_manifest(bytes, media_type, allow_sparse)?;
         let (digest, size) = self.write_blob(&mut &bytes[..], Expected::default())?;
         let mut desc = Descriptor::new(&mt, digest, size);
         if let Some(at) = manifest.effective_artifact_type() {
