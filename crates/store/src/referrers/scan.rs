@@ -199,9 +199,13 @@ impl fmt::Display for Issue {
             },
             Issue::SubjectMissing { subject, referrers } => write!(
                 f,
-                "subject {subject} is not in the layout ({} referrer{} point at it)",
-                referrers.len(),
-                if referrers.len() == 1 { "" } else { "s" }
+                "subject {subject} is not in the layout ({} point{} at it)",
+                if referrers.len() == 1 {
+                    "1 referrer".to_string()
+                } else {
+                    format!("{} referrers", referrers.len())
+                },
+                if referrers.len() == 1 { "s" } else { "" }
             ),
             Issue::SubjectMismatch {
                 referrer,

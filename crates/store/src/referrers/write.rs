@@ -223,7 +223,15 @@ impl Layout {
                         .iter()
                         .position(|e| kind.is_record_for(e, subject));
                     let one = std::slice::from_ref(referrer);
-                    self.upsert_record(index.manifests_mut(), pos, kind, subject, one, false)?;
+                    self.upsert_record(
+                        index.manifests_mut(),
+                        pos,
+                        kind,
+                        subject,
+                        one,
+                        false,
+                        false,
+                    )?;
                     if mode == Mode::Response && index.annotation(key.convert_key()) != Some("true")
                     {
                         index.set_annotation(key.convert_key(), "true");
@@ -238,7 +246,8 @@ impl Layout {
     /// with `exact`, exactly them). A record that already lists them is left untouched.
     /// Returns `Some(true)` when an entry was added, `Some(false)` when one was updated.
     /// `pos` is the position of the existing record in `entries`, if any (callers with many
-    /// subjects look it up in a map rather than scanning).
+    /// subjects look it up in a map rather than scanning). With `dry_run` the new record's digest
+    /// is computed but nothing is stored.
     #[allow(clippy::too_many_arguments)]
     fn upsert_record(
         &self,
@@ -248,6 +257,7 @@ impl Layout {
         subject: &Digest,
         referrers: &[Descriptor],
         exact: bool,
+        dry_run: bool,
     ) -> Result<Option<bool>> {
         let listed: Vec<Descriptor> = match pos {
             Some(i) => self.record_listing(&entries[i]),
@@ -271,8 +281,15 @@ impl Layout {
             return Ok(None);
         }
         let bytes = record_index_bytes(&wanted);
-        let stored = self.write_blob_bytes(&bytes)?;
-        let (digest, size) = (stored.digest().clone(), stored.size());
+        let (digest, size) = if dry_run {
+            (
+                Digest::of_bytes(crate::digest::Algorithm::Sha256, &bytes),
+                bytes.len() as u64,
+            )
+        } else {
+            let stored = self.write_blob_bytes(&bytes)?;
+            (stored.digest().clone(), stored.size())
+        };
         Ok(match pos {
             Some(i) => {
                 entries[i].set_digest_and_size(digest, size);
@@ -303,16 +320,24 @@ impl Layout {
         keep: bool,
         dry_run: bool,
     ) -> Result<ConvertReport> {
-        self.edit_index(|index| {
+        if dry_run {
+            // Computed on a copy without the lock: a dry run writes nothing, not even a lock file.
+            let index = self.read_index()?;
             let graph = self.scan_referrers(ScanOptions::default())?;
             let mut work = index.clone();
-            let report = self.convert_in(&mut work, &graph, to, key, keep)?;
-            let changed = work != *index;
-            if !dry_run {
-                *index = work;
-            }
+            let report = self.convert_in(&mut work, &graph, to, key, keep, true)?;
+            return Ok(ConvertReport {
+                changed: work != index,
+                dry_run,
+                ..report
+            });
+        }
+        self.edit_index(|index| {
+            let graph = self.scan_referrers(ScanOptions::default())?;
+            let before = index.clone();
+            let report = self.convert_in(index, &graph, to, key, keep, false)?;
             Ok(ConvertReport {
-                changed,
+                changed: *index != before,
                 dry_run,
                 ..report
             })
@@ -326,6 +351,7 @@ impl Layout {
         to: Mode,
         key: ResponseKey,
         keep: bool,
+        dry_run: bool,
     ) -> Result<ConvertReport> {
         let referrer_digests: HashSet<&Digest> =
             graph.referrers().iter().map(|r| r.digest()).collect();
@@ -435,7 +461,7 @@ impl Layout {
                         .map(|r| r.descriptor.clone())
                         .collect();
                     let pos = positions.get(subject).copied();
-                    match self.upsert_record(&mut out, pos, kind, subject, &list, true)? {
+                    match self.upsert_record(&mut out, pos, kind, subject, &list, true, dry_run)? {
                         Some(true) => report.added += 1,
                         Some(false) => report.updated += 1,
                         None => {}
