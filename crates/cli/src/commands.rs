@@ -187,19 +187,11 @@ impl Ctx<'_> {
             config: args.config.as_deref().map(FileSpec::parse),
             subject: subject.clone(),
         };
-        let mode = match &subject {
-            Some(_) => Some(self.write_mode(&layout, &args.record)?),
-            None => None,
-        };
         let pushed = artifact::push(&layout, &req, &progress::bar)?;
         layout.add_entry(&pushed.descriptor, &tags)?;
-        if let (Some(s), Some((mode, key, why))) = (&subject, mode) {
-            layout.record_referrer(
-                &referrer_descriptor(&pushed.descriptor),
-                s.digest(),
-                mode,
-                key,
-            )?;
+        if let Some(s) = &subject {
+            let referrer = referrer_descriptor(&pushed.descriptor);
+            let (mode, why) = self.record(&layout, &referrer, s.digest(), &args.record)?;
             eprintln!(
                 "Recorded as a {} referrer of {} (from {why})",
                 mode.as_str(),
@@ -650,6 +642,28 @@ impl Ctx<'_> {
         })
     }
 
+    /// Records a new referrer in the mode asked for, or else (decided under the layout lock)
+    /// the layout's consistent convention, or annotation. Returns the mode and why it was used.
+    fn record(
+        &self,
+        layout: &Layout,
+        referrer: &Descriptor,
+        subject: &Digest,
+        args: &RecordArgs,
+    ) -> Result<(Mode, &'static str)> {
+        let asked = args.referrers_mode.map(mode_of);
+        let (mode, _) =
+            layout.record_referrer_auto(referrer, subject, asked, args.response_key.map(key_of))?;
+        let why = match asked {
+            Some(_) if std::env::var("OCISTOW_REFERRERS_MODE").is_ok_and(|v| !v.is_empty()) => {
+                "--referrers-mode or OCISTOW_REFERRERS_MODE"
+            }
+            Some(_) => "--referrers-mode",
+            None => "the layout's consistent convention, else the default",
+        };
+        Ok((mode, why))
+    }
+
     pub(crate) fn attach(&self, args: &AttachArgs) -> Result<Outcome> {
         let r = self.reference(&args.reference)?;
         let layout = self.open(&r)?;
@@ -661,10 +675,9 @@ impl Ctx<'_> {
             config: None,
             subject: Some(subject.clone()),
         };
-        let (mode, key, why) = self.write_mode(&layout, &args.record)?;
         let pushed = artifact::push(&layout, &req, &progress::bar)?;
         let referrer = referrer_descriptor(&pushed.descriptor);
-        layout.record_referrer(&referrer, subject.digest(), mode, key)?;
+        let (mode, why) = self.record(&layout, &referrer, subject.digest(), &args.record)?;
         eprintln!(
             "Attached to {}@{} (recorded as {} referrer, from {why})",
             r.dir.display(),

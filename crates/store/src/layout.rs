@@ -318,7 +318,7 @@ impl Layout {
             return Ok((actual, count));
         }
         let mut writer = self.blob_writer(alg)?;
-        copy_limited(reader, &mut writer, progress, expected.size, "input")?;
+        writer.fill_from(reader, expected.size, progress)?;
         writer.commit(&expected)
     }
 
@@ -649,6 +649,96 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
+    /// Copies all of `reader` in, hashing on a second thread so the hash overlaps the reads and
+    /// writes, and starting writeback every few MiB so the final fsync has little left to do.
+    /// More than `limit` bytes is an error (a stream cannot outgrow what was declared).
+    pub fn fill_from(
+        &mut self,
+        reader: &mut dyn Read,
+        limit: Option<u64>,
+        progress: &dyn Progress,
+    ) -> Result<u64> {
+        const CHUNK: usize = 1 << 20;
+        const WRITEBACK_EVERY: u64 = 16 << 20;
+        let ingest = self.root.join(INGEST_DIR);
+        self.out.flush().at(&ingest)?;
+        let path = self.out.get_ref().path().to_path_buf();
+        let hasher = std::mem::replace(&mut self.hasher, Algorithm::Sha256.hasher());
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let (empty_tx, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let file = self.out.get_mut().as_file_mut();
+        let (copied, hasher) = std::thread::scope(|scope| {
+            let hashing = scope.spawn(move || {
+                let mut hasher = hasher;
+                for chunk in full_rx {
+                    hasher.update(&chunk);
+                    // The copier may have finished; a lost buffer is fine.
+                    let _ = empty_tx.send(chunk);
+                }
+                hasher
+            });
+            let copied = (|| -> Result<u64> {
+                let mut total = 0u64;
+                let mut synced = 0u64;
+                loop {
+                    let mut buf = empty_rx
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+                    buf.resize(CHUNK, 0);
+                    let n = loop {
+                        match reader.read(&mut buf) {
+                            Ok(n) => break n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(e) => {
+                                return Err(Error::Io {
+                                    path: "input".into(),
+                                    source: e,
+                                });
+                            }
+                        }
+                    };
+                    if n == 0 {
+                        return Ok(total);
+                    }
+                    total += n as u64;
+                    if let Some(limit) = limit
+                        && total > limit
+                    {
+                        return Err(Error::SizeMismatch {
+                            what: "input".into(),
+                            expected: limit,
+                            actual: total,
+                        });
+                    }
+                    buf.truncate(n);
+                    file.write_all(&buf).at(&path)?;
+                    progress.advance(n as u64);
+                    if total - synced >= WRITEBACK_EVERY {
+                        start_writeback(file, synced, total - synced);
+                        synced = total;
+                    }
+                    if full_tx.send(buf).is_err() {
+                        return Err(Error::Io {
+                            path: path.clone(),
+                            source: io::Error::other("hashing thread stopped"),
+                        });
+                    }
+                }
+            })();
+            drop(full_tx);
+            let hasher = hashing.join();
+            (copied, hasher)
+        });
+        let hasher = hasher.map_err(|_| Error::Io {
+            path: path.clone(),
+            source: io::Error::other("hashing thread panicked"),
+        })?;
+        self.hasher = hasher;
+        let copied = copied?;
+        self.count += copied;
+        Ok(copied)
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.count
@@ -777,6 +867,27 @@ fn copy_with_progress(
     path: &Path,
 ) -> Result<u64> {
     copy_limited(reader, out, progress, None, &path.display().to_string())
+}
+
+/// Asks the kernel to start writing a range back to disk now, without waiting, so the fsync at
+/// the end of a large blob finds most of it already written. Only a hint: errors are ignored
+/// (the fsync that follows reports real ones).
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain syscall on a file descriptor we own, with no pointers.
+        unsafe {
+            libc::sync_file_range(
+                file.as_raw_fd(),
+                offset as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }
 
 /// fsync a directory so a rename or create inside it is durable.

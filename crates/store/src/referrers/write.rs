@@ -174,26 +174,25 @@ impl Layout {
     /// The mode `index.json` already uses consistently, judged from its entries alone (no blob is
     /// read): only response records, only fallback tags, or only subject annotations.
     pub fn referrers_mode_in_use(&self) -> Result<Option<(Mode, ResponseKey)>> {
-        let index = self.read_index()?;
-        let mut seen = HashSet::new();
-        for e in index.manifests() {
-            match classify(e) {
-                EntryKind::Response { .. } => {
-                    seen.insert((Mode::Response, ResponseKey::of_entry(e).unwrap_or_default()));
-                }
-                EntryKind::Fallback { .. } => {
-                    seen.insert((Mode::Tag, ResponseKey::Oci));
-                }
-                EntryKind::SubjectAnnotation { .. } => {
-                    seen.insert((Mode::Annotation, ResponseKey::Oci));
-                }
-                EntryKind::Other => {}
-            }
-        }
-        Ok(if seen.len() == 1 {
-            seen.into_iter().next()
-        } else {
-            None
+        Ok(mode_in_index(&self.read_index()?))
+    }
+
+    /// Records a referrer like [`Layout::record_referrer`], choosing what is not given inside
+    /// the same transaction: the mode the layout uses consistently, else annotation; the
+    /// response key the layout uses, else `oci`. Returns the mode and key used.
+    pub fn record_referrer_auto(
+        &self,
+        referrer: &Descriptor,
+        subject: &Digest,
+        mode: Option<Mode>,
+        key: Option<ResponseKey>,
+    ) -> Result<(Mode, ResponseKey)> {
+        self.edit_index(|index| {
+            let in_use = mode_in_index(index);
+            let mode = mode.or(in_use.map(|(m, _)| m)).unwrap_or(Mode::Annotation);
+            let key = key.or(in_use.map(|(_, k)| k)).unwrap_or_default();
+            self.record_in(index, referrer, subject, mode, key)?;
+            Ok((mode, key))
         })
     }
 
@@ -206,40 +205,40 @@ impl Layout {
         mode: Mode,
         key: ResponseKey,
     ) -> Result<()> {
-        self.edit_index(|index| {
-            match mode {
-                Mode::Annotation => {
-                    let pos = untagged_position(index.manifests(), referrer.digest());
-                    upsert_annotation_entry(index.manifests_mut(), pos, referrer, subject);
-                }
-                Mode::Response | Mode::Tag => {
-                    let kind = if mode == Mode::Response {
-                        RecordKind::Response(key)
-                    } else {
-                        RecordKind::Fallback
-                    };
-                    let pos = index
-                        .manifests()
-                        .iter()
-                        .position(|e| kind.is_record_for(e, subject));
-                    let one = std::slice::from_ref(referrer);
-                    self.upsert_record(
-                        index.manifests_mut(),
-                        pos,
-                        kind,
-                        subject,
-                        one,
-                        false,
-                        false,
-                    )?;
-                    if mode == Mode::Response && index.annotation(key.convert_key()) != Some("true")
-                    {
-                        index.set_annotation(key.convert_key(), "true");
-                    }
+        self.edit_index(|index| self.record_in(index, referrer, subject, mode, key))
+    }
+
+    fn record_in(
+        &self,
+        index: &mut ImageIndex,
+        referrer: &Descriptor,
+        subject: &Digest,
+        mode: Mode,
+        key: ResponseKey,
+    ) -> Result<()> {
+        match mode {
+            Mode::Annotation => {
+                let pos = untagged_position(index.manifests(), referrer.digest());
+                upsert_annotation_entry(index.manifests_mut(), pos, referrer, subject);
+            }
+            Mode::Response | Mode::Tag => {
+                let kind = if mode == Mode::Response {
+                    RecordKind::Response(key)
+                } else {
+                    RecordKind::Fallback
+                };
+                let pos = index
+                    .manifests()
+                    .iter()
+                    .position(|e| kind.is_record_for(e, subject));
+                let one = std::slice::from_ref(referrer);
+                self.upsert_record(index.manifests_mut(), pos, kind, subject, one, false, false)?;
+                if mode == Mode::Response && index.annotation(key.convert_key()) != Some("true") {
+                    index.set_annotation(key.convert_key(), "true");
                 }
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
 
     /// Ensures the record of `kind` for `subject` lists `referrers` (added to what it lists, or,
@@ -260,7 +259,7 @@ impl Layout {
         dry_run: bool,
     ) -> Result<Option<bool>> {
         let listed: Vec<Descriptor> = match pos {
-            Some(i) => self.record_listing(&entries[i]),
+            Some(i) => self.record_listing(&entries[i])?,
             None => Vec::new(),
         };
         let listed_set: BTreeSet<&Digest> = listed.iter().map(Descriptor::digest).collect();
@@ -281,6 +280,15 @@ impl Layout {
             return Ok(None);
         }
         let bytes = record_index_bytes(&wanted);
+        if bytes.len() as u64 > crate::layout::MAX_MANIFEST_SIZE {
+            return Err(Error::InvalidInput(format!(
+                "the referrers record for {subject} would list {} referrers in {} bytes, more than \
+                 a manifest may hold ({} bytes); record them in annotation mode instead",
+                wanted.len(),
+                bytes.len(),
+                crate::layout::MAX_MANIFEST_SIZE
+            )));
+        }
         let (digest, size) = if dry_run {
             (
                 Digest::of_bytes(crate::digest::Algorithm::Sha256, &bytes),
@@ -302,11 +310,18 @@ impl Layout {
         })
     }
 
-    /// What a response or fallback record lists (empty when its blob is absent or unreadable).
-    fn record_listing(&self, entry: &Descriptor) -> Vec<Descriptor> {
+    /// What a response or fallback record lists. An absent record blob lists nothing; one that
+    /// cannot be read is an error, never an empty list (rebuilding on an empty list would drop
+    /// every referrer it recorded).
+    fn record_listing(&self, entry: &Descriptor) -> Result<Vec<Descriptor>> {
         match self.read_manifest(entry) {
-            Ok((_, Manifest::Index(i))) => i.manifests().to_vec(),
-            _ => Vec::new(),
+            Ok((_, Manifest::Index(i))) => Ok(i.manifests().to_vec()),
+            Ok((_, Manifest::Image(_))) => Err(Error::Corrupt {
+                path: self.blob_path(entry.digest()),
+                reason: "a referrers record must be an index, this is an image manifest".into(),
+            }),
+            Err(Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(e),
         }
     }
 
@@ -501,7 +516,7 @@ impl Layout {
                     classify(&e),
                     EntryKind::Response { .. } | EntryKind::Fallback { .. }
                 ) {
-                    let listed = self.record_listing(&e);
+                    let listed = self.record_listing(&e)?;
                     if listed.iter().any(|d| digests.contains(d.digest())) {
                         touched += 1;
                         let rest: Vec<Descriptor> = listed
@@ -527,6 +542,31 @@ impl Layout {
             }
         }
         Ok(touched)
+    }
+}
+
+/// The mode an index uses consistently, judged from its entries alone (no blob is read):
+/// only response records, only fallback tags, or only subject annotations.
+fn mode_in_index(index: &ImageIndex) -> Option<(Mode, ResponseKey)> {
+    let mut seen = HashSet::new();
+    for e in index.manifests() {
+        match classify(e) {
+            EntryKind::Response { .. } => {
+                seen.insert((Mode::Response, ResponseKey::of_entry(e).unwrap_or_default()));
+            }
+            EntryKind::Fallback { .. } => {
+                seen.insert((Mode::Tag, ResponseKey::Oci));
+            }
+            EntryKind::SubjectAnnotation { .. } => {
+                seen.insert((Mode::Annotation, ResponseKey::Oci));
+            }
+            EntryKind::Other => {}
+        }
+    }
+    if seen.len() == 1 {
+        seen.into_iter().next()
+    } else {
+        None
     }
 }
 
