@@ -1,1 +1,0 @@
-//! Moving graphs between layouts and tarballs: copy, export, import (to be written).

@@ -1,0 +1,351 @@
+//! Copying a manifest or index, and everything it reaches, from one layout into another.
+//!
+//! Blobs already in the destination are not copied again. On one file system a blob is
+//! hard-linked into the destination's `ingest/` area, hashed there, and only renamed into
+//! `blobs/` when its digest matched, so a corrupt source blob is never linked in. Hard links are
+//! used only where they cannot hurt: the source file is ours (same owner as the files we create),
+//! readable by all and writable by nobody else, so sharing its inode gives no one a way to change
+//! the destination's blob. Otherwise the blob is copied through the verified ingest path.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+
+use super::{Plan, Planner, platform_children};
+use crate::artifact::ProgressFactory;
+use crate::digest::{Digest, HashingReader};
+use crate::error::{Error, IoContext, Result};
+use crate::layout::{BLOBS_DIR, Expected, INGEST_DIR, Layout, Progress, TEMP_PREFIX, sync_dir};
+use crate::model::{Descriptor, Platform};
+use crate::reference::validate_ref_name;
+use crate::referrers::{Mode, ResponseKey, ScanOptions};
+
+/// What a copy will transfer: the root to record in the destination and the walk from it.
+#[derive(Debug)]
+pub struct CopyPlan {
+    /// The root as it will be listed in the destination (a platform's manifest when one
+    /// platform of an index was asked for).
+    pub root: Descriptor,
+    /// The blobs and referrer relations to copy.
+    pub plan: Plan,
+}
+
+/// How the destination records what was copied.
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Tags for the root in the destination; empty for an untagged entry.
+    pub tags: Vec<String>,
+    /// How referrers are recorded in the destination.
+    pub mode: Mode,
+    /// The annotation key of response records.
+    pub response_key: ResponseKey,
+    /// Allow hard links on one file system (verified before they become visible).
+    pub hard_links: bool,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            tags: Vec::new(),
+            mode: Mode::Annotation,
+            response_key: ResponseKey::Oci,
+            hard_links: true,
+        }
+    }
+}
+
+/// What a copy did.
+#[derive(Debug, Clone)]
+pub struct CopyReport {
+    /// The root entry written into the destination.
+    pub root: Descriptor,
+    /// Blobs the walk reached.
+    pub blobs: usize,
+    /// Of those, how many were hard-linked, copied, or already present.
+    pub linked: usize,
+    pub copied: usize,
+    pub present: usize,
+    /// Bytes hashed while linking or copying.
+    pub bytes: u64,
+    /// Referrer relations recorded in the destination.
+    pub referrers: usize,
+    /// Absent non-distributable blobs (with `urls`) that were skipped.
+    pub foreign: usize,
+}
+
+/// Walks the source from `root`, verifying every manifest and checking every other blob's
+/// presence and size. With `referrers`, the referrers of the root and of every node it reaches
+/// are included, recursively. With one platform and an index root, the matching child becomes
+/// the root; with several, the index is kept and only the matching children are walked.
+pub fn plan_copy(
+    src: &Layout,
+    root: &Descriptor,
+    referrers: bool,
+    platforms: &[Platform],
+) -> Result<CopyPlan> {
+    let graph = if referrers {
+        Some(src.scan_referrers(ScanOptions::default())?)
+    } else {
+        None
+    };
+    let mut root = root.clone();
+    let mut only: Option<HashSet<Digest>> = None;
+    if !platforms.is_empty() {
+        match platform_children(src, &root, platforms)? {
+            None => {
+                return Err(Error::InvalidInput(format!(
+                    "{} is not an index; --platform applies only to an index",
+                    root.digest()
+                )));
+            }
+            Some(children) if platforms.len() == 1 => {
+                root = children[0].clone();
+            }
+            Some(children) => {
+                only = Some(children.iter().map(|c| c.digest().clone()).collect());
+            }
+        }
+    }
+    let mut planner = Planner::new(src, graph.as_ref());
+    planner.add(&root, only)?;
+    Ok(CopyPlan {
+        root,
+        plan: planner.finish(),
+    })
+}
+
+/// Copies what `plan` lists from `src` into `dst`, then lists the root in `dst` (with
+/// `options.tags`) and records the referrer relations in `options.mode`. The destination is
+/// pinned against garbage collection from the first blob to the last index update.
+pub fn copy(
+    src: &Layout,
+    plan: &CopyPlan,
+    dst: &Layout,
+    options: &CopyOptions,
+    progress: ProgressFactory<'_>,
+) -> Result<CopyReport> {
+    for t in &options.tags {
+        validate_ref_name(t).map_err(|reason| Error::InvalidReference {
+            input: t.clone(),
+            reason,
+        })?;
+    }
+    // A corrupt destination index.json would fail the final update: find out first.
+    dst.read_index()?;
+    let _pin = dst.pin()?;
+    let bar = progress("copy", plan.plan.total_size());
+    let mut copier = Copier {
+        src,
+        dst,
+        hard_links: options.hard_links,
+        our_uid: None,
+    };
+    let mut report = CopyReport {
+        root: plan.root.clone(),
+        blobs: plan.plan.blobs.len(),
+        linked: 0,
+        copied: 0,
+        present: 0,
+        bytes: 0,
+        referrers: 0,
+        foreign: plan.plan.foreign.len(),
+    };
+    for desc in &plan.plan.blobs {
+        match copier.blob(desc, bar.as_ref())? {
+            How::Present => report.present += 1,
+            How::Linked => {
+                report.linked += 1;
+                report.bytes += desc.size();
+            }
+            How::Copied => {
+                report.copied += 1;
+                report.bytes += desc.size();
+            }
+        }
+    }
+    dst.add_entry(&plan.root, &options.tags)?;
+    for rel in &plan.plan.relations {
+        dst.record_referrer(
+            &rel.referrer,
+            &rel.subject,
+            options.mode,
+            options.response_key,
+        )?;
+        report.referrers += 1;
+    }
+    Ok(report)
+}
+
+enum How {
+    Present,
+    Linked,
+    Copied,
+}
+
+struct Copier<'a> {
+    src: &'a Layout,
+    dst: &'a Layout,
+    hard_links: bool,
+    our_uid: Option<u32>,
+}
+
+impl Copier<'_> {
+    fn blob(&mut self, desc: &Descriptor, progress: &dyn Progress) -> Result<How> {
+        let digest = desc.digest();
+        match self.dst.blob_size(digest)? {
+            Some(size) if size == desc.size() => {
+                progress.advance(size);
+                return Ok(How::Present);
+            }
+            Some(size) => {
+                return Err(Error::Corrupt {
+                    path: self.dst.blob_path(digest),
+                    reason: format!(
+                        "the destination already has this blob with {size} bytes, but it should have {} (run fsck)",
+                        desc.size()
+                    ),
+                });
+            }
+            None => {}
+        }
+        if self.hard_links && self.link_is_safe(desc)? && self.link(desc, progress)? {
+            return Ok(How::Linked);
+        }
+        let src_path = self.src.blob_path(digest);
+        let mut file = self.src.open_blob(digest)?;
+        self.dst
+            .write_blob_with_progress(
+                &mut file,
+                Expected {
+                    digest: Some(digest.clone()),
+                    size: Some(desc.size()),
+                },
+                progress,
+            )
+            .map_err(|e| name_input(e, &format!("source blob {}", src_path.display())))?;
+        Ok(How::Copied)
+    }
+
+    /// A hard link shares the inode: only when nobody but us can change the source file.
+    fn link_is_safe(&mut self, desc: &Descriptor) -> Result<bool> {
+        let path = self.src.blob_path(desc.digest());
+        let meta = fs::symlink_metadata(&path).at(&path)?;
+        if !meta.is_file() {
+            return Ok(false);
+        }
+        let mode = meta.mode();
+        if mode & 0o022 != 0 || mode & 0o444 != 0o444 {
+            return Ok(false);
+        }
+        let our_uid = match self.our_uid {
+            Some(u) => u,
+            None => {
+                let u = self.probe_uid()?;
+                self.our_uid = Some(u);
+                u
+            }
+        };
+        Ok(meta.uid() == our_uid)
+    }
+
+    /// The owner of a file we create: our effective uid, found without unsafe code.
+    fn probe_uid(&self) -> Result<u32> {
+        let ingest = self.dst.root().join(INGEST_DIR);
+        fs::create_dir_all(&ingest).at(&ingest)?;
+        let probe = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .suffix(".probe")
+            .tempfile_in(&ingest)
+            .at(&ingest)?;
+        let meta = probe.as_file().metadata().at(probe.path())?;
+        Ok(meta.uid())
+    }
+
+    /// Hard-links the source blob into `ingest/`, verifies it, and renames it into `blobs/`.
+    /// `Ok(false)` when a link cannot be made (another file system, say): copy instead.
+    fn link(&self, desc: &Descriptor, progress: &dyn Progress) -> Result<bool> {
+        let digest = desc.digest();
+        let alg = digest.known_algorithm()?;
+        let src_path = self.src.blob_path(digest);
+        let ingest = self.dst.root().join(INGEST_DIR);
+        fs::create_dir_all(&ingest).at(&ingest)?;
+        let temp = match tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .suffix(".ingest")
+            .make_in(&ingest, |p| fs::hard_link(&src_path, p))
+        {
+            Ok(t) => t,
+            Err(_) => return Ok(false),
+        };
+        let file = File::open(temp.path()).at(temp.path())?;
+        // A held lock tells `gc` this ingest file belongs to a live writer.
+        file.lock().at(temp.path())?;
+        let mut reader = HashingReader::new(io::BufReader::with_capacity(1 << 20, &file), alg);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match io::Read::read(&mut reader, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: src_path,
+                        source: e,
+                    });
+                }
+            };
+            progress.advance(n as u64);
+        }
+        let (actual, count) = reader.finish();
+        let what = format!("source blob {}", src_path.display());
+        if count != desc.size() {
+            return Err(Error::SizeMismatch {
+                what,
+                expected: desc.size(),
+                actual: count,
+            });
+        }
+        if &actual != digest {
+            return Err(Error::DigestMismatch {
+                what,
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        file.sync_all().at(temp.path())?;
+        let target = self.dst.blob_path(digest);
+        let dir = target.parent().unwrap_or(self.dst.root()).to_path_buf();
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).at(&dir)?;
+            sync_dir(&self.dst.root().join(BLOBS_DIR))?;
+        }
+        temp.persist(&target).map_err(|e| Error::Io {
+            path: target.clone(),
+            source: e.error,
+        })?;
+        sync_dir(&dir)?;
+        Ok(true)
+    }
+}
+
+/// Replaces the generic "input" in a verification error with what the input was.
+pub(crate) fn name_input(err: Error, what: &str) -> Error {
+    match err {
+        Error::DigestMismatch {
+            expected, actual, ..
+        } => Error::DigestMismatch {
+            what: what.to_string(),
+            expected,
+            actual,
+        },
+        Error::SizeMismatch {
+            expected, actual, ..
+        } => Error::SizeMismatch {
+            what: what.to_string(),
+            expected,
+            actual,
+        },
+        other => other,
+    }
+}

@@ -1,0 +1,632 @@
+//! Exporting references, and everything they reach, as a tarball that is itself an OCI layout.
+//!
+//! The tarball holds `oci-layout`, an `index.json` listing only what was exported, and the blobs.
+//! Referrers exported with `referrers` are recorded as subject-annotation entries (convention D:
+//! a top-level entry per referrer with `io.containerd.manifest.subject`, its `artifactType` and
+//! its manifest's annotations). That record needs no new blob, so the exported blobs are exactly
+//! the source's, and it is read by oras (which walks every entry), containerd and `docker load`,
+//! regctl `--slow-referrers`, and ocistow.
+//!
+//! The output is deterministic: the same content gives the same bytes, whatever the order of
+//! the source's `index.json` or the age of its files. Entries come in a fixed order (`oci-layout`,
+//! `index.json`, `manifest.json` when asked for, `blobs/`, then per algorithm `blobs/<alg>/` and
+//! its blobs sorted by digest); every header has mtime 0 (or `SOURCE_DATE_EPOCH`), uid and gid 0,
+//! empty owner names, mode 0644 for files and 0755 for directories; gzip is written without a
+//! file name or time stamp, zstd single-threaded at a fixed level. (Byte identity holds for one
+//! build of ocistow: another compression library version may compress differently.)
+//!
+//! Blobs are streamed from their files, never held in memory, and hashed on the way: a blob
+//! whose content does not match its digest stops the export with an error, and nothing more is
+//! written (not even the end-of-archive marker), so a reader sees a truncated archive.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::rc::Rc;
+
+use serde_json::{Map, Value, json};
+
+use super::{Plan, Planner, Relation, dedup_relations};
+use crate::artifact::ProgressFactory;
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::layout::{INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress};
+use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
+use crate::referrers::{ScanOptions, keys};
+
+/// Docker's image config media type.
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+
+/// How the tarball is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// A plain tar.
+    #[default]
+    None,
+    /// tar+gzip (level 6, no name, no time stamp).
+    Gzip,
+    /// tar+zstd (level 3, single-threaded, with a content checksum).
+    Zstd,
+}
+
+/// One thing to export: a layout and the `index.json` entry to list for it in the tarball.
+#[derive(Debug, Clone)]
+pub struct ExportRoot {
+    pub layout: Layout,
+    /// The entry, written as given (its `org.opencontainers.image.ref.name` is its tag).
+    pub entry: Descriptor,
+}
+
+impl ExportRoot {
+    /// `desc` listed under `tag`: every field of `desc` kept, the tag set.
+    pub fn tagged(layout: &Layout, desc: &Descriptor, tag: &str) -> Self {
+        let mut entry = desc.clone();
+        entry.set_annotation(annotations::REF_NAME, tag);
+        ExportRoot {
+            layout: layout.clone(),
+            entry,
+        }
+    }
+
+    /// `desc` listed without a tag (naming annotations removed).
+    pub fn untagged(layout: &Layout, desc: &Descriptor) -> Self {
+        let mut entry = desc.clone();
+        entry.remove_annotation(annotations::REF_NAME);
+        entry.remove_annotation(annotations::CONTAINERD_IMAGE_NAME);
+        ExportRoot {
+            layout: layout.clone(),
+            entry,
+        }
+    }
+
+    /// Every entry of the layout's `index.json`, as they are, in a deterministic order (by tag,
+    /// then digest, then content), so the order of the source file does not show in the export.
+    pub fn whole_layout(layout: &Layout) -> Result<Vec<Self>> {
+        let index = layout.read_index()?;
+        let mut entries: Vec<(String, String, String, Descriptor)> = index
+            .manifests()
+            .iter()
+            .map(|d| {
+                (
+                    d.ref_name().unwrap_or("").to_string(),
+                    d.digest().to_string(),
+                    serde_json::to_string(d).unwrap_or_default(),
+                    d.clone(),
+                )
+            })
+            .collect();
+        entries.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+        entries.dedup_by(|a, b| a.2 == b.2);
+        Ok(entries
+            .into_iter()
+            .map(|(_, _, _, entry)| ExportRoot {
+                layout: layout.clone(),
+                entry,
+            })
+            .collect())
+    }
+}
+
+/// What to put in the tarball besides the roots.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// Also export the referrers of every exported node, recursively, with their records.
+    pub referrers: bool,
+    pub compression: Compression,
+    /// Add `manifest.json` for `docker load` (the export must be one image manifest).
+    pub docker_manifest: bool,
+    /// The repository name for `RepoTags` when the root's tag is not a full name itself
+    /// (`<name>:<tag>`); `ocistow` when not given.
+    pub docker_name: Option<String>,
+    /// Modification time of every entry (seconds since the epoch).
+    pub mtime: u64,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    /// `index.json` entries (roots and referrer records).
+    pub entries: usize,
+    /// Blobs written, and their total size.
+    pub blobs: usize,
+    pub bytes: u64,
+    /// Referrers recorded.
+    pub referrers: usize,
+    /// Absent non-distributable blobs (with `urls`) left out.
+    pub foreign: usize,
+}
+
+/// Everything an export will write, checked before the first byte is.
+struct Prepared {
+    index: Vec<u8>,
+    docker_manifest: Option<Vec<u8>>,
+    /// Blobs by digest (so sorted by path), with the layout that has them.
+    blobs: BTreeMap<Digest, (usize, Descriptor)>,
+    report: ExportReport,
+}
+
+/// Walks every root (verifying every manifest, checking every blob's presence and size) and
+/// builds the tarball's `index.json` and `manifest.json`.
+fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
+    if roots.is_empty() {
+        return Err(Error::InvalidInput("nothing to export".into()));
+    }
+    // One planner (and one referrers scan) per distinct layout.
+    let mut layouts: Vec<&Layout> = Vec::new();
+    let mut root_layout: Vec<usize> = Vec::new();
+    for r in roots {
+        let i = match layouts.iter().position(|l| l.root() == r.layout.root()) {
+            Some(i) => i,
+            None => {
+                layouts.push(&r.layout);
+                layouts.len() - 1
+            }
+        };
+        root_layout.push(i);
+    }
+    let graphs = layouts
+        .iter()
+        .map(|l| {
+            if options.referrers {
+                l.scan_referrers(ScanOptions::default()).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut plans: Vec<Plan> = Vec::new();
+    for (i, layout) in layouts.iter().enumerate() {
+        let mut planner = Planner::new(layout, graphs[i].as_ref());
+        for (r, _) in roots.iter().zip(&root_layout).filter(|(_, li)| **li == i) {
+            planner.add(&r.entry, None)?;
+        }
+        plans.push(planner.finish());
+    }
+
+    let mut blobs: BTreeMap<Digest, (usize, Descriptor)> = BTreeMap::new();
+    let mut relations: Vec<Relation> = Vec::new();
+    let mut foreign = 0;
+    for (i, plan) in plans.into_iter().enumerate() {
+        for b in plan.blobs {
+            blobs.entry(b.digest().clone()).or_insert((i, b));
+        }
+        relations.extend(plan.relations);
+        foreign += plan.foreign.len();
+    }
+
+    // Entries: the roots, each once; a tag on two digests is refused.
+    let mut entries: Vec<Descriptor> = Vec::new();
+    let mut tags: HashMap<String, Digest> = HashMap::new();
+    for r in roots {
+        if let Some(t) = r.entry.ref_name() {
+            match tags.get(t) {
+                Some(d) if d != r.entry.digest() => {
+                    return Err(Error::Conflict(format!(
+                        "the export would list tag {t:?} for two digests, {d} and {}",
+                        r.entry.digest()
+                    )));
+                }
+                _ => {
+                    tags.insert(t.to_string(), r.entry.digest().clone());
+                }
+            }
+        }
+        if !entries.contains(&r.entry) {
+            entries.push(r.entry.clone());
+        }
+    }
+    let root_count = entries.len();
+
+    // Referrer records, sorted by referrer digest.
+    dedup_relations(&mut relations);
+    relations.sort_by(|a, b| a.referrer.digest().cmp(b.referrer.digest()));
+    for rel in &relations {
+        record_annotation(&mut entries, &rel.referrer, &rel.subject);
+    }
+
+    let docker_manifest = if options.docker_manifest {
+        Some(docker_manifest(roots, root_count, options)?)
+    } else {
+        None
+    };
+
+    let mut index = ImageIndex::new();
+    // Exported referrers-response records keep the convert flag olareg reads them by.
+    for (subject_key, convert_key) in [
+        (keys::OCI_RESPONSE_SUBJECT, keys::OCI_RESPONSE_CONVERT),
+        (keys::OLAREG_RESPONSE_SUBJECT, keys::OLAREG_RESPONSE_CONVERT),
+    ] {
+        if entries.iter().any(|e| e.annotation(subject_key).is_some()) {
+            index.set_annotation(convert_key, "true");
+        }
+    }
+    *index.manifests_mut() = entries;
+    let bytes: u64 = blobs.values().map(|(_, d)| d.size()).sum();
+    Ok(Prepared {
+        index: index.to_vec(),
+        docker_manifest,
+        report: ExportReport {
+            entries: index.manifests().len(),
+            blobs: blobs.len(),
+            bytes,
+            referrers: relations.len(),
+            foreign,
+        },
+        blobs,
+    })
+}
+
+/// Adds (or completes) the subject-annotation record of `referrer` in `entries`.
+pub(crate) fn record_annotation(
+    entries: &mut Vec<Descriptor>,
+    referrer: &Descriptor,
+    subject: &Digest,
+) {
+    if let Some(e) = entries
+        .iter_mut()
+        .find(|e| e.digest() == referrer.digest() && e.ref_name().is_none())
+    {
+        if e.annotation(keys::CONTAINERD_SUBJECT).is_none() {
+            e.set_annotation(keys::CONTAINERD_SUBJECT, subject.as_str());
+        }
+        if e.artifact_type().is_none()
+            && let Some(at) = referrer.artifact_type()
+        {
+            e.set_artifact_type(at);
+        }
+        return;
+    }
+    let mut entry = Descriptor::new(
+        referrer.media_type(),
+        referrer.digest().clone(),
+        referrer.size(),
+    );
+    let mut ann: Map<String, Value> = referrer.annotations().cloned().unwrap_or_default();
+    ann.insert(
+        keys::CONTAINERD_SUBJECT.into(),
+        Value::from(subject.as_str()),
+    );
+    entry.set_annotations(ann);
+    if let Some(at) = referrer.artifact_type() {
+        entry.set_artifact_type(at);
+    }
+    entries.push(entry);
+}
+
+/// `manifest.json` for `docker load`: exactly one image manifest with an image config.
+fn docker_manifest(
+    roots: &[ExportRoot],
+    root_count: usize,
+    options: &ExportOptions,
+) -> Result<Vec<u8>> {
+    let refuse = |why: String| {
+        Error::InvalidInput(format!(
+            "--docker-manifest needs exactly one image manifest with an image config: {why}"
+        ))
+    };
+    if root_count != 1 {
+        return Err(refuse(format!("the export has {root_count} roots")));
+    }
+    let root = &roots[0];
+    let (_, manifest) = root.layout.read_manifest(&root.entry)?;
+    let image = match manifest {
+        Manifest::Image(m) => m,
+        Manifest::Index(_) => {
+            return Err(refuse(format!(
+                "{} is an index (export one platform's manifest, e.g. DIR@<digest>)",
+                root.entry.digest()
+            )));
+        }
+    };
+    let cmt = image.config.media_type();
+    if cmt != media::IMAGE_CONFIG && cmt != DOCKER_CONFIG {
+        return Err(refuse(format!(
+            "{} has config media type {cmt:?}, not an image config",
+            root.entry.digest()
+        )));
+    }
+    let path = |d: &Digest| format!("blobs/{}/{}", d.algorithm(), d.encoded());
+    let mut repo_tags: Vec<String> = Vec::new();
+    if let Some(name) = root.entry.annotation(annotations::CONTAINERD_IMAGE_NAME) {
+        repo_tags.push(name.to_string());
+    } else if let Some(tag) = root.entry.ref_name() {
+        if tag.contains(':') {
+            repo_tags.push(tag.to_string());
+        } else {
+            let name = options.docker_name.as_deref().unwrap_or("ocistow");
+            repo_tags.push(format!("{name}:{tag}"));
+        }
+    }
+    let layers: Vec<String> = image.layers.iter().map(|l| path(l.digest())).collect();
+    let doc = json!([{
+        "Config": path(image.config.digest()),
+        "RepoTags": repo_tags,
+        "Layers": layers,
+    }]);
+    Ok(serde_json::to_vec(&doc).unwrap_or_default())
+}
+
+/// Writes the tarball of `roots` to `out`. Everything is checked before the first byte is
+/// written; a blob that fails verification while streamed stops the export with an error and
+/// leaves `out` incomplete (the caller must discard it).
+pub fn export(
+    roots: &[ExportRoot],
+    options: &ExportOptions,
+    out: &mut dyn Write,
+    progress: ProgressFactory<'_>,
+) -> Result<ExportReport> {
+    let prepared = prepare(roots, options)?;
+    let layouts: Vec<&Layout> = {
+        let mut v: Vec<&Layout> = Vec::new();
+        for r in roots {
+            if !v.iter().any(|l| l.root() == r.layout.root()) {
+                v.push(&r.layout);
+            }
+        }
+        v
+    };
+    let bar = progress("export", prepared.report.bytes);
+    let failed = Rc::new(Cell::new(false));
+    let gate = Gate {
+        inner: out,
+        failed: failed.clone(),
+    };
+    let sink = Sink::new(gate, options.compression).at("output")?;
+    let mut builder = tar::Builder::new(sink);
+    let result = write_entries(
+        &mut builder,
+        &prepared,
+        &layouts,
+        options.mtime,
+        bar.as_ref(),
+    );
+    if let Err(e) = result {
+        failed.set(true);
+        // Dropping the builder would append the end-of-archive marker; the gate refuses it.
+        drop(builder);
+        return Err(e);
+    }
+    let sink = builder.into_inner().at("output")?;
+    let gate = sink.finish().at("output")?;
+    gate.inner.flush().at("output")?;
+    Ok(prepared.report)
+}
+
+fn write_entries<W: Write>(
+    builder: &mut tar::Builder<W>,
+    prepared: &Prepared,
+    layouts: &[&Layout],
+    mtime: u64,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let file = |builder: &mut tar::Builder<W>, name: &str, bytes: &[u8]| -> Result<()> {
+        let mut h = header(tar::EntryType::Regular, bytes.len() as u64, 0o644, mtime);
+        builder.append_data(&mut h, name, bytes).at(name)
+    };
+    let dir = |builder: &mut tar::Builder<W>, name: &str| -> Result<()> {
+        let mut h = header(tar::EntryType::Directory, 0, 0o755, mtime);
+        builder.append_data(&mut h, name, io::empty()).at(name)
+    };
+    file(
+        builder,
+        OCI_LAYOUT_FILE,
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    file(builder, INDEX_FILE, &prepared.index)?;
+    if let Some(m) = &prepared.docker_manifest {
+        file(builder, "manifest.json", m)?;
+    }
+    dir(builder, "blobs/")?;
+    let mut current_alg = String::new();
+    for (digest, (li, desc)) in &prepared.blobs {
+        if digest.algorithm() != current_alg {
+            current_alg = digest.algorithm().to_string();
+            dir(builder, &format!("blobs/{current_alg}/"))?;
+        }
+        let layout = layouts[*li];
+        let path = layout.blob_path(digest);
+        let file = layout.open_blob(digest)?;
+        let name = format!("blobs/{}/{}", digest.algorithm(), digest.encoded());
+        let mut h = header(tar::EntryType::Regular, desc.size(), 0o644, mtime);
+        // The header only (with a long-name header when needed): the builder pads nothing
+        // after empty data. The data follows, streamed and verified.
+        builder.append_data(&mut h, &name, io::empty()).at(&path)?;
+        stream_blob(
+            file,
+            builder.get_mut(),
+            digest,
+            desc.size(),
+            &format!("blob {}", path.display()),
+            progress,
+        )?;
+    }
+    Ok(())
+}
+
+fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_mtime(mtime);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+/// Writes the tarball to `path` through a temp file beside it, renamed over `path` only when
+/// the whole export succeeded.
+pub fn export_to_path(
+    roots: &[ExportRoot],
+    options: &ExportOptions,
+    path: &Path,
+    progress: ProgressFactory<'_>,
+) -> Result<ExportReport> {
+    if path.is_dir() {
+        return Err(Error::InvalidInput(format!(
+            "{}: is a directory; give a file name",
+            path.display()
+        )));
+    }
+    // Check everything before creating any file.
+    prepare(roots, options)?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => Path::new(".").to_path_buf(),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".ocistow-export-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .at(&dir)?;
+    let report = {
+        let mut out = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        let report = export(roots, options, &mut out, progress)?;
+        out.flush().at(path)?;
+        report
+    };
+    temp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .at(temp.path())?;
+    temp.as_file().sync_all().at(temp.path())?;
+    temp.persist(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    crate::layout::sync_dir(&dir)?;
+    Ok(report)
+}
+
+/// A writer that refuses everything once the export failed.
+struct Gate<'a> {
+    inner: &'a mut dyn Write,
+    failed: Rc<Cell<bool>>,
+}
+
+impl Write for Gate<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.failed.get() {
+            return Err(io::Error::other("export aborted"));
+        }
+        self.inner.write(buf).inspect_err(|_| self.failed.set(true))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        if self.failed.get() {
+            return Err(io::Error::other("export aborted"));
+        }
+        self.inner.flush()
+    }
+}
+
+/// The compressor in front of the output.
+enum Sink<W: Write> {
+    Plain(W),
+    Gzip(flate2::write::GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Sink<W> {
+    fn new(out: W, compression: Compression) -> io::Result<Self> {
+        Ok(match compression {
+            Compression::None => Sink::Plain(out),
+            // No file name, mtime 0, OS byte fixed by the builder: the header is constant.
+            Compression::Gzip => Sink::Gzip(
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(out, flate2::Compression::new(6)),
+            ),
+            Compression::Zstd => {
+                let mut enc = zstd::stream::write::Encoder::new(out, 3)?;
+                enc.include_checksum(true)?;
+                Sink::Zstd(enc)
+            }
+        })
+    }
+
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Sink::Plain(w) => Ok(w),
+            Sink::Gzip(g) => g.finish(),
+            Sink::Zstd(z) => z.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Sink<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Gzip(g) => g.write(buf),
+            Sink::Zstd(z) => z.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Gzip(g) => g.flush(),
+            Sink::Zstd(z) => z.flush(),
+        }
+    }
+}
+
+/// Streams `size` bytes of a blob file into `out` (1 MiB at a time), hashing them, then pads to
+/// the tar block. Fails when the file is shorter or longer than declared, or when its content
+/// does not hash to `digest`; the caller then closes the gate, so the archive stays truncated.
+fn stream_blob(
+    file: File,
+    out: &mut dyn Write,
+    digest: &Digest,
+    size: u64,
+    what: &str,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mut hasher = digest.known_algorithm()?.hasher();
+    let mut reader = file;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut count: u64 = 0;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Error::Io {
+                    path: what.into(),
+                    source: e,
+                });
+            }
+        };
+        if count + n as u64 > size {
+            return Err(Error::SizeMismatch {
+                what: format!("{what} (longer than declared)"),
+                expected: size,
+                actual: count + n as u64,
+            });
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).at("output")?;
+        count += n as u64;
+        progress.advance(n as u64);
+    }
+    if count != size {
+        return Err(Error::SizeMismatch {
+            what: what.to_string(),
+            expected: size,
+            actual: count,
+        });
+    }
+    let actual = hasher.finish();
+    if &actual != digest {
+        return Err(Error::DigestMismatch {
+            what: what.to_string(),
+            expected: digest.clone(),
+            actual,
+        });
+    }
+    let pad = (512 - size % 512) % 512;
+    out.write_all(&[0u8; 512][..pad as usize]).at("output")?;
+    Ok(())
+}
