@@ -17,8 +17,11 @@ impl Layout {
                 reason,
             })?;
         }
+        // Checked before locking (so a bad digest changes nothing on disk) and again under the
+        // lock, where gc cannot delete the blob between the check and the new entry.
         self.must_exist(desc)?;
         self.edit_index(|index| {
+            self.must_exist(desc)?;
             let entries = index.manifests_mut();
             if tags.is_empty() {
                 if !entries.iter().any(|e| e.digest() == desc.digest()) {
