@@ -11,60 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{copy_fixture, layout_fixtures, ocistow, snapshot};
+use common::{Out, cmd, copy_fixture, exec, layout_fixtures, ok, run, snapshot};
 use ocistow_store::{Algorithm, Layout};
 use serde_json::Value;
 
 // ---- helpers -------------------------------------------------------------------------------
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// The binary, with nothing taken from the environment of whoever runs the tests.
-fn cmd() -> assert_cmd::Command {
-    let mut c = ocistow();
-    c.env_remove("OCISTOW_REFERRERS_MODE");
-    c.env_remove("OCISTOW_LOCK_TIMEOUT");
-    c
-}
-
-fn exec(mut c: assert_cmd::Command, what: &str) -> Out {
-    let o = c.output().unwrap();
-    let out = Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    };
-    assert!(
-        !out.stderr.contains("panicked"),
-        "`ocistow {what}` panicked:\n{}",
-        out.stderr
-    );
-    out
-}
-
-fn run(args: &[&str]) -> Out {
-    let mut c = cmd();
-    c.args(args);
-    exec(c, &args.join(" "))
-}
-
-fn ok(args: &[&str]) -> Out {
-    let out = run(args);
-    assert_eq!(
-        out.code,
-        0,
-        "`ocistow {}` failed (exit {}):\n{}\n{}",
-        args.join(" "),
-        out.code,
-        out.stdout,
-        out.stderr
-    );
-    out
-}
 
 fn json_of(out: &Out, what: &str) -> Value {
     serde_json::from_str(&out.stdout)

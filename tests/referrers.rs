@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{copy_fixture, fixture_dir, layout_fixtures, ocistow, snapshot};
+use common::{cmd, copy_fixture, exec, fixture_dir, layout_fixtures, ok, run, snapshot};
 use serde_json::{Value, json};
 
 const MODES: [&str; 3] = ["annotation", "response", "tag"];
@@ -35,55 +35,6 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 type Edge = (String, String, String, String);
 
 // ---- running the binary -------------------------------------------------------------------------
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// The binary with no mode taken from the environment of whoever runs the tests.
-fn cmd() -> assert_cmd::Command {
-    let mut c = ocistow();
-    c.env_remove("OCISTOW_REFERRERS_MODE");
-    c
-}
-
-/// Runs a command; a panic of ocistow is always a failure.
-fn exec(mut c: assert_cmd::Command, what: &str) -> Out {
-    let o = c.output().unwrap();
-    let out = Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    };
-    assert!(
-        !out.stderr.contains("panicked"),
-        "`ocistow {what}` panicked:\n{}",
-        out.stderr
-    );
-    out
-}
-
-fn run(args: &[&str]) -> Out {
-    let mut c = cmd();
-    c.args(args);
-    exec(c, &args.join(" "))
-}
-
-/// Runs and requires exit 0.
-fn ok(args: &[&str]) -> Out {
-    let out = run(args);
-    assert_eq!(
-        out.code,
-        0,
-        "`ocistow {}` failed (exit {}):\n{}",
-        args.join(" "),
-        out.code,
-        out.stderr
-    );
-    out
-}
 
 fn ok_json(args: &[&str]) -> Value {
     let out = ok(args);

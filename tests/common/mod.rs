@@ -105,3 +105,56 @@ pub fn have_tool(tool: &str) -> bool {
 pub fn json_of(out: &assert_cmd::assert::Assert) -> serde_json::Value {
     serde_json::from_slice(&out.get_output().stdout).unwrap()
 }
+
+/// What a finished `ocistow` run printed and how it exited.
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// The binary, with nothing taken from the environment of whoever runs the tests.
+pub fn cmd() -> assert_cmd::Command {
+    let mut c = ocistow();
+    c.env_remove("OCISTOW_REFERRERS_MODE");
+    c.env_remove("OCISTOW_LOCK_TIMEOUT");
+    c
+}
+
+/// Runs a prepared command; a panic of ocistow is always a failure.
+pub fn exec(mut c: assert_cmd::Command, what: &str) -> Out {
+    let o = c.output().unwrap();
+    let out = Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    assert!(
+        !out.stderr.contains("panicked"),
+        "`ocistow {what}` panicked:\n{}",
+        out.stderr
+    );
+    out
+}
+
+/// Runs `ocistow ARGS`.
+pub fn run(args: &[&str]) -> Out {
+    let mut c = cmd();
+    c.args(args);
+    exec(c, &args.join(" "))
+}
+
+/// Runs `ocistow ARGS` and requires exit 0.
+pub fn ok(args: &[&str]) -> Out {
+    let out = run(args);
+    assert_eq!(
+        out.code,
+        0,
+        "`ocistow {}` failed (exit {}):\n{}\n{}",
+        args.join(" "),
+        out.code,
+        out.stdout,
+        out.stderr
+    );
+    out
+}

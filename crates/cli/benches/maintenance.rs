@@ -17,6 +17,9 @@
 //! Only failures (a command failing, a result that is wrong) make this exit non-zero; figures are
 //! printed, never asserted.
 
+mod common;
+
+use common::sync;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::num::NonZeroUsize;
@@ -439,11 +442,6 @@ fn warm_tree(dir: &Path) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn sync() {
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
 }
 
 fn timed(cmd: &mut Command, ok_codes: &[i32]) -> Result<Duration, String> {

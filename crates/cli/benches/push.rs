@@ -13,10 +13,13 @@
 //! Only process failures make this exit non-zero; the ratio against the target is printed, never
 //! asserted.
 
+mod common;
+
+use common::{load_average, median, remove_path, run_cmd, sync};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 const OCISTOW: &str = env!("CARGO_BIN_EXE_ocistow");
@@ -238,17 +241,6 @@ fn children_cpu() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-fn median(times: &[Duration]) -> f64 {
-    let mut secs: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
-    secs.sort_by(f64::total_cmp);
-    let n = secs.len();
-    if n % 2 == 1 {
-        secs[n / 2]
-    } else {
-        (secs[n / 2 - 1] + secs[n / 2]) / 2.0
-    }
-}
-
 fn measure(work: &Path, opts: &Options) -> Result<(), String> {
     let input = work.join("input.bin");
     eprintln!(
@@ -307,46 +299,6 @@ fn warm(path: &Path) -> io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     while f.read(&mut buf)? != 0 {}
     Ok(())
-}
-
-/// The 1-minute load average, or "?" where /proc/loadavg is unavailable.
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
-}
-
-fn sync() {
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-}
-
-/// Removes a file or a directory tree; absent is fine.
-fn remove_path(path: &Path) -> Result<(), String> {
-    let result = match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    };
-    result.map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Runs a command with its output captured; a failure becomes an error with its stderr.
-fn run_cmd(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{:?}: {e}", cmd.get_program()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} exited with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The hex sha256 of `path` as openssl prints it (`SHA2-256(path)= hex`).

@@ -34,6 +34,9 @@
 //!
 //! Only failures make this exit non-zero; the ratios are printed, never asserted.
 
+mod common;
+
+use common::{run_cmd, sync};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -640,11 +643,6 @@ fn measure(
 
 // ---- processes and files ------------------------------------------------------------------
 
-fn sync() {
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-}
-
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -659,22 +657,6 @@ fn remove_dir(dir: &Path) -> Result<(), String> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(format!("{}: {e}", dir.display())),
     }
-}
-
-/// Runs a command with its output captured; a failure becomes an error with its stderr.
-fn run_cmd(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{:?}: {e}", cmd.get_program()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{cmd:?} exited with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn timed(cmd: &mut Command) -> Result<Sample, String> {
