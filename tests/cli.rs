@@ -532,6 +532,15 @@ fn every_command_has_help_with_an_example() {
         &["blob", "put"],
         &["blob", "delete"],
         &["blob", "exists"],
+        &["attach"],
+        &["discover"],
+        &["referrers", "status"],
+        &["referrers", "convert"],
+        &["copy"],
+        &["export"],
+        &["import"],
+        &["gc"],
+        &["fsck"],
     ];
     for c in commands {
         let out = ocistow().args(*c).arg("--help").assert().success();
