@@ -324,6 +324,7 @@ fn eight_processes_push_200_distinct_tags() {
     assert_eq!(
         root,
         [
+            ".ocistow-gc-gate.lock",
             ".ocistow-gc.lock",
             ".ocistow.lock",
             "blobs",

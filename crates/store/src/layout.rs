@@ -31,6 +31,9 @@ pub const LOCK_FILE: &str = ".ocistow.lock";
 /// Writers hold a shared lock on this file from their first blob to their `index.json` update;
 /// garbage collection holds it exclusively, so it never deletes a blob a writer is about to list.
 pub const PIN_FILE: &str = ".ocistow-gc.lock";
+/// Writers pass through this gate (a brief shared lock) to take their pin; gc holds it
+/// exclusively while it waits for the pins to drain, so writers cannot starve it.
+pub const PIN_GATE_FILE: &str = ".ocistow-gc-gate.lock";
 /// Prefix of ocistow's temp files (in `ingest/` for blobs, in the root for `index.json`).
 pub const TEMP_PREFIX: &str = ".ocistow-";
 
@@ -129,6 +132,7 @@ impl Layout {
         fs::create_dir_all(layout.root.join(BLOBS_DIR)).at(layout.root.join(BLOBS_DIR))?;
         File::create(layout.lock_path()).at(layout.lock_path())?;
         File::create(layout.root.join(PIN_FILE)).at(layout.root.join(PIN_FILE))?;
+        File::create(layout.root.join(PIN_GATE_FILE)).at(layout.root.join(PIN_GATE_FILE))?;
         layout.write_file_atomically(&layout.index_path(), &ImageIndex::new().to_vec(), None)?;
         // oci-layout last: its presence is what marks the directory as a layout.
         layout.write_file_atomically(
@@ -561,12 +565,22 @@ impl Layout {
     /// Pins blobs against garbage collection: hold the returned guard from the first blob a
     /// writer stores until its `index.json` update names them. Many writers may pin at once.
     pub fn pin(&self) -> Result<LayoutLock> {
+        // Passing through the gate (held exclusively by a waiting gc) keeps a stream of writers
+        // from starving gc: flock does not queue an exclusive request ahead of new shared ones.
+        let _gate = self.lock_file(&self.root.join(PIN_GATE_FILE), true)?;
         self.lock_file(&self.root.join(PIN_FILE), true)
     }
 
     /// Excludes every writer's pin: what garbage collection holds while it marks and sweeps.
+    /// Closes the gate first, so no new pin starts while the existing ones finish. (No deadlock:
+    /// a writer holds the gate only while it takes its pin, which needs no exclusive holder.)
     pub fn exclusive_pin(&self) -> Result<LayoutLock> {
-        self.lock_file(&self.root.join(PIN_FILE), false)
+        let gate = self.lock_file(&self.root.join(PIN_GATE_FILE), false)?;
+        let pin = self.lock_file(&self.root.join(PIN_FILE), false)?;
+        Ok(LayoutLock {
+            _file: pin._file,
+            _gate: Some(gate._file),
+        })
     }
 
     fn lock_file(&self, path: &Path, shared: bool) -> Result<LayoutLock> {
@@ -586,7 +600,12 @@ impl Layout {
                 file.try_lock()
             };
             match attempt {
-                Ok(()) => return Ok(LayoutLock { _file: file }),
+                Ok(()) => {
+                    return Ok(LayoutLock {
+                        _file: file,
+                        _gate: None,
+                    });
+                }
                 Err(fs::TryLockError::WouldBlock) => {}
                 Err(fs::TryLockError::Error(e)) => return Err(Error::Io { path, source: e }),
             }
@@ -624,6 +643,8 @@ impl Layout {
 /// Proof that the layout lock is held; dropping it releases the lock.
 pub struct LayoutLock {
     _file: File,
+    /// The gate file held with it (gc's exclusive pin only).
+    _gate: Option<File>,
 }
 
 /// A blob being written into `ingest/`. Nothing is visible under `blobs/` until [`commit`].
