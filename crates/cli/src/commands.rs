@@ -381,7 +381,7 @@ impl Ctx<'_> {
         let bytes = read_input(file, ocistow_store::layout::MAX_MANIFEST_SIZE)?;
         let what = if file == "-" { "stdin" } else { file };
         // Everything that can fail on input is checked before the first write.
-        layout.read_index()?;
+        layout.check_index()?;
         layout
             .validate_manifest(&bytes, media_type, sparse)
             .with_context(|| what.to_string())?;

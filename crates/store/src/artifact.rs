@@ -104,7 +104,7 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
         }
     }
     // A corrupt index.json would fail the final update: find out before writing any blob.
-    layout.read_index()?;
+    layout.check_index()?;
     if req.files.is_empty() && req.config.is_none() && req.artifact_type.is_none() {
         return Err(Error::InvalidInput(
             "nothing to push: give files, a config or an artifact type".into(),

@@ -76,6 +76,34 @@ pub struct Expected {
 pub struct Layout {
     root: PathBuf,
     lock_timeout: Duration,
+    /// Identity of the last `index.json` this handle parsed without error. Only
+    /// [`Layout::check_index`] uses it, to skip a second parse of an unchanged file; every read
+    /// of the content parses the file again.
+    index_ok: std::sync::Arc<std::sync::Mutex<Option<FileId>>>,
+}
+
+/// What identifies one version of a file: replaced by rename (new inode) or rewritten in place
+/// (new size or mtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl FileId {
+    fn of(meta: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
 }
 
 impl Layout {
@@ -95,6 +123,7 @@ impl Layout {
         let layout = Layout {
             root,
             lock_timeout: lock_timeout_from_env(),
+            index_ok: Default::default(),
         };
         layout.check_oci_layout_file()?;
         let index = layout.index_path();
@@ -128,6 +157,7 @@ impl Layout {
         let layout = Layout {
             root,
             lock_timeout: lock_timeout_from_env(),
+            index_ok: Default::default(),
         };
         fs::create_dir_all(layout.root.join(BLOBS_DIR)).at(layout.root.join(BLOBS_DIR))?;
         File::create(layout.lock_path()).at(layout.lock_path())?;
@@ -532,12 +562,31 @@ impl Layout {
 
     fn read_index_with_bytes(&self) -> Result<(Vec<u8>, ImageIndex)> {
         let path = self.index_path();
-        let bytes = fs::read(&path).at(&path)?;
+        // Identity and content from one open file, so they describe the same version.
+        let mut file = File::open(&path).at(&path)?;
+        let id = FileId::of(&file.metadata().at(&path)?);
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).at(&path)?;
         let index = ImageIndex::parse(&bytes).map_err(|reason| Error::Corrupt {
             path: path.clone(),
             reason,
         })?;
+        if let Ok(mut ok) = self.index_ok.lock() {
+            *ok = Some(id);
+        }
         Ok((bytes, index))
+    }
+
+    /// Checks that `index.json` parses, without parsing it again when this handle already
+    /// parsed the same version. Writers call it before their first blob, so a corrupt
+    /// `index.json` fails the command before anything is written.
+    pub fn check_index(&self) -> Result<()> {
+        let path = self.index_path();
+        let id = FileId::of(&fs::metadata(&path).at(&path)?);
+        if self.index_ok.lock().is_ok_and(|ok| *ok == Some(id)) {
+            return Ok(());
+        }
+        self.read_index_with_bytes().map(|_| ())
     }
 
     /// The one way to change `index.json`: under the layout lock, read it, let `change` edit it,
@@ -1084,6 +1133,22 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)));
         assert_eq!(fs::read(layout.index_path()).unwrap(), pretty);
+    }
+
+    #[test]
+    fn check_index_notices_a_changed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path()).unwrap();
+        layout.read_index().unwrap();
+        layout.check_index().unwrap();
+        // Rewritten in place (as oras does) with broken JSON: the identity changes, so it is parsed.
+        fs::write(layout.index_path(), b"{\"schemaVersion\":2,\"manifests\":[").unwrap();
+        assert!(matches!(layout.check_index(), Err(Error::Corrupt { .. })));
+        // Replaced by rename with a valid file: fine again.
+        let fresh = Layout::init(dir.path().join("other")).unwrap();
+        fs::copy(fresh.index_path(), dir.path().join("tmp.json")).unwrap();
+        fs::rename(dir.path().join("tmp.json"), layout.index_path()).unwrap();
+        layout.check_index().unwrap();
     }
 
     #[test]
