@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod maintenance_cmd;
 mod progress;
+mod referrers_cmd;
 mod transfer_cmd;
 
 use std::process::ExitCode;
