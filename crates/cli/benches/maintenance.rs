@@ -19,7 +19,7 @@
 
 mod common;
 
-use common::sync;
+use common::{env_number, sync};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::num::NonZeroUsize;
@@ -42,16 +42,6 @@ fn main() -> ExitCode {
             eprintln!("maintenance benchmark failed: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}={s:?} is not a positive number")),
-        Err(_) => Ok(default),
     }
 }
 

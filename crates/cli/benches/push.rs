@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{load_average, median, remove_path, run_cmd, sync};
+use common::{env_number, load_average, median, remove_path, run_cmd, sync};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -35,16 +35,6 @@ fn main() -> ExitCode {
             eprintln!("push benchmark failed: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}={s:?} is not a positive number")),
-        Err(_) => Ok(default),
     }
 }
 

@@ -36,7 +36,7 @@
 
 mod common;
 
-use common::{run_cmd, sync};
+use common::{env_number, run_cmd, sync};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -74,16 +74,6 @@ fn main() -> ExitCode {
             eprintln!("referrers benchmark failed: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}={s:?} is not a positive number")),
-        Err(_) => Ok(default),
     }
 }
 

@@ -63,3 +63,14 @@ pub fn run_cmd(cmd: &mut Command) -> Result<String, String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// A number from the environment, or `default` when the variable is unset.
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={s:?} is not a positive number")),
+        Err(_) => Ok(default),
+    }
+}
