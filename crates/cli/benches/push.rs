@@ -3,12 +3,19 @@
 //!
 //! Run with `cargo bench -p ocistow --bench push`. Environment:
 //! - `OCISTOW_BENCH_SIZE_MIB`: size of the input file in MiB (default 1024);
-//! - `OCISTOW_BENCH_RUNS`: repetitions of each command, the median is reported (default 3).
+//! - `OCISTOW_BENCH_RUNS`: repetitions of each command, the median is reported (default 3);
+//! - `OCISTOW_BENCH_WARMUP`: 1 (default) runs each command once, untimed, right before its timed
+//!   run and deletes that output just before timing, so the timed run's page cache gets freshly
+//!   freed memory; 0 skips this;
+//! - `OCISTOW_BENCH_SETTLE_SECS`: seconds to wait before each timed run (default 0). With
+//!   `WARMUP=0` this shows the cost of writing into memory left idle (large in VMs that hand idle
+//!   memory back to their host).
 //!
 //! The input is incompressible pseudo-random data. The page cache is warmed by reading the file
 //! once before any measurement, and `sync` is called (untimed) before every measured command so
 //! that none of them pays for write-back left over by another. Contenders are interleaved round
-//! by round so that slow drifts of the machine hit all of them alike.
+//! by round so that slow drifts of the machine hit all of them alike. Wall and CPU (user+sys of
+//! the child, from `getrusage`) times are printed, with the load average before and after.
 //!
 //! Only process failures make this exit non-zero; the ratio against the target is printed, never
 //! asserted.
