@@ -22,9 +22,9 @@
 
 mod common;
 
-use common::{env_number, load_average, median, remove_path, run_cmd, sync};
+use common::{env_number, generate, load_average, median, remove_path, run_cmd, sync};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -245,7 +245,7 @@ fn measure(work: &Path, opts: &Options) -> Result<(), String> {
         opts.size >> 20,
         input.display()
     );
-    generate(&input, opts.size).map_err(|e| format!("{}: {e}", input.display()))?;
+    generate(&input, opts.size, 0).map_err(|e| format!("{}: {e}", input.display()))?;
     sync();
     // Warm the page cache: every contender then reads the input from memory.
     warm(&input).map_err(|e| format!("{}: {e}", input.display()))?;
@@ -269,26 +269,6 @@ fn measure(work: &Path, opts: &Options) -> Result<(), String> {
         load_average()
     );
     Ok(())
-}
-
-/// Writes `size` bytes of xorshift64* output: incompressible, and fast to produce.
-fn generate(path: &Path, size: u64) -> io::Result<()> {
-    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut chunk = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        for word in chunk.chunks_exact_mut(8) {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            word.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-        }
-        let n = left.min(chunk.len() as u64) as usize;
-        out.write_all(&chunk[..n])?;
-        left -= n as u64;
-    }
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()
 }
 
 fn warm(path: &Path) -> io::Result<()> {

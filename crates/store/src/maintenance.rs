@@ -37,7 +37,7 @@ use crate::layout::{
 };
 use crate::model::{Descriptor, ImageIndex, Manifest, media};
 use crate::referrers::{
-    Convention, Graph, Issue, Mode, ResponseKey, ScanOptions, fallback_tag, keys,
+    Convention, EntryKind, Graph, Issue, Mode, ResponseKey, ScanOptions, classify, fallback_tag,
     looks_like_fallback_tag,
 };
 
@@ -384,7 +384,8 @@ impl Layout {
     /// whose blob has a subject (conventions A and D). Tagged entries are always roots.
     fn role(&self, entry: &Descriptor, graph: &Graph) -> Role {
         let is_index = media::is_index(entry.media_type());
-        // The same reading of an entry as the referrers scan's (see `referrers::scan`).
+        // Tagged entries are roots, except fallback tags, which are records; untagged ones are
+        // read as the referrers scan reads them.
         if let Some(tag) = entry.ref_name() {
             return if looks_like_fallback_tag(tag) && is_index {
                 Role::Record(RecordKey::FallbackTag(tag.to_string()))
@@ -392,25 +393,18 @@ impl Layout {
                 Role::Root
             };
         }
-        let response = [keys::OCI_RESPONSE_SUBJECT, keys::OLAREG_RESPONSE_SUBJECT]
-            .iter()
-            .find_map(|k| entry.annotation(k));
-        if let Some(subject) = response
-            && is_index
-        {
-            return match Digest::parse(subject) {
+        match classify(entry) {
+            EntryKind::Response { subject } if is_index => match Digest::parse(&subject) {
                 Ok(d) => Role::Record(RecordKey::Subject(d)),
                 Err(_) => Role::Root,
-            };
-        }
-        match entry.annotation(keys::CONTAINERD_SUBJECT) {
-            Some(subject) if response.is_none() => {
+            },
+            EntryKind::SubjectAnnotation { subject } => {
                 if let Some(r) = graph.get(entry.digest()) {
                     return Role::Record(RecordKey::Subject(r.subject.digest().clone()));
                 }
                 // The blob is absent (the record is all we know) or names no subject (then the
                 // annotation is wrong and the entry is kept as the manifest it is).
-                match (self.blob_exists(entry.digest()), Digest::parse(subject)) {
+                match (self.blob_exists(entry.digest()), Digest::parse(&subject)) {
                     (Ok(false), Ok(d)) => Role::Record(RecordKey::Subject(d)),
                     _ => Role::Root,
                 }

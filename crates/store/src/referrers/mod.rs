@@ -9,6 +9,7 @@
 mod scan;
 mod write;
 
+pub(crate) use scan::{EntryKind, classify};
 pub use scan::{Graph, Issue, Node, Referrer, ScanOptions};
 pub use write::{AttachOutcome, ConvertReport, Mode, ResponseKey};
 
