@@ -4,13 +4,11 @@
 //! Exit codes (crates/cli/src/main.rs): 1 error, 2 usage/invalid input, 3 not found / not a
 //! layout, 4 ambiguous, 5 integrity, 6 locked, 7 conflict.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{copy_fixture, fixture_dir, ocistow, snapshot};
+use crate::common::{copy_fixture, fixture_dir, ocistow, snapshot};
 use serde_json::Value;
 
 const USAGE: i32 = 2;

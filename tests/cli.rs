@@ -1,11 +1,9 @@
 //! End-to-end behaviour of the core commands on fresh layouts.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::{json_of, ocistow, snapshot};
+use crate::common::{json_of, ocistow, snapshot};
 use serde_json::Value;
 
 fn init(dir: &Path) {

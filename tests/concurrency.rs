@@ -1,8 +1,6 @@
 //! Many processes against one layout: no lost tags under concurrent pushes, a consistent layout
 //! after a writer is SIGKILLed at any point, and a clear, harmless failure when the lock is held.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::os::unix::process::ExitStatusExt;
@@ -11,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::{ocistow_path, snapshot};
+use crate::common::{ocistow_path, snapshot};
 use serde_json::Value;
 
 const ARTIFACT_TYPE: &str = "application/vnd.ocistow.concurrency-test";

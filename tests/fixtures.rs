@@ -2,13 +2,11 @@
 //! pulling, byte-exact manifests and blobs, lossless tag/untag round trips, and a push that must
 //! reproduce oras's bytes exactly.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{copy_fixture, fixture_dir, json_of, layout_fixtures, ocistow, snapshot};
+use crate::common::{copy_fixture, fixture_dir, json_of, layout_fixtures, ocistow, snapshot};
 use serde_json::Value;
 
 const ORAS_V1: &str = "sha256:0ac206ff86cebd47dffcec1b069cbc2b4b24145e1dab15fcf423b489f5425c08";

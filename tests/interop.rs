@@ -17,7 +17,7 @@
 //!
 //! A missing tool fails under `CI=true` and prints `SKIP` otherwise (see `common::have_tool`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -25,7 +25,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{json_of, ocistow};
+use crate::common::{json_of, ocistow};
 use ocistow_store::{Algorithm, Digest};
 use serde_json::Value;
 

@@ -2,8 +2,6 @@
 //! every fixture survives gc intact, gc never races a pinned writer, fsck finds each kind of
 //! damage and repairs referrer records, and a dry run changes nothing.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::Write as _;
@@ -11,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{Out, cmd, copy_fixture, exec, layout_fixtures, ok, run, snapshot};
+use crate::common::{Out, cmd, copy_fixture, exec, layout_fixtures, ok, run, snapshot};
 use ocistow_store::{Algorithm, Layout};
 use serde_json::Value;
 

@@ -3,13 +3,11 @@
 //! containerd, regctl, olareg) that read only their own convention straight from index.json and
 //! blobs, attach / push --subject / manifest delete, and bad input.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{cmd, copy_fixture, exec, fixture_dir, layout_fixtures, ok, run, snapshot};
+use crate::common::{cmd, copy_fixture, exec, fixture_dir, layout_fixtures, ok, run, snapshot};
 use serde_json::{Value, json};
 
 const MODES: [&str; 3] = ["annotation", "response", "tag"];

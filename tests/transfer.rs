@@ -2,14 +2,12 @@
 //! (regctl, docker save in both shapes), skopeo reading our exports, byte-identical exports, a
 //! corpus of hostile archives that must change nothing, and copies between layouts.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use common::{copy_fixture, fixture_dir, have_tool, json_of, ocistow, snapshot};
+use crate::common::{copy_fixture, fixture_dir, have_tool, json_of, ocistow, snapshot};
 use serde_json::Value;
 
 // ---- helpers ---------------------------------------------------------------------------------

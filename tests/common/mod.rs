@@ -20,7 +20,7 @@ pub fn ocistow_path() -> &'static str {
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// `testdata/fixtures/<name>`.

@@ -3,7 +3,7 @@
 //! `referrers convert` between every pair of modes, and one more `attach` in each mode, and
 //! compares them with one rewrite of the same `index.json`.
 //!
-//! Run with `cargo bench -p ocistow --bench referrers`. Environment:
+//! Run with `cargo bench --bench referrers`. Environment:
 //! - `OCISTOW_BENCH_REFERRERS`: comma-separated referrer counts (default `1000,10000,100000`);
 //! - `OCISTOW_BENCH_RUNS`: repetitions of each operation, the median is reported (default 3);
 //! - `OCISTOW_BENCH_SLOW_SECS`: an operation whose first run takes longer than this is not

@@ -2,7 +2,7 @@
 //! blobs, and fsck's hashing throughput on one large blob against the machine's sha256 limit
 //! (`openssl dgst -sha256`).
 //!
-//! Run with `cargo bench -p ocistow --bench maintenance`. Environment:
+//! Run with `cargo bench --bench maintenance`. Environment:
 //! - `OCISTOW_BENCH_BLOBS`: blobs in the many-blobs layout (default 100000);
 //! - `OCISTOW_BENCH_SIZE_MIB`: size of the large blob in MiB (default 1024);
 //! - `OCISTOW_BENCH_RUNS`: repetitions of each repeatable measurement, median reported (default 3).

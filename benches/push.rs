@@ -1,7 +1,7 @@
 //! Benchmark (a report, not a test): how long `ocistow push` takes to store a large file,
 //! compared with hashing it (`openssl dgst -sha256`) plus copying it (`cp`).
 //!
-//! Run with `cargo bench -p ocistow --bench push`. Environment:
+//! Run with `cargo bench --bench push`. Environment:
 //! - `OCISTOW_BENCH_SIZE_MIB`: size of the input file in MiB (default 1024);
 //! - `OCISTOW_BENCH_RUNS`: repetitions of each command, the median is reported (default 3);
 //! - `OCISTOW_BENCH_WARMUP`: 1 (default) runs each command once, untimed, right before its timed

@@ -2,7 +2,7 @@
 //! compared with GNU tar on the same files: `tar cf` / `tar xf` for plain tarballs, `tar czf` /
 //! `tar xzf` for tar+gzip, and (for reference) `tar -I zstd` for tar+zstd.
 //!
-//! Run with `cargo bench -p ocistow --bench transfer`. Environment:
+//! Run with `cargo bench --bench transfer`. Environment:
 //! - `OCISTOW_BENCH_SIZE_MIB`: total size of the layout's blobs in MiB (default 1024);
 //! - `OCISTOW_BENCH_BLOBS`: how many layer blobs the data is spread over (default 4);
 //! - `OCISTOW_BENCH_RUNS`: repetitions of each command, the median is reported (default 3);

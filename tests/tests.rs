@@ -1,0 +1,14 @@
+//! The end-to-end tests: one test binary, one module per area, sharing `common` (the binary under
+//! test, fixture copies, snapshots, peer-tool rules). One binary links once and keeps `target/`
+//! small; `cargo test --test tests MODULE::` runs one area.
+
+mod common;
+
+mod bad_input;
+mod cli;
+mod concurrency;
+mod fixtures;
+mod interop;
+mod maintenance;
+mod referrers;
+mod transfer;
