@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{copy_fixture, fixture_dir, ocistow, snapshot};
+use crate::common::{blob_path, fixture_dir, ocistow, snapshot, writable_fixture};
 use serde_json::Value;
 
 const USAGE: i32 = 2;
@@ -21,20 +21,8 @@ const ORAS_SBOM: &str = "sha256:245b20da980ec3a3cf6c2497c1e438c73bef771d7f4c0516
 const FILE_TXT: &str = "sha256:51bc0fc1f19104fa6e89ce50be9aa1f57c3346c1ca51ab49f5f00e14ce8f8076";
 const EMPTY_JSON: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
-/// A writable copy of the oras-referrers layout (four entries, tag `v1`).
-fn oras_copy() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_fixture("oras-referrers", &tmp.path().join("layout"));
-    (tmp, dir)
-}
-
 fn r(dir: &Path, sep: &str, what: &str) -> String {
     format!("{}{sep}{what}", dir.display())
-}
-
-fn blob_file(dir: &Path, digest: &str) -> PathBuf {
-    let (alg, hex) = digest.split_once(':').unwrap();
-    dir.join("blobs").join(alg).join(hex)
 }
 
 /// Runs `ocistow ARGS`, expects exit `code`, no panic, and `layout` byte-identical afterwards.
@@ -105,7 +93,7 @@ fn absent_or_empty(dir: &Path) -> bool {
 
 #[test]
 fn missing_oci_layout_file() {
-    let (tmp, dir) = oras_copy();
+    let (tmp, dir) = writable_fixture("oras-referrers");
     fs::remove_file(dir.join("oci-layout")).unwrap();
     let input = fixture_dir("oras-referrers").join("inputs/file.txt");
     let out = tmp.path().join("out");
@@ -138,7 +126,7 @@ fn missing_oci_layout_file() {
 
 /// A copy of oras-referrers whose index.json is replaced by `content`.
 fn with_index(content: &[u8]) -> (tempfile::TempDir, PathBuf) {
-    let (tmp, dir) = oras_copy();
+    let (tmp, dir) = writable_fixture("oras-referrers");
     fs::write(dir.join("index.json"), content).unwrap();
     (tmp, dir)
 }
@@ -245,8 +233,8 @@ fn manifest_put_into_layout_with_truncated_index_json_changes_nothing() {
 
 /// `pull` and `blob get` of a damaged layer: exit 5, naming the blob, and nothing pulled.
 fn damaged_layer(replacement: &[u8], reason: &str) {
-    let (tmp, dir) = oras_copy();
-    let blob = blob_file(&dir, FILE_TXT);
+    let (tmp, dir) = writable_fixture("oras-referrers");
+    let blob = blob_path(&dir, FILE_TXT);
     fs::write(&blob, replacement).unwrap();
     let out = tmp.path().join("out");
     let stderr = fails(
@@ -315,7 +303,7 @@ fn blob_with_wrong_content_of_the_same_size() {
 
 #[test]
 fn uppercase_hex_digest() {
-    let (_tmp, dir) = oras_copy();
+    let (_tmp, dir) = writable_fixture("oras-referrers");
     let upper = FILE_TXT.replace(&FILE_TXT[7..], &FILE_TXT[7..].to_uppercase());
     for cmd in [vec!["blob", "get"], vec!["resolve"], vec!["blob", "exists"]] {
         let mut args: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
@@ -328,7 +316,7 @@ fn uppercase_hex_digest() {
 
 #[test]
 fn wrong_length_digest() {
-    let (_tmp, dir) = oras_copy();
+    let (_tmp, dir) = writable_fixture("oras-referrers");
     for bad in ["sha256:51bc0fc1", &format!("{FILE_TXT}00")] {
         for cmd in [vec!["blob", "get"], vec!["resolve"]] {
             let mut args: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
@@ -343,7 +331,7 @@ fn wrong_length_digest() {
 /// `DIR@sha256:../../etc/passwd` would be `DIR/etc/passwd` if it reached the file system: put a
 /// sentinel there and check that it is never read.
 fn path_traversal(cmd: &[&str]) {
-    let (_tmp, dir) = oras_copy();
+    let (_tmp, dir) = writable_fixture("oras-referrers");
     fs::create_dir_all(dir.join("etc")).unwrap();
     fs::write(dir.join("etc/passwd"), "SENTINEL-must-not-be-read\n").unwrap();
     let bad = "sha256:../../etc/passwd";
@@ -375,7 +363,7 @@ fn path_traversal_digest_in_resolve() {
 fn unknown_algorithm_is_unsupported() {
     // `foo:abc` fits the digest grammar, but ocistow cannot verify it: the error must say so
     // (exit 2), not report a missing blob.
-    let (_tmp, dir) = oras_copy();
+    let (_tmp, dir) = writable_fixture("oras-referrers");
     let stderr = fails(
         &dir,
         ["blob".into(), "get".into(), r(&dir, "@", "foo:abc")],
@@ -389,7 +377,7 @@ fn unknown_algorithm_is_unsupported() {
 
 #[test]
 fn missing_tag() {
-    let (tmp, dir) = oras_copy();
+    let (tmp, dir) = writable_fixture("oras-referrers");
     let out = tmp.path().join("out");
     for args in [
         vec!["resolve".into(), r(&dir, ":", "nope")],
@@ -412,7 +400,7 @@ fn missing_tag() {
 
 #[test]
 fn tag_on_two_entries_with_different_digests_is_ambiguous() {
-    let (tmp, dir) = oras_copy();
+    let (tmp, dir) = writable_fixture("oras-referrers");
     let path = dir.join("index.json");
     let mut index: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     assert_eq!(index["manifests"][1]["digest"], ORAS_SBOM);
@@ -440,7 +428,7 @@ fn tag_on_two_entries_with_different_digests_is_ambiguous() {
 
 #[test]
 fn plain_dir_with_several_entries_is_ambiguous() {
-    let (tmp, dir) = oras_copy();
+    let (tmp, dir) = writable_fixture("oras-referrers");
     let out = tmp.path().join("out");
     for args in [
         vec!["resolve".into(), dir.display().to_string()],
@@ -475,7 +463,7 @@ fn plain_dir_with_several_entries_is_ambiguous() {
 #[test]
 fn push_of_a_file_that_does_not_exist() {
     // push must check its inputs before writing anything: not even a lock or ingest/ appears.
-    let (tmp, dir) = oras_copy();
+    let (tmp, dir) = writable_fixture("oras-referrers");
     let missing = tmp.path().join("does-not-exist.txt");
     let present = fixture_dir("oras-referrers").join("inputs/sbom.json");
     for files in [
@@ -510,7 +498,7 @@ fn push_of_a_file_that_does_not_exist() {
 
 #[test]
 fn annotation_without_equals_sign() {
-    let (_tmp, dir) = oras_copy();
+    let (_tmp, dir) = writable_fixture("oras-referrers");
     let input = fixture_dir("oras-referrers").join("inputs/file.txt");
     let stderr = fails(
         &dir,
@@ -530,7 +518,7 @@ fn annotation_without_equals_sign() {
 /// `manifest put DIR:x FILE` with `content`: exit 2, the layout unchanged, stderr giving
 /// `reason` and naming the file at fault.
 fn manifest_put_refuses(name: &str, content: &[u8], extra: &[&str], reason: &str) {
-    let (tmp, dir) = oras_copy();
+    let (tmp, dir) = writable_fixture("oras-referrers");
     let file = tmp.path().join(name);
     fs::write(&file, content).unwrap();
     let mut args = vec![

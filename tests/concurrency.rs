@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use crate::common::{ocistow_path, snapshot};
+use crate::common::{at, ocistow_path, sha256_hex, snapshot, tagged};
 use serde_json::Value;
 
 const ARTIFACT_TYPE: &str = "application/vnd.ocistow.concurrency-test";
@@ -39,14 +39,6 @@ fn run_ok(args: &[&str]) -> Output {
 
 fn init(layout: &Path) {
     run_ok(&["init", layout.to_str().unwrap()]);
-}
-
-fn tag_ref(layout: &Path, tag: &str) -> String {
-    format!("{}:{tag}", layout.display())
-}
-
-fn digest_ref(layout: &Path, digest: &str) -> String {
-    format!("{}@{digest}", layout.display())
 }
 
 /// Runs `f` over `items` on `threads` threads; a panic in any of them fails the caller.
@@ -83,20 +75,6 @@ fn ref_name(entry: &Value) -> Option<&str> {
     entry["annotations"]["org.opencontainers.image.ref.name"].as_str()
 }
 
-fn sha256_hex(digest: &str) -> &str {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
-    assert!(
-        hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
-        "malformed digest {digest}"
-    );
-    hex
-}
-
 /// Names of the files under `blobs/sha256`.
 fn blob_names(layout: &Path) -> BTreeSet<String> {
     let dir = layout.join("blobs/sha256");
@@ -113,7 +91,7 @@ fn blob_names(layout: &Path) -> BTreeSet<String> {
 fn verify_blob(layout: &Path, hex: &str) {
     let out = cmd()
         .args(["blob", "get"])
-        .arg(digest_ref(layout, &format!("sha256:{hex}")))
+        .arg(at(layout, &format!("sha256:{hex}")))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
@@ -210,7 +188,7 @@ fn eight_processes_push_200_distinct_tags() {
                     let began = Instant::now();
                     let out = cmd()
                         .arg("push")
-                        .arg(tag_ref(&layout, &tag))
+                        .arg(tagged(&layout, &tag))
                         .arg(format!(
                             "{}:text/plain",
                             dir.join(format!("a-{i}.txt")).display()
@@ -280,7 +258,7 @@ fn eight_processes_push_200_distinct_tags() {
     // every tag resolves to what its push printed; its manifest holds that worker's file
     let tags: Vec<(&String, &String)> = expected.iter().collect();
     par_for_each(&tags, 4, |(tag, digest)| {
-        let out = run_ok(&["resolve", &tag_ref(&layout, tag)]);
+        let out = run_ok(&["resolve", &tagged(&layout, tag)]);
         assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), *digest);
         let manifest: Value = serde_json::from_slice(
             &fs::read(layout.join("blobs/sha256").join(sha256_hex(digest))).unwrap(),
@@ -376,7 +354,7 @@ fn sigkill_during_push_leaves_a_consistent_layout() {
     let push = |tag: &str, files: &[String]| -> Command {
         let mut c = cmd();
         c.arg("push")
-            .arg(tag_ref(&layout, tag))
+            .arg(tagged(&layout, tag))
             .args(files)
             .args(["--artifact-type", ARTIFACT_TYPE])
             .stdout(Stdio::piped())
@@ -553,7 +531,7 @@ fn writers_time_out_with_a_clear_error_when_the_lock_is_held() {
     fs::write(&file, "a\n").unwrap();
     let out = run_ok(&[
         "push",
-        &tag_ref(&layout, "t1"),
+        &tagged(&layout, "t1"),
         file.to_str().unwrap(),
         "--artifact-type",
         ARTIFACT_TYPE,
@@ -570,7 +548,7 @@ fn writers_time_out_with_a_clear_error_when_the_lock_is_held() {
 
     let began = Instant::now();
     let out = cmd()
-        .args(["tag", &tag_ref(&layout, "t1"), "t2"])
+        .args(["tag", &tagged(&layout, "t1"), "t2"])
         .env("OCISTOW_LOCK_TIMEOUT", "0.3")
         .output()
         .unwrap();
@@ -596,7 +574,7 @@ fn writers_time_out_with_a_clear_error_when_the_lock_is_held() {
 
     // a push gives up the same way and leaves index.json alone
     let out = cmd()
-        .args(["push", &tag_ref(&layout, "t3"), file.to_str().unwrap()])
+        .args(["push", &tagged(&layout, "t3"), file.to_str().unwrap()])
         .env("OCISTOW_LOCK_TIMEOUT", "0.3")
         .output()
         .unwrap();
@@ -615,14 +593,14 @@ fn writers_time_out_with_a_clear_error_when_the_lock_is_held() {
     );
 
     // readers take no lock
-    let out = run_ok(&["resolve", &tag_ref(&layout, "t1")]);
+    let out = run_ok(&["resolve", &tagged(&layout, "t1")]);
     assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), digest);
     run_ok(&["ls", layout.to_str().unwrap()]);
 
     // once the lock is free the same command works
     lock.unlock().unwrap();
     let out = cmd()
-        .args(["tag", &tag_ref(&layout, "t1"), "t2"])
+        .args(["tag", &tagged(&layout, "t1"), "t2"])
         .env("OCISTOW_LOCK_TIMEOUT", "0.3")
         .output()
         .unwrap();
@@ -651,7 +629,7 @@ fn eight_processes_attach_200_referrers_in_each_mode() {
         fs::write(&subject_file, "the subject\n").unwrap();
         let out = run_ok(&[
             "push",
-            &tag_ref(&layout, "v1"),
+            &tagged(&layout, "v1"),
             subject_file.to_str().unwrap(),
             "--artifact-type",
             ARTIFACT_TYPE,
@@ -684,7 +662,7 @@ fn eight_processes_attach_200_referrers_in_each_mode() {
                         let began = Instant::now();
                         let out = cmd()
                             .arg("attach")
-                            .arg(tag_ref(&layout, "v1"))
+                            .arg(tagged(&layout, "v1"))
                             .arg(format!(
                                 "{}:application/json",
                                 dir.join(format!("r-{i}.json")).display()
@@ -741,7 +719,7 @@ fn eight_processes_attach_200_referrers_in_each_mode() {
         };
 
         // discover: exactly the 200 as direct referrers of v1, none nested
-        let out = run_ok(&["discover", &tag_ref(&layout, "v1"), "--format", "json"]);
+        let out = run_ok(&["discover", &tagged(&layout, "v1"), "--format", "json"]);
         let tree: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(tree["digest"], subject.as_str(), "{mode}: discover root");
         let referrers = tree["referrers"]

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{copy_fixture, fixture_dir, json_of, layout_fixtures, ocistow, snapshot};
+use crate::common::{
+    fixture_dir, json_of, layout_fixtures, ocistow, read_json, snapshot, stdout_of,
+    writable_fixture,
+};
 use serde_json::Value;
 
 const ORAS_V1: &str = "sha256:0ac206ff86cebd47dffcec1b069cbc2b4b24145e1dab15fcf423b489f5425c08";
@@ -17,25 +20,9 @@ const MULTI_ARM64: &str = "sha256:089951e64311bfa9b1c4e34382765867e0c49e93f03cd1
 const LAYER_AMD64: &str = "sha256:b4e4814ae66bbd877d9579499896963cea50685794f8182e9e0133222b86e2a8";
 const REGCTL_V1: &str = "sha256:27f1f751817422972d13028a01edcfa732b50a764f546fc63583ffe11d08126e";
 
-/// A writable copy of a fixture's layout in a fresh temp dir.
-fn copy(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_fixture(name, &tmp.path().join("layout"));
-    (tmp, dir)
-}
-
 /// `DIR:TAG` (or `DIR@DIGEST` when `sep` is "@").
 fn r(dir: &Path, sep: &str, what: &str) -> String {
     format!("{}{sep}{what}", dir.display())
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn stdout_of(out: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8(out.get_output().stdout.clone()).unwrap()
 }
 
 /// `ocistow resolve REF [--platform P]`, trimmed.
@@ -66,7 +53,7 @@ fn ocistow_tags(dir: &Path) -> Vec<String> {
 
 /// `ls --format json` has one row per index.json entry, in order, with the entry's fields.
 fn check_ls_matches_index(name: &str) -> Vec<Value> {
-    let (_tmp, dir) = copy(name);
+    let (_tmp, dir) = writable_fixture(name);
     let index = read_json(&dir.join("index.json"));
     let entries = index["manifests"].as_array().unwrap();
     let rows = json_of(
@@ -105,7 +92,7 @@ fn check_ls_matches_index(name: &str) -> Vec<Value> {
 
 /// Every tag in index.json resolves to its entry's digest.
 fn check_every_tag_resolves(name: &str) {
-    let (_tmp, dir) = copy(name);
+    let (_tmp, dir) = writable_fixture(name);
     let index = read_json(&dir.join("index.json"));
     let mut seen = 0;
     for entry in index["manifests"].as_array().unwrap() {
@@ -208,7 +195,7 @@ fn tags_equal_the_tools_own_listing() {
         ("olareg-referrers", "repo-tags.txt"),
         ("regctl-referrers", "tag-ls.txt"),
     ] {
-        let (_tmp, dir) = copy(name);
+        let (_tmp, dir) = writable_fixture(name);
         let ours: BTreeSet<String> = ocistow_tags(&dir).into_iter().collect();
         assert_eq!(ours, tool_tags(name, file), "{name}");
     }
@@ -218,24 +205,24 @@ fn tags_equal_the_tools_own_listing() {
 
 #[test]
 fn resolve_gives_the_digests_the_tools_reported() {
-    let (_t1, oras) = copy("oras-referrers");
+    let (_t1, oras) = writable_fixture("oras-referrers");
     assert_eq!(resolve(&r(&oras, ":", "v1"), None), ORAS_V1);
 
-    let (_t2, multi) = copy("oras-multiplatform");
+    let (_t2, multi) = writable_fixture("oras-multiplatform");
     assert_eq!(resolve(&r(&multi, ":", "linux-amd64"), None), MULTI_AMD64);
     assert_eq!(resolve(&r(&multi, ":", "linux-arm64"), None), MULTI_ARM64);
     assert_eq!(resolve(&r(&multi, ":", "multi"), None), MULTI_INDEX);
 
-    let (_t3, regctl) = copy("regctl-referrers");
+    let (_t3, regctl) = writable_fixture("regctl-referrers");
     assert_eq!(resolve(&r(&regctl, ":", "v1"), None), REGCTL_V1);
 
-    let (_t4, olareg) = copy("olareg-referrers");
+    let (_t4, olareg) = writable_fixture("olareg-referrers");
     assert_eq!(resolve(&r(&olareg, ":", "v1"), None), ORAS_V1);
 }
 
 #[test]
 fn resolve_platform_picks_the_child_of_an_index() {
-    let (_tmp, multi) = copy("oras-multiplatform");
+    let (_tmp, multi) = writable_fixture("oras-multiplatform");
     let reference = r(&multi, ":", "multi");
     assert_eq!(resolve(&reference, Some("linux/arm64")), MULTI_ARM64);
     assert_eq!(resolve(&reference, Some("linux/amd64")), MULTI_AMD64);
@@ -256,12 +243,12 @@ fn resolve_platform_picks_the_child_of_an_index() {
     assert_eq!(desc["platform"]["architecture"], "arm64");
 
     // containerd and BuildKit images are indexes too
-    let (_t2, containerd) = copy("containerd-subject-annotation");
+    let (_t2, containerd) = writable_fixture("containerd-subject-annotation");
     assert_eq!(
         resolve(&r(&containerd, ":", "1.0"), Some("linux/amd64")),
         "sha256:aa985fef5a79c54e37fc5c771cf3141e921fd168ee44601d4b884d104cd36ca5"
     );
-    let (_t3, buildkit) = copy("buildkit-attestations");
+    let (_t3, buildkit) = writable_fixture("buildkit-attestations");
     assert_eq!(
         resolve(&r(&buildkit, ":", "latest"), Some("linux/arm64")),
         "sha256:066515664978863663abb89a13854a723772c6939e31bd9e4d932f93d8c78d05"
@@ -272,7 +259,7 @@ fn resolve_platform_picks_the_child_of_an_index() {
 fn resolve_by_digest_of_manifests_not_in_index_json() {
     // regctl's referrers are only listed in its fallback-tag indexes; regctl's own
     // `artifact list` reported their descriptors.
-    let (_tmp, regctl) = copy("regctl-referrers");
+    let (_tmp, regctl) = writable_fixture("regctl-referrers");
     let index = fs::read_to_string(regctl.join("index.json")).unwrap();
     let mut checked = 0;
     for file in ["artifact-list.json", "artifact-list-sbom.json"] {
@@ -295,10 +282,10 @@ fn resolve_by_digest_of_manifests_not_in_index_json() {
     assert_eq!(checked, 3);
 
     // a platform manifest that is only a child of the image index
-    let (_t2, containerd) = copy("containerd-subject-annotation");
+    let (_t2, containerd) = writable_fixture("containerd-subject-annotation");
     let child = "sha256:aa985fef5a79c54e37fc5c771cf3141e921fd168ee44601d4b884d104cd36ca5";
     assert_eq!(resolve(&r(&containerd, "@", child), None), child);
-    let (_t3, buildkit) = copy("buildkit-attestations");
+    let (_t3, buildkit) = writable_fixture("buildkit-attestations");
     let child = "sha256:9534db53c3c5e6de474d4cb14365600e6eecfaeb0adfaa4ce0cd0c322fad91bb";
     assert_eq!(resolve(&r(&buildkit, "@", child), None), child);
 }
@@ -321,7 +308,7 @@ fn every_tag_of_olareg_containerd_and_buildkit_resolves() {
 #[test]
 fn pull_writes_the_original_file() {
     for name in ["oras-referrers", "regctl-referrers", "olareg-referrers"] {
-        let (tmp, dir) = copy(name);
+        let (tmp, dir) = writable_fixture(name);
         let out_dir = tmp.path().join("out");
         let before = snapshot(&dir);
         let out = ocistow()
@@ -351,7 +338,7 @@ fn pull_writes_the_original_file() {
 #[test]
 fn manifest_get_prints_the_exact_bytes() {
     // regctl printed the raw body: byte-identical.
-    let (_t1, regctl) = copy("regctl-referrers");
+    let (_t1, regctl) = writable_fixture("regctl-referrers");
     let out = ocistow()
         .args(["manifest", "get", &r(&regctl, ":", "v1")])
         .assert()
@@ -362,7 +349,7 @@ fn manifest_get_prints_the_exact_bytes() {
     );
 
     // oras printed with --pretty: same JSON, and our bytes are the blob's bytes.
-    let (_t2, oras) = copy("oras-referrers");
+    let (_t2, oras) = writable_fixture("oras-referrers");
     let out = ocistow()
         .args(["manifest", "get", &r(&oras, ":", "v1")])
         .assert()
@@ -379,7 +366,7 @@ fn manifest_get_prints_the_exact_bytes() {
         serde_json::to_string(&theirs).unwrap()
     );
 
-    let (_t3, multi) = copy("oras-multiplatform");
+    let (_t3, multi) = writable_fixture("oras-multiplatform");
     let out = ocistow()
         .args(["manifest", "get", &r(&multi, ":", "multi")])
         .assert()
@@ -413,7 +400,7 @@ fn manifest_get_prints_the_exact_bytes() {
 
 #[test]
 fn blob_get_of_a_layer_verifies_and_returns_the_input() {
-    let (tmp, oras) = copy("oras-referrers");
+    let (tmp, oras) = writable_fixture("oras-referrers");
     let out = ocistow()
         .args(["blob", "get", &r(&oras, "@", FILE_TXT)])
         .assert()
@@ -428,7 +415,7 @@ fn blob_get_of_a_layer_verifies_and_returns_the_input() {
         .success();
     assert_eq!(fs::read(&target).unwrap(), original);
 
-    let (_t2, multi) = copy("oras-multiplatform");
+    let (_t2, multi) = writable_fixture("oras-multiplatform");
     let out = ocistow()
         .args(["blob", "get", &r(&multi, "@", LAYER_AMD64)])
         .assert()
@@ -461,7 +448,7 @@ fn snapshot_without_index(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
 #[test]
 fn tag_then_untag_leaves_every_fixture_lossless() {
     for name in layout_fixtures() {
-        let (_tmp, dir) = copy(name);
+        let (_tmp, dir) = writable_fixture(name);
         let before_index = read_json(&dir.join("index.json"));
         let before_files = snapshot_without_index(&dir);
         let tags = ocistow_tags(&dir);

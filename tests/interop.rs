@@ -25,7 +25,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::{json_of, ocistow};
+use crate::common::{at, json_of, ocistow, stdout_of, tagged};
 use ocistow_store::{Algorithm, Digest};
 use serde_json::Value;
 
@@ -54,21 +54,9 @@ struct Built {
     config_digest: String,
 }
 
-fn layout_ref(layout: &Path, tag: &str) -> String {
-    format!("{}:{tag}", layout.display())
-}
-
-fn blob_ref(layout: &Path, digest: &str) -> String {
-    format!("{}@{digest}", layout.display())
-}
-
 /// `oci:DIR:TAG`, the skopeo transport name.
 fn oci(layout: &Path, tag: &str) -> String {
     format!("oci:{}:{tag}", layout.display())
-}
-
-fn stdout_of(out: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8(out.get_output().stdout.clone()).unwrap()
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -121,7 +109,7 @@ fn build(work: &Path) -> Built {
     fs::write(&note, NOTE).unwrap();
     let out = ocistow()
         .arg("push")
-        .arg(layout_ref(&layout, "art"))
+        .arg(tagged(&layout, "art"))
         .arg(format!("{}:text/plain", note.display()))
         .args(["--artifact-type", ARTIFACT_TYPE])
         .assert()
@@ -141,7 +129,7 @@ fn build(work: &Path) -> Built {
     fs::write(&config_file, &config).unwrap();
     let out = ocistow()
         .arg("push")
-        .arg(layout_ref(&layout, "img"))
+        .arg(tagged(&layout, "img"))
         .arg(format!("{}:{LAYER_TAR}", tar_file.display()))
         .arg("--config")
         .arg(format!("{}:{IMAGE_CONFIG}", config_file.display()))
@@ -159,7 +147,7 @@ fn build(work: &Path) -> Built {
     // What we pushed is what we think we pushed.
     let manifest: Value = serde_json::from_slice(
         &ocistow()
-            .args(["manifest", "get", &layout_ref(&layout, "img")])
+            .args(["manifest", "get", &tagged(&layout, "img")])
             .assert()
             .success()
             .get_output()
@@ -216,7 +204,7 @@ fn manifest_bytes(layout: &Path, tag: &str) -> Vec<u8> {
 fn resolve(layout: &Path, tag: &str) -> String {
     stdout_of(
         &ocistow()
-            .args(["resolve", &layout_ref(layout, tag)])
+            .args(["resolve", &tagged(layout, tag)])
             .assert()
             .success(),
     )
@@ -303,7 +291,7 @@ fn skopeo_copy_keeps_artifacts_verbatim_and_recompresses_image_layers() {
     assert!(layers[0].get("annotations").is_none(), "{m}");
     // ... and our uncompressed layer blob is not copied at all.
     ocistow()
-        .args(["blob", "exists", &blob_ref(&other, &b.tar_digest)])
+        .args(["blob", "exists", &at(&other, &b.tar_digest)])
         .assert()
         .code(1);
 
@@ -325,7 +313,7 @@ fn skopeo_copy_keeps_artifacts_verbatim_and_recompresses_image_layers() {
         manifest_bytes(&b.layout, "img")
     );
     let layer = ocistow()
-        .args(["blob", "get", &blob_ref(&third, &b.tar_digest)])
+        .args(["blob", "get", &at(&third, &b.tar_digest)])
         .assert()
         .success()
         .get_output()
@@ -376,7 +364,7 @@ fn ocistow_reads_layouts_written_by_skopeo() {
     // pull of the artifact writes the titled file, verified.
     let out = tmp.path().join("out");
     ocistow()
-        .args(["pull", &layout_ref(&other, "art"), "-o"])
+        .args(["pull", &tagged(&other, "art"), "-o"])
         .arg(&out)
         .assert()
         .success();
@@ -384,7 +372,7 @@ fn ocistow_reads_layouts_written_by_skopeo() {
 
     // blob get of the image's config and of skopeo's gzipped layer: the layer unpacks to our tar.
     let config = ocistow()
-        .args(["blob", "get", &blob_ref(&other, &b.config_digest)])
+        .args(["blob", "get", &at(&other, &b.config_digest)])
         .assert()
         .success()
         .get_output()
@@ -395,7 +383,7 @@ fn ocistow_reads_layouts_written_by_skopeo() {
     let gz_digest = m["layers"][0]["digest"].as_str().unwrap().to_string();
     let gz_file = tmp.path().join("layer.tar.gz");
     ocistow()
-        .args(["blob", "get", &blob_ref(&other, &gz_digest), "-o"])
+        .args(["blob", "get", &at(&other, &gz_digest), "-o"])
         .arg(&gz_file)
         .assert()
         .success();
@@ -410,7 +398,7 @@ fn ocistow_reads_layouts_written_by_skopeo() {
 
     // skopeo dropped the layer's title when it recompressed it, so there is nothing to pull.
     ocistow()
-        .args(["pull", &layout_ref(&other, "img"), "-o"])
+        .args(["pull", &tagged(&other, "img"), "-o"])
         .arg(tmp.path().join("out-img"))
         .assert()
         .code(2)
@@ -429,7 +417,7 @@ fn ocistow_reads_layouts_written_by_skopeo() {
     fs::write(&blob, &bad).unwrap();
     let out2 = tmp.path().join("out2");
     ocistow()
-        .args(["pull", &layout_ref(&other, "art"), "-o"])
+        .args(["pull", &tagged(&other, "art"), "-o"])
         .arg(&out2)
         .assert()
         .code(5)
@@ -438,7 +426,7 @@ fn ocistow_reads_layouts_written_by_skopeo() {
     assert_eq!(fs::read_dir(&out2).map(|d| d.count()).unwrap_or(0), 0);
     let got = tmp.path().join("got.txt");
     ocistow()
-        .args(["blob", "get", &blob_ref(&other, &note_digest), "-o"])
+        .args(["blob", "get", &at(&other, &note_digest), "-o"])
         .arg(&got)
         .assert()
         .code(5);

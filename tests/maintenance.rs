@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::common::{Out, cmd, copy_fixture, exec, layout_fixtures, ok, run, snapshot};
+use crate::common::{
+    Out, at, blob_path, cmd, copy_fixture, entries, exec, layout_fixtures, ok, run, s, snapshot,
+    tagged,
+};
 use ocistow_store::{Algorithm, Layout};
 use serde_json::Value;
 
@@ -22,23 +25,6 @@ fn json_of(out: &Out, what: &str) -> Value {
 
 fn ok_json(args: &[&str]) -> Value {
     json_of(&ok(args), &args.join(" "))
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn tagged(dir: &Path, tag: &str) -> String {
-    format!("{}:{tag}", dir.display())
-}
-
-fn at(dir: &Path, digest: &str) -> String {
-    format!("{}@{digest}", dir.display())
-}
-
-fn blob_path(dir: &Path, digest: &str) -> PathBuf {
-    let (alg, hex) = digest.split_once(':').unwrap();
-    dir.join("blobs").join(alg).join(hex)
 }
 
 fn has_blob(dir: &Path, digest: &str) -> bool {
@@ -58,11 +44,6 @@ fn manifest_and_blobs(dir: &Path, digest: &str) -> Vec<String> {
         out.push(l["digest"].as_str().unwrap().to_string());
     }
     out
-}
-
-fn entries(dir: &Path) -> Vec<Value> {
-    let index: Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
-    index["manifests"].as_array().unwrap().clone()
 }
 
 /// Every index.json entry names a blob that exists.

@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::common::{cmd, copy_fixture, exec, fixture_dir, layout_fixtures, ok, run, snapshot};
+use crate::common::{
+    at, blob_path, cmd, entries, exec, fixture_dir, index_json, layout_fixtures, ok, read_json,
+    run, s, sha256_hex, snapshot, tagged, writable_fixture,
+};
 use serde_json::{Value, json};
 
 const MODES: [&str; 3] = ["annotation", "response", "tag"];
@@ -43,18 +46,6 @@ fn ok_json(args: &[&str]) -> Value {
             out.stdout
         )
     })
-}
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
-
-fn at(dir: &Path, digest: &str) -> String {
-    format!("{}@{digest}", dir.display())
-}
-
-fn tagged(dir: &Path, tag: &str) -> String {
-    format!("{}:{tag}", dir.display())
 }
 
 /// `referrers status DIR --format json`: the JSON, and the exit code (1 when inconsistent).
@@ -145,11 +136,6 @@ fn graph_fixtures() -> Vec<&'static str> {
         .collect()
 }
 
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 fn expected_edges(name: &str) -> BTreeSet<Edge> {
     let v = read_json(&fixture_dir(name).join("expected-referrers.json"));
     let mut out = BTreeSet::new();
@@ -204,13 +190,6 @@ fn assert_graph(dir: &Path, expected: &BTreeSet<Edge>, context: &str) {
         json!(subjects.len()),
         "{context}: status counts other subjects: {st:#}"
     );
-}
-
-/// A writable copy of a fixture's layout.
-fn copy(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = copy_fixture(name, &tmp.path().join("layout"));
-    (tmp, dir)
 }
 
 /// Paths that differ between two snapshots.
@@ -270,32 +249,9 @@ fn check_all<T: Sync>(items: &[T], name: impl Fn(&T) -> String + Sync, f: impl F
 
 // ---- reading a layout directly, as other tools do -----------------------------------------------
 
-fn hex_of(digest: &str) -> &str {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
-    assert!(
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
-        "bad digest {digest}"
-    );
-    hex
-}
-
-fn blob_path(dir: &Path, digest: &str) -> PathBuf {
-    dir.join("blobs/sha256").join(hex_of(digest))
-}
-
 fn blob_json(dir: &Path, digest: &str) -> Option<Value> {
     let bytes = fs::read(blob_path(dir, digest)).ok()?;
     serde_json::from_slice(&bytes).ok()
-}
-
-fn index_json(dir: &Path) -> Value {
-    read_json(&dir.join("index.json"))
-}
-
-fn entries(dir: &Path) -> Vec<Value> {
-    index_json(dir)["manifests"].as_array().unwrap().clone()
 }
 
 fn annotation<'a>(desc: &'a Value, key: &str) -> Option<&'a str> {
@@ -433,7 +389,7 @@ fn discover_lists_exactly_the_true_referrers_of_every_fixture() {
         &fixtures,
         |n| n.to_string(),
         |name| {
-            let (_t, dir) = copy(name);
+            let (_t, dir) = writable_fixture(name);
             let before = snapshot(&dir);
             let expected = expected_edges(name);
             for subject in subjects_of(&expected) {
@@ -515,7 +471,7 @@ fn discover_json_and_tree_match_oras_output() {
         ),
     ];
     for (name, tag, extra, file) in cases {
-        let (_t, dir) = copy(name);
+        let (_t, dir) = writable_fixture(name);
         let r = tagged(&dir, tag);
         let mut args = vec!["discover", r.as_str(), "--format", "json"];
         args.extend_from_slice(extra);
@@ -536,7 +492,7 @@ fn discover_json_and_tree_match_oras_output() {
         ("olareg-referrers", "v1", "discover-tree.txt"),
     ];
     for (name, tag, file) in trees {
-        let (_t, dir) = copy(name);
+        let (_t, dir) = writable_fixture(name);
         let theirs = fs::read_to_string(oras_output(name, file)).unwrap();
         for format in [None, Some("tree")] {
             let r = tagged(&dir, tag);
@@ -577,7 +533,7 @@ fn convert_round_trips_keep_the_graph_and_create_no_issues() {
         &cases,
         |(n, x, y)| format!("{n}: {x} -> {y} -> {x}"),
         |&(name, x, y)| {
-            let (_t, dir) = copy(name);
+            let (_t, dir) = writable_fixture(name);
             let expected = expected_edges(name);
             let (original, _) = status(&dir);
             let original_issues: BTreeSet<(String, String)> =
@@ -613,7 +569,7 @@ fn convert_to_the_mode_in_place_leaves_index_json_byte_identical() {
         ("olareg-referrers", "response", "olareg"),
         ("containerd-subject-annotation", "annotation", "oci"),
     ] {
-        let (_t, dir) = copy(name);
+        let (_t, dir) = writable_fixture(name);
         let index = fs::read(dir.join("index.json")).unwrap();
         let blobs = snapshot(&dir.join("blobs"));
         let report = convert(&dir, to, &["--response-key", key]);
@@ -644,13 +600,13 @@ fn convert_dry_run_writes_nothing_and_reports_whether_it_would_change() {
         &cases,
         |(n, to, key)| format!("{n}: --dry-run --to {to} --response-key {key}"),
         |&(name, to, key)| {
-            let (_t, dir) = copy(name);
+            let (_t, dir) = writable_fixture(name);
             let before = snapshot(&dir);
             let report = convert(&dir, to, &["--response-key", key, "--dry-run"]);
             assert_eq!(report["dry_run"], true, "{report:#}");
             assert_unchanged(&dir, &before, &format!("{name}: --dry-run --to {to}"));
             // the real convert on another copy: did index.json change?
-            let (_t2, real) = copy(name);
+            let (_t2, real) = writable_fixture(name);
             let index = fs::read(real.join("index.json")).unwrap();
             let done = convert(&real, to, &["--response-key", key]);
             let changed = fs::read(real.join("index.json")).unwrap() != index;
@@ -681,7 +637,7 @@ fn each_tool_reads_every_referrer_after_converting_to_its_convention() {
         &cases,
         |(n, t)| format!("{n} --to {t}"),
         |&(name, target)| {
-            let (_t, dir) = copy(name);
+            let (_t, dir) = writable_fixture(name);
             let expected = expected_edges(name);
             let none = BTreeSet::new();
             // every convert below is done twice: the second must change nothing at all
@@ -749,7 +705,7 @@ fn each_tool_reads_every_referrer_after_converting_to_its_convention() {
                 }
             }
             // the readers see the fixture's own records before any convert
-            let (_t2, original) = copy(name);
+            let (_t2, original) = writable_fixture(name);
             let own = match name {
                 "regctl-referrers" => Some(reader_regctl(&original)),
                 "olareg-referrers" => Some(reader_response(&original, OLAREG_SUBJECT)),
@@ -769,7 +725,7 @@ fn each_tool_reads_every_referrer_after_converting_to_its_convention() {
 
 #[test]
 fn convert_keep_leaves_the_other_conventions_records() {
-    let (_t, dir) = copy("regctl-referrers");
+    let (_t, dir) = writable_fixture("regctl-referrers");
     let expected = expected_edges("regctl-referrers");
     convert(&dir, "annotation", &["--keep"]);
     assert_eq!(reader_regctl(&dir), expected);
@@ -813,7 +769,7 @@ fn attach(reference: &str, file: &Path, artifact_type: &str, extra: &[&str]) -> 
     ];
     args.extend_from_slice(extra);
     let out = ok(&args).stdout.trim().to_string();
-    hex_of(&out);
+    sha256_hex(&out);
     out
 }
 
@@ -945,7 +901,7 @@ fn attach_chains_platforms_and_writes_a_plain_subject() {
     assert!(issues(&st).is_empty(), "{st:#}");
 
     // oras-referrers: the v1 entry carries annotations and artifactType
-    let (_t, oras) = copy("oras-referrers");
+    let (_t, oras) = writable_fixture("oras-referrers");
     let d = attach(
         &tagged(&oras, "v1"),
         &file,
@@ -957,7 +913,7 @@ fn attach_chains_platforms_and_writes_a_plain_subject() {
     assert!(issues(&st).is_empty(), "{st:#}");
 
     // --platform on an index attaches to the child
-    let (_t, multi) = copy("oras-multiplatform");
+    let (_t, multi) = writable_fixture("oras-multiplatform");
     let out = {
         let mut c = cmd();
         c.arg("attach")
@@ -1014,7 +970,7 @@ fn attach_without_a_mode_uses_the_convention_in_place() {
     fs::write(&file, "x").unwrap();
 
     // regctl: fallback tags
-    let (_t, dir) = copy("regctl-referrers");
+    let (_t, dir) = writable_fixture("regctl-referrers");
     let mut expected = expected_edges("regctl-referrers");
     let d = attach(
         &tagged(&dir, "v1"),
@@ -1050,7 +1006,7 @@ fn attach_without_a_mode_uses_the_convention_in_place() {
     assert_graph(&dir, &expected, "regctl + attach");
 
     // olareg: responses under the olareg key
-    let (_t, dir) = copy("olareg-referrers");
+    let (_t, dir) = writable_fixture("olareg-referrers");
     let mut expected = expected_edges("olareg-referrers");
     let d = attach(
         &tagged(&dir, "v1"),
@@ -1098,7 +1054,7 @@ fn attach_without_a_mode_uses_the_convention_in_place() {
     let (st, _) = status(&dir);
     assert!(issues(&st).is_empty(), "{st:#}");
 
-    let (_t, dir) = copy("regctl-referrers");
+    let (_t, dir) = writable_fixture("regctl-referrers");
     let pushed = ok(&[
         "push",
         &s(&dir),
@@ -1127,7 +1083,7 @@ fn manifest_delete_removes_every_record_and_refuses_subjects_with_referrers() {
         ("regctl-referrers", REGCTL_V1, REGCTL_SBOM, REGCTL_SCAN),
         ("olareg-referrers", ORAS_V1, OLAREG_SBOM, OLAREG_SCAN),
     ] {
-        let (_t, dir) = copy(name);
+        let (_t, dir) = writable_fixture(name);
         // refused: v1 has referrers; and the sbom has the scan
         for (target, listed) in [(tagged(&dir, "v1"), sbom), (at(&dir, sbom), scan)] {
             let before = snapshot(&dir);
@@ -1172,7 +1128,7 @@ fn manifest_delete_removes_every_record_and_refuses_subjects_with_referrers() {
         let text = fs::read_to_string(dir.join("index.json")).unwrap();
         for d in [sbom, scan] {
             assert!(
-                !text.contains(hex_of(d)),
+                !text.contains(sha256_hex(d)),
                 "{name}: index.json still names {d}"
             );
         }
@@ -1257,7 +1213,7 @@ fn assert_reported_and_readable(dir: &Path, kind: &str, v1: &str, want: &BTreeSe
 
 #[test]
 fn response_entry_that_is_not_an_index_is_reported() {
-    let (_t, dir) = copy("olareg-referrers");
+    let (_t, dir) = writable_fixture("olareg-referrers");
     edit_index(&dir, |index| {
         let v1 = &mut index["manifests"][0];
         assert_eq!(v1["digest"], ORAS_V1);
@@ -1273,8 +1229,8 @@ fn response_entry_that_is_not_an_index_is_reported() {
 
 #[test]
 fn fallback_tag_on_a_non_index_is_reported() {
-    let (_t, dir) = copy("oras-referrers");
-    let tag = format!("sha256-{}", hex_of(ORAS_V1));
+    let (_t, dir) = writable_fixture("oras-referrers");
+    let tag = format!("sha256-{}", sha256_hex(ORAS_V1));
     ok(&["--layout", &s(&dir), "tag", "v1", &tag]);
     assert_reported_and_readable(
         &dir,
@@ -1299,7 +1255,7 @@ fn artifact_with_subject(artifact_type: &str, subject: Value) -> Vec<u8> {
 
 #[test]
 fn a_subject_with_an_invalid_digest_is_rejected_or_reported() {
-    let (_t, dir) = copy("oras-referrers");
+    let (_t, dir) = writable_fixture("oras-referrers");
     let bad = artifact_with_subject(
         "application/vnd.example.bad",
         json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:XYZ", "size": 553}),

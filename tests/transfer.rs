@@ -7,14 +7,10 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::common::{copy_fixture, fixture_dir, have_tool, json_of, ocistow, snapshot};
+use crate::common::{copy_fixture, fixture_dir, have_tool, json_of, ocistow, s, snapshot};
 use serde_json::Value;
 
 // ---- helpers ---------------------------------------------------------------------------------
-
-fn s(p: &Path) -> String {
-    p.display().to_string()
-}
 
 fn stdout_of(args: &[&str]) -> String {
     let out = ocistow().args(args).assert().success();

@@ -158,3 +158,71 @@ pub fn ok(args: &[&str]) -> Out {
     );
     out
 }
+
+/// A writable copy of a fixture's layout in a fresh temporary directory (dropped with the `TempDir`).
+pub fn writable_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = copy_fixture(name, &tmp.path().join("layout"));
+    (tmp, dir)
+}
+
+/// A path as an argument string.
+pub fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// `DIR:TAG`.
+pub fn tagged(dir: &Path, tag: &str) -> String {
+    format!("{}:{tag}", dir.display())
+}
+
+/// `DIR@DIGEST`.
+pub fn at(dir: &Path, digest: &str) -> String {
+    format!("{}@{digest}", dir.display())
+}
+
+/// Stdout of a finished command, as text.
+pub fn stdout_of(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8(out.get_output().stdout.clone()).unwrap()
+}
+
+/// A JSON file, or a panic naming it.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The hex of a `sha256:` digest, checked to be 64 lowercase hex digits (a test must never
+/// build a path from anything else).
+pub fn sha256_hex(digest: &str) -> &str {
+    let hex = digest
+        .strip_prefix("sha256:")
+        .unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
+    assert!(
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "malformed digest {digest}"
+    );
+    hex
+}
+
+/// Where a blob lives: `DIR/blobs/ALG/HEX`, for any algorithm.
+pub fn blob_path(dir: &Path, digest: &str) -> PathBuf {
+    let (alg, hex) = digest.split_once(':').unwrap();
+    if alg == "sha256" {
+        sha256_hex(digest);
+    }
+    dir.join("blobs").join(alg).join(hex)
+}
+
+/// The parsed `index.json` of a layout.
+pub fn index_json(dir: &Path) -> serde_json::Value {
+    read_json(&dir.join("index.json"))
+}
+
+/// The `manifests` array of a layout's `index.json`.
+pub fn entries(dir: &Path) -> Vec<serde_json::Value> {
+    index_json(dir)["manifests"].as_array().unwrap().clone()
+}
