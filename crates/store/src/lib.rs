@@ -26,6 +26,7 @@
 //! ```
 
 pub mod artifact;
+pub mod delete;
 pub mod digest;
 pub mod error;
 pub mod layout;

@@ -156,16 +156,6 @@ pub fn validate_ref_name(name: &str) -> std::result::Result<(), String> {
 }
 
 impl Layout {
-    /// Every tagged entry, in index order: `(tag, descriptor)`.
-    pub fn tags(&self) -> Result<Vec<(String, Descriptor)>> {
-        Ok(self
-            .read_index()?
-            .manifests()
-            .iter()
-            .filter_map(|d| d.ref_name().map(|t| (t.to_string(), d.clone())))
-            .collect())
-    }
-
     /// Resolves a target to a descriptor.
     pub fn resolve(&self, target: &Target) -> Result<Descriptor> {
         let index = self.read_index()?;

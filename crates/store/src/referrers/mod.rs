@@ -7,7 +7,7 @@
 //! locator that may be stale, partial or missing; the scan reports where locators and blobs disagree.
 
 mod scan;
-mod write;
+pub(crate) mod write;
 
 pub(crate) use scan::{EntryKind, classify};
 pub use scan::{Graph, Issue, Node, Referrer, ScanOptions};

@@ -151,7 +151,7 @@ impl RecordKind {
 }
 
 /// The bytes of a response or fallback index listing `referrers`, sorted by digest.
-fn record_index_bytes(referrers: &[Descriptor]) -> Vec<u8> {
+pub(crate) fn record_index_bytes(referrers: &[Descriptor]) -> Vec<u8> {
     let mut sorted: Vec<&Descriptor> = referrers.iter().collect();
     sorted.sort_by(|a, b| a.digest().cmp(b.digest()));
     sorted.dedup_by(|a, b| a.digest() == b.digest());
@@ -313,7 +313,7 @@ impl Layout {
     /// What a response or fallback record lists. An absent record blob lists nothing; one that
     /// cannot be read is an error, never an empty list (rebuilding on an empty list would drop
     /// every referrer it recorded).
-    fn record_listing(&self, entry: &Descriptor) -> Result<Vec<Descriptor>> {
+    pub(crate) fn record_listing(&self, entry: &Descriptor) -> Result<Vec<Descriptor>> {
         match self.read_manifest(entry) {
             Ok((_, Manifest::Index(i))) => Ok(i.manifests().to_vec()),
             Ok((_, Manifest::Image(_))) => Err(Error::Corrupt {
@@ -497,51 +497,6 @@ impl Layout {
             }
         }
         Ok(report)
-    }
-
-    /// Deletes manifests and every record of them: their `index.json` entries, and their lines
-    /// in response and fallback records (an emptied record is removed). Then their blobs.
-    /// Returns how many `index.json` entries were removed or rewritten.
-    pub fn delete_manifests(&self, digests: &BTreeSet<Digest>) -> Result<usize> {
-        let touched = self.edit_index(|index| {
-            let entries = std::mem::take(index.manifests_mut());
-            let mut out = Vec::with_capacity(entries.len());
-            let mut touched = 0;
-            for mut e in entries {
-                if digests.contains(e.digest()) {
-                    touched += 1;
-                    continue;
-                }
-                if matches!(
-                    classify(&e),
-                    EntryKind::Response { .. } | EntryKind::Fallback { .. }
-                ) {
-                    let listed = self.record_listing(&e)?;
-                    if listed.iter().any(|d| digests.contains(d.digest())) {
-                        touched += 1;
-                        let rest: Vec<Descriptor> = listed
-                            .into_iter()
-                            .filter(|d| !digests.contains(d.digest()))
-                            .collect();
-                        if rest.is_empty() {
-                            continue;
-                        }
-                        let stored = self.write_blob_bytes(&record_index_bytes(&rest))?;
-                        e.set_digest_and_size(stored.digest().clone(), stored.size());
-                    }
-                }
-                out.push(e);
-            }
-            *index.manifests_mut() = out;
-            Ok(touched)
-        })?;
-        for d in digests {
-            match self.delete_blob(d) {
-                Ok(()) | Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(touched)
     }
 }
 
