@@ -6,14 +6,18 @@
 //! `index.json` (untagged entries, fallback tags, referrers responses, subject annotations) is a
 //! locator that may be stale, partial or missing; the scan reports where locators and blobs disagree.
 
+mod graph;
+mod issue;
 mod scan;
 pub(crate) mod write;
 
-pub(crate) use scan::{EntryKind, classify};
-pub use scan::{Graph, Issue, Node, Referrer, ScanOptions};
+pub use graph::{Graph, Node, Referrer};
+pub use issue::Issue;
+pub use scan::ScanOptions;
 pub use write::{AttachOutcome, ConvertReport, Mode, ResponseKey};
 
 use crate::digest::Digest;
+use crate::model::{Descriptor, media};
 
 /// Annotation keys of the conventions.
 pub mod keys {
@@ -106,4 +110,37 @@ pub fn looks_like_fallback_tag(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && enc.len() == 64
         && enc.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// What an `index.json` entry is, as far as referrers go.
+pub(crate) enum EntryKind {
+    Response { subject: String },
+    Fallback { tag: String },
+    SubjectAnnotation { subject: String },
+    Other,
+}
+
+/// Classifies an entry by its annotations and media type alone.
+pub(crate) fn classify(entry: &Descriptor) -> EntryKind {
+    for key in [keys::OCI_RESPONSE_SUBJECT, keys::OLAREG_RESPONSE_SUBJECT] {
+        if let Some(s) = entry.annotation(key) {
+            return EntryKind::Response {
+                subject: s.to_string(),
+            };
+        }
+    }
+    if let Some(tag) = entry.ref_name()
+        && looks_like_fallback_tag(tag)
+        && media::is_index(entry.media_type())
+    {
+        return EntryKind::Fallback {
+            tag: tag.to_string(),
+        };
+    }
+    if let Some(s) = entry.annotation(keys::CONTAINERD_SUBJECT) {
+        return EntryKind::SubjectAnnotation {
+            subject: s.to_string(),
+        };
+    }
+    EntryKind::Other
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
-use super::scan::{EntryKind, Graph, ScanOptions, classify};
+use super::{EntryKind, Graph, ScanOptions, classify};
 use super::{fallback_tag, keys};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
