@@ -16,6 +16,7 @@
 //!   its digest aborts the export (the output is then incomplete and must be discarded; the
 //!   file-writing entry point [`export::export_to_path`] never leaves it behind).
 
+mod compression;
 pub mod copy;
 pub mod export;
 pub mod import;
