@@ -77,20 +77,25 @@ pub struct GcOptions {
 /// A blob gc removed (or would remove).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RemovedBlob {
+    /// The blob.
     pub digest: Digest,
+    /// Its size in bytes.
     pub size: u64,
 }
 
 /// A work file gc removed (or would remove), relative to the layout root.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RemovedFile {
+    /// The file, relative to the layout root.
     pub path: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
 /// What a gc removed, or with `dry_run` would remove.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct GcReport {
+    /// True when nothing was removed (a dry run).
     pub dry_run: bool,
     /// Blobs kept (present and live).
     pub blobs_kept: usize,

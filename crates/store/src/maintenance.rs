@@ -1,24 +1,6 @@
-//! Maintenance: garbage collection ([`Layout::gc`]) and integrity checks with repair
-//! ([`Layout::fsck`]).
-//!
-//! **gc** deletes the blobs nothing live reaches. The roots are the `index.json` entries that are
-//! not referrer records (tagged entries always are roots); everything a root reaches through
-//! configs, layers and index children is live; a referrer is live when its subject is (found by a
-//! deep scan, so a referrer that no record lists survives while its subject lives), and so are the
-//! response and fallback-tag indexes that record the referrers of a live subject. Records of dead
-//! subjects are removed from `index.json` in the same run. gc holds [`Layout::exclusive_pin`] for
-//! the whole run, so it never deletes a blob that a writer (which holds [`Layout::pin`] from its
-//! first blob to its `index.json` update) is about to list; and it marks and sweeps under the
-//! `index.json` lock, so no entry can appear between the two.
-//!
-//! **fsck** hashes every blob (on all cores), resolves every descriptor reachable from
-//! `index.json`, parses every reachable manifest, checks the referrer records against the blobs
-//! (a deep [`Layout::scan_referrers`], run only when some blob could add to the shallow one) and
-//! notes files other tools (or a killed ocistow) left behind. Notes are never deleted by fsck; `--repair` rebuilds referrer records and, when asked,
-//! removes entries whose blobs are missing.
-
-//!
-//! The code lives in [`crate::gc`] and [`crate::fsck`]; this module keeps the public paths.
+//! Maintenance: garbage collection ([`crate::gc`], [`Layout::gc`](crate::Layout::gc)) and
+//! integrity checks with repair ([`crate::fsck`], [`Layout::fsck`](crate::Layout::fsck)).
+//! This module keeps the public paths callers use; the code lives in those two modules.
 
 pub use crate::fsck::{FsckOptions, FsckReport, Note, Problem};
 pub use crate::gc::{GcOptions, GcReport, RemovedBlob, RemovedFile, parse_duration};
@@ -64,7 +46,7 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_hours(1));
         assert_eq!(parse_duration(" 15 ").unwrap(), Duration::from_secs(15));
         for bad in [
             "",

@@ -22,7 +22,9 @@ pub enum Target {
 /// A layout directory plus what to find in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
+    /// The layout directory.
     pub dir: PathBuf,
+    /// What to find in it.
     pub target: Target,
 }
 
@@ -58,7 +60,7 @@ impl Reference {
                 });
             }
         }
-        let last_slash = input.rfind('/').map(|i| i + 1).unwrap_or(0);
+        let last_slash = input.rfind('/').map_or(0, |i| i + 1);
         if let Some(colon) = input[last_slash..].rfind(':').map(|i| i + last_slash) {
             let (dir, tag) = (&input[..colon], &input[colon + 1..]);
             if dir.is_empty() {

@@ -41,34 +41,54 @@ pub struct FsckOptions {
 pub enum Problem {
     /// A blob's content does not hash to the digest its file is named by.
     CorruptBlob {
+        /// The blob concerned.
         digest: Digest,
+        /// What its content hashes to.
         actual: Digest,
+        /// Its size on disk.
         size: u64,
     },
     /// A blob could not be read.
-    UnreadableBlob { digest: Digest, reason: String },
+    UnreadableBlob {
+        /// The blob concerned.
+        digest: Digest,
+        /// Why, for people.
+        reason: String,
+    },
     /// A descriptor reachable from `index.json` names a blob that is absent (and has no `urls`).
     MissingBlob {
+        /// The blob concerned.
         digest: Digest,
+        /// Where the descriptor was found (an `index.json` entry, a manifest).
         referenced_by: String,
     },
     /// A descriptor's `size` differs from its blob's.
     SizeMismatch {
+        /// The blob concerned.
         digest: Digest,
+        /// Where the descriptor was found (an `index.json` entry, a manifest).
         referenced_by: String,
+        /// The size the descriptor declares.
         declared: u64,
+        /// What its content hashes to.
         actual: u64,
     },
     /// A manifest reachable from `index.json` does not parse as its media type.
     InvalidManifest {
+        /// The blob concerned.
         digest: Digest,
+        /// Where the descriptor was found (an `index.json` entry, a manifest).
         referenced_by: String,
+        /// Why, for people.
         reason: String,
     },
     /// A descriptor's `data` is not the base64 of content with its digest.
     BadData {
+        /// The blob concerned.
         digest: Digest,
+        /// Where the descriptor was found (an `index.json` entry, a manifest).
         referenced_by: String,
+        /// Why, for people.
         reason: String,
     },
     /// A referrer record disagrees with the blobs (from [`Layout::scan_referrers`]).
@@ -145,14 +165,24 @@ impl fmt::Display for Problem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Note {
     /// A work file another tool (or a killed ocistow) left, relative to the layout root.
-    LeftoverFile { path: String, what: &'static str },
+    LeftoverFile {
+        /// Relative to the layout root.
+        path: String,
+        /// What the file probably is.
+        what: &'static str,
+    },
     /// A non-distributable blob (its descriptor has `urls`) is absent, by design.
     NonDistributable {
+        /// The blob concerned.
         digest: Digest,
+        /// Where the descriptor was found (an `index.json` entry, a manifest).
         referenced_by: String,
     },
     /// A blob of an algorithm ocistow cannot compute: present, but not verified.
-    Unverifiable { digest: Digest },
+    Unverifiable {
+        /// The blob concerned.
+        digest: Digest,
+    },
     /// A referrers finding that is not an error (a subject absent from the layout; an
     /// unreachable blob that looks like a manifest but does not parse).
     Referrers(Issue),

@@ -23,6 +23,7 @@ impl Layout {
         }
     }
 
+    /// True when the blob is present (an error when its path is not a regular file).
     pub fn blob_exists(&self, digest: &Digest) -> Result<bool> {
         Ok(self.blob_size(digest)?.is_some())
     }

@@ -26,6 +26,8 @@ impl Layout {
     ///
     /// When the expected digest is given and the blob already exists, the input is still read
     /// and verified, but the existing file is kept untouched.
+    // By value, like `write_blob`, so callers can build the expectation inline.
+    #[allow(clippy::needless_pass_by_value)]
     pub fn write_blob_with_progress(
         &self,
         reader: &mut dyn Read,
@@ -144,7 +146,7 @@ impl BlobWriter {
                     let n = loop {
                         match reader.read(&mut buf) {
                             Ok(n) => break n,
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                             Err(e) => {
                                 return Err(Error::Io {
                                     path: "input".into(),

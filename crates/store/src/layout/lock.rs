@@ -29,8 +29,8 @@ impl Layout {
         let gate = self.lock_file(&self.root.join(PIN_GATE_FILE), false)?;
         let pin = self.lock_file(&self.root.join(PIN_FILE), false)?;
         Ok(LayoutLock {
-            _file: pin._file,
-            _gate: Some(gate._file),
+            file: pin.file,
+            gate: Some(gate.file),
         })
     }
 
@@ -52,10 +52,7 @@ impl Layout {
             };
             match attempt {
                 Ok(()) => {
-                    return Ok(LayoutLock {
-                        _file: file,
-                        _gate: None,
-                    });
+                    return Ok(LayoutLock { file, gate: None });
                 }
                 Err(fs::TryLockError::WouldBlock) => {}
                 Err(fs::TryLockError::Error(e)) => return Err(Error::Io { path, source: e }),
@@ -74,7 +71,9 @@ impl Layout {
 
 /// Proof that the layout lock is held; dropping it releases the lock.
 pub struct LayoutLock {
-    _file: File,
+    #[allow(dead_code)] // held for its lock, never read
+    file: File,
     /// The gate file held with it (gc's exclusive pin only).
-    _gate: Option<File>,
+    #[allow(dead_code)] // held for its lock, never read
+    gate: Option<File>,
 }

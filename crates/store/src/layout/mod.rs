@@ -31,8 +31,11 @@ pub use lock::LayoutLock;
 
 /// File names inside a layout.
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
+/// The file listing the layout's manifests.
 pub const INDEX_FILE: &str = "index.json";
+/// The directory of blobs, `blobs/<alg>/<encoded>`.
 pub const BLOBS_DIR: &str = "blobs";
+/// The directory of blobs being written (ocistow's and other tools').
 pub const INGEST_DIR: &str = "ingest";
 /// The lock file shared by all ocistow processes. Never replaced or deleted.
 pub const LOCK_FILE: &str = ".ocistow.lock";
@@ -50,10 +53,11 @@ const COPY_BUFFER: usize = 1 << 20;
 /// Manifests larger than this are refused when read into memory (registries cap them at 4 MiB).
 pub const MAX_MANIFEST_SIZE: u64 = 64 << 20;
 /// How long a writer waits for another process's lock, unless told otherwise.
-pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Reports progress of a long copy. The CLI draws a bar; the library only counts.
 pub trait Progress {
+    /// Counts `bytes` more as done.
     fn advance(&self, bytes: u64);
 }
 
@@ -66,7 +70,9 @@ impl Progress for NoProgress {
 /// What a blob write must match. Unset fields are not checked.
 #[derive(Debug, Clone, Default)]
 pub struct Expected {
+    /// The digest the content must hash to.
     pub digest: Option<Digest>,
+    /// The exact size the content must have.
     pub size: Option<u64>,
 }
 
@@ -131,7 +137,7 @@ impl Layout {
         let layout = Layout {
             root,
             lock_timeout: lock_timeout_from_env(),
-            index_ok: Default::default(),
+            index_ok: std::sync::Arc::default(),
         };
         layout.check_oci_layout_file()?;
         let index = layout.index_path();
@@ -165,7 +171,7 @@ impl Layout {
         let layout = Layout {
             root,
             lock_timeout: lock_timeout_from_env(),
-            index_ok: Default::default(),
+            index_ok: std::sync::Arc::default(),
         };
         fs::create_dir_all(layout.root.join(BLOBS_DIR)).at(layout.root.join(BLOBS_DIR))?;
         File::create(layout.lock_path()).at(layout.lock_path())?;
@@ -183,23 +189,28 @@ impl Layout {
     }
 
     /// Overrides how long writers wait for another process's lock.
+    #[must_use]
     pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
         self
     }
 
+    /// The layout directory.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// Where `index.json` is.
     pub fn index_path(&self) -> PathBuf {
         self.root.join(INDEX_FILE)
     }
 
+    /// Where `oci-layout` is.
     pub fn oci_layout_path(&self) -> PathBuf {
         self.root.join(OCI_LAYOUT_FILE)
     }
 
+    /// Where the layout lock file is.
     pub fn lock_path(&self) -> PathBuf {
         self.root.join(LOCK_FILE)
     }
@@ -249,8 +260,7 @@ fn lock_timeout_from_env() -> Duration {
         .ok()
         .and_then(|s| s.trim().trim_end_matches('s').parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
-        .unwrap_or(DEFAULT_LOCK_TIMEOUT)
+        .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_secs_f64)
 }
 
 /// Opens a file for buffered reading with the path in any error.

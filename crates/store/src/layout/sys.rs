@@ -9,12 +9,14 @@ pub(super) fn start_writeback(file: &File, offset: u64, len: u64) {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
+        #[allow(unsafe_code)]
         // SAFETY: a plain syscall on a file descriptor we own, with no pointers.
         unsafe {
             libc::sync_file_range(
                 file.as_raw_fd(),
-                offset as libc::off64_t,
-                len as libc::off64_t,
+                // Offsets within one file never exceed i64::MAX.
+                offset.cast_signed(),
+                len.cast_signed(),
                 libc::SYNC_FILE_RANGE_WRITE,
             );
         }

@@ -12,12 +12,16 @@ use crate::model::Descriptor;
 /// and every convention that records (or found) it.
 #[derive(Debug, Clone)]
 pub struct Referrer {
+    /// The referrer as a referrers response lists it.
     pub descriptor: Descriptor,
+    /// The `subject` its blob names.
     pub subject: Descriptor,
+    /// Every convention that records (or found) it.
     pub recorded: BTreeSet<Convention>,
 }
 
 impl Referrer {
+    /// The referrer's digest.
     pub fn digest(&self) -> &Digest {
         self.descriptor.digest()
     }
@@ -49,6 +53,7 @@ impl Graph {
             .unwrap_or_default()
     }
 
+    /// The referrer with this digest, when the scan found it.
     pub fn get(&self, referrer: &Digest) -> Option<&Referrer> {
         self.position.get(referrer).map(|&i| &self.referrers[i])
     }
@@ -99,7 +104,9 @@ impl Graph {
 /// A node of a discover tree: a manifest and the referrers below it.
 #[derive(Debug, Clone)]
 pub struct Node {
+    /// The manifest of this node.
     pub descriptor: Descriptor,
+    /// Its referrers, each with theirs.
     pub referrers: Vec<Node>,
 }
 

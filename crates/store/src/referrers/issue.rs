@@ -11,63 +11,121 @@ use crate::digest::Digest;
 pub enum Issue {
     /// A response or fallback index for `subject` does not list `referrer`.
     RecordMissing {
+        /// The convention of the record.
         convention: Convention,
+        /// The subject concerned.
         subject: Digest,
+        /// The referrer concerned.
         referrer: Digest,
     },
     /// A response or fallback index for `subject` lists `referrer`, whose blob names another
     /// subject (or none, or is absent).
     RecordWrong {
+        /// The convention of the record.
         convention: Convention,
+        /// The subject digest, or the fallback tag, the record is for.
         subject: String,
+        /// The referrer concerned.
         referrer: Digest,
+        /// The subject the referrer's blob names (`None`: none, or the blob is absent).
         actual: Option<Digest>,
     },
     /// The layout keeps records in `convention`, but this referrer has none there.
     Unrecorded {
+        /// The convention of the record.
         convention: Convention,
+        /// The subject concerned.
         subject: Digest,
+        /// The referrer concerned.
         referrer: Digest,
     },
     /// An entry annotated as a response is not an index.
-    ResponseNotIndex { entry: Digest, media_type: String },
+    ResponseNotIndex {
+        /// The `index.json` entry concerned.
+        entry: Digest,
+        /// Its media type.
+        media_type: String,
+    },
     /// A response entry's subject annotation is not a valid digest.
-    ResponseBadSubject { entry: Digest, value: String },
+    ResponseBadSubject {
+        /// The `index.json` entry concerned.
+        entry: Digest,
+        /// The annotation value as written.
+        value: String,
+    },
     /// A tag shaped like a fallback tag points at something other than an index.
     FallbackNotIndex {
+        /// The tag as written.
         tag: String,
+        /// The `index.json` entry concerned.
         entry: Digest,
+        /// Its media type.
         media_type: String,
     },
     /// `io.containerd.manifest.subject` disagrees with the blob's `subject`.
     AnnotationDisagrees {
+        /// The referrer concerned.
         referrer: Digest,
+        /// The subject the annotation names.
         annotated: String,
+        /// The subject the blob names (`None`: none).
         actual: Option<Digest>,
     },
     /// The subject's blob is not in the layout.
     SubjectMissing {
+        /// The subject concerned.
         subject: Digest,
+        /// Its referrers.
         referrers: Vec<Digest>,
     },
     /// The `subject` descriptor's size or media type differs from the subject blob.
     SubjectMismatch {
+        /// The referrer concerned.
         referrer: Digest,
+        /// The subject concerned.
         subject: Digest,
+        /// The descriptor field that differs.
         field: &'static str,
+        /// What the referrer's `subject` says.
         written: String,
+        /// What the subject blob has.
         actual: String,
     },
     /// Found only by scanning `blobs/`: no reader that starts from index.json sees it.
-    OnlyDeepScan { referrer: Digest, subject: Digest },
+    OnlyDeepScan {
+        /// The referrer concerned.
+        referrer: Digest,
+        /// The subject it names.
+        subject: Digest,
+    },
     /// A manifest's `subject` is unusable (invalid digest or not a descriptor).
-    BadSubject { manifest: Digest, reason: String },
+    BadSubject {
+        /// The manifest whose `subject` is unusable.
+        manifest: Digest,
+        /// Why, for people.
+        reason: String,
+    },
     /// A record lists a referrer whose blob is absent.
-    ReferrerBlobMissing { referrer: Digest, via: Convention },
+    ReferrerBlobMissing {
+        /// The referrer concerned.
+        referrer: Digest,
+        /// The convention that lists it.
+        via: Convention,
+    },
     /// A manifest blob that should be readable is not.
-    UnreadableManifest { digest: Digest, reason: String },
+    UnreadableManifest {
+        /// The blob concerned.
+        digest: Digest,
+        /// Why, for people.
+        reason: String,
+    },
     /// Two entries carry the same tag with different digests.
-    AmbiguousTag { tag: String, digests: Vec<Digest> },
+    AmbiguousTag {
+        /// The tag as written.
+        tag: String,
+        /// The digests it points to.
+        digests: Vec<Digest>,
+    },
 }
 
 impl Issue {

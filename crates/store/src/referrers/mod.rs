@@ -23,15 +23,19 @@ use crate::model::{Descriptor, media};
 pub mod keys {
     /// Convention C as proposed in image-spec PR #1171.
     pub const OCI_RESPONSE_SUBJECT: &str = "org.opencontainers.image.referrer.subject";
+    /// Set on `index.json` (`"true"`) when responses are the layout's referrer records (PR #1171).
     pub const OCI_RESPONSE_CONVERT: &str = "org.opencontainers.image.referrer.convert";
     /// Convention C as olareg writes it.
     pub const OLAREG_RESPONSE_SUBJECT: &str = "org.olareg.referrer.subject";
+    /// The olareg spelling of the convert flag.
     pub const OLAREG_RESPONSE_CONVERT: &str = "org.olareg.referrer.convert";
     /// Convention D: containerd >= 2.2 and docker save >= 29.1.
     pub const CONTAINERD_SUBJECT: &str = "io.containerd.manifest.subject";
-    /// Convention E: BuildKit attestations.
+    /// Convention E: `BuildKit` attestations.
     pub const DOCKER_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+    /// Convention E: the digest of the manifest an attestation is for.
     pub const DOCKER_REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+    /// Convention E: the value of the reference type of an attestation.
     pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 }
 
@@ -47,7 +51,7 @@ pub enum Convention {
     Response,
     /// D: a top-level entry annotated `io.containerd.manifest.subject` (containerd, docker save).
     SubjectAnnotation,
-    /// E: a BuildKit attestation inside an image index.
+    /// E: a `BuildKit` attestation inside an image index.
     Attestation,
     /// Reachable through an index but not recorded anywhere as a referrer.
     Nested,
@@ -56,6 +60,7 @@ pub enum Convention {
 }
 
 impl Convention {
+    /// The name used on the command line and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Convention::Plain => "plain",

@@ -92,7 +92,7 @@ impl Scanner<'_> {
                 }
                 match Digest::parse(&subject) {
                     Ok(d) => {
-                        self.record_index(entry, Convention::Response, d.to_string())?;
+                        self.record_index(entry, Convention::Response, d.as_str())?;
                     }
                     Err(_) => self.graph.issues.push(Issue::ResponseBadSubject {
                         entry: entry.digest().clone(),
@@ -101,7 +101,7 @@ impl Scanner<'_> {
                 }
                 Ok(())
             }
-            EntryKind::Fallback { tag } => self.record_index(entry, Convention::FallbackTag, tag),
+            EntryKind::Fallback { tag } => self.record_index(entry, Convention::FallbackTag, &tag),
             EntryKind::SubjectAnnotation { subject } => {
                 self.annotations.push((entry.digest().clone(), subject));
                 self.walk(entry, Convention::SubjectAnnotation)
@@ -126,10 +126,11 @@ impl Scanner<'_> {
         &mut self,
         entry: &Descriptor,
         convention: Convention,
-        subject: String,
+        subject: &str,
     ) -> Result<()> {
         *self.graph.records.entry(convention).or_default() += 1;
-        self.recorded_subjects.insert((convention, subject.clone()));
+        self.recorded_subjects
+            .insert((convention, subject.to_string()));
         let children: Vec<Descriptor> = match self.load(entry)? {
             Some(Loaded {
                 manifest: Manifest::Index(i),
@@ -147,7 +148,7 @@ impl Scanner<'_> {
         for child in children {
             self.claims.push(Claim {
                 convention,
-                subject: subject.clone(),
+                subject: subject.to_string(),
                 referrer: child.digest().clone(),
             });
             if !self.layout.blob_exists(child.digest())? {

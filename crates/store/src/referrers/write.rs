@@ -27,6 +27,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The name used on the command line and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Annotation => "annotation",
@@ -62,6 +63,7 @@ pub enum ResponseKey {
 }
 
 impl ResponseKey {
+    /// The annotation that names a response record's subject.
     pub fn subject_key(self) -> &'static str {
         match self {
             ResponseKey::Oci => keys::OCI_RESPONSE_SUBJECT,
@@ -69,6 +71,7 @@ impl ResponseKey {
         }
     }
 
+    /// The annotation on `index.json` that flags responses as the layout's records.
     pub fn convert_key(self) -> &'static str {
         match self {
             ResponseKey::Oci => keys::OCI_RESPONSE_CONVERT,
@@ -103,19 +106,28 @@ impl FromStr for ResponseKey {
 /// The result of an attach.
 #[derive(Debug, Clone)]
 pub struct AttachOutcome {
+    /// The referrer as recorded.
     pub descriptor: Descriptor,
+    /// The mode it was recorded in.
     pub mode: Mode,
 }
 
 /// What a convert did (or would do, for a dry run).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ConvertReport {
+    /// The mode converted to.
     pub mode: Mode,
+    /// Referrers the layout holds.
     pub referrers: usize,
+    /// Records added.
     pub added: usize,
+    /// Records updated.
     pub updated: usize,
+    /// Records removed.
     pub removed: usize,
+    /// True when `index.json` changed (or would).
     pub changed: bool,
+    /// True when nothing was written.
     pub dry_run: bool,
 }
 
@@ -298,15 +310,12 @@ impl Layout {
             let stored = self.write_blob_bytes(&bytes)?;
             (stored.digest().clone(), stored.size())
         };
-        Ok(match pos {
-            Some(i) => {
-                entries[i].set_digest_and_size(digest, size);
-                Some(false)
-            }
-            None => {
-                entries.push(kind.new_entry(subject, digest, size));
-                Some(true)
-            }
+        Ok(if let Some(i) = pos {
+            entries[i].set_digest_and_size(digest, size);
+            Some(false)
+        } else {
+            entries.push(kind.new_entry(subject, digest, size));
+            Some(true)
         })
     }
 
@@ -368,8 +377,11 @@ impl Layout {
         keep: bool,
         dry_run: bool,
     ) -> Result<ConvertReport> {
-        let referrer_digests: HashSet<&Digest> =
-            graph.referrers().iter().map(|r| r.digest()).collect();
+        let referrer_digests: HashSet<&Digest> = graph
+            .referrers()
+            .iter()
+            .map(super::graph::Referrer::digest)
+            .collect();
         let mut report = ConvertReport {
             mode: to,
             referrers: graph.referrers().len(),

@@ -46,6 +46,7 @@ use super::compression::Sink;
 /// One thing to export: a layout and the `index.json` entry to list for it in the tarball.
 #[derive(Debug, Clone)]
 pub struct ExportRoot {
+    /// The layout the entry is in.
     pub layout: Layout,
     /// The entry, written as given (its `org.opencontainers.image.ref.name` is its tag).
     pub entry: Descriptor,
@@ -106,6 +107,7 @@ impl ExportRoot {
 pub struct ExportOptions {
     /// Also export the referrers of every exported node, recursively, with their records.
     pub referrers: bool,
+    /// How the tarball is compressed.
     pub compression: Compression,
     /// Add `manifest.json` for `docker load` (the export must be one image manifest).
     pub docker_manifest: bool,
@@ -123,6 +125,7 @@ pub struct ExportReport {
     pub entries: usize,
     /// Blobs written, and their total size.
     pub blobs: usize,
+    /// Total size of the blobs written.
     pub bytes: u64,
     /// Referrers recorded.
     pub referrers: usize,
@@ -149,12 +152,11 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
     let mut layouts: Vec<&Layout> = Vec::new();
     let mut root_layout: Vec<usize> = Vec::new();
     for r in roots {
-        let i = match layouts.iter().position(|l| l.root() == r.layout.root()) {
-            Some(i) => i,
-            None => {
-                layouts.push(&r.layout);
-                layouts.len() - 1
-            }
+        let i = if let Some(i) = layouts.iter().position(|l| l.root() == r.layout.root()) {
+            i
+        } else {
+            layouts.push(&r.layout);
+            layouts.len() - 1
         };
         root_layout.push(i);
     }
