@@ -20,7 +20,9 @@ const MAX_DIGEST_LEN: usize = 255;
 /// written or verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Algorithm {
+    /// SHA-256, the default for everything ocistow writes.
     Sha256,
+    /// SHA-512.
     Sha512,
 }
 
@@ -225,7 +227,9 @@ impl<'de> serde::Deserialize<'de> for Digest {
 /// A streaming hasher for one of the supported algorithms.
 #[derive(Clone)]
 pub enum Hasher {
+    /// A SHA-256 state.
     Sha256(sha2::Sha256),
+    /// A SHA-512 state.
     Sha512(sha2::Sha512),
 }
 
@@ -269,6 +273,7 @@ pub struct HashingReader<R> {
 }
 
 impl<R: Read> HashingReader<R> {
+    /// Wraps `inner`, hashing with `algorithm` what is read through it.
     pub fn new(inner: R, algorithm: Algorithm) -> Self {
         HashingReader {
             inner,
@@ -300,6 +305,7 @@ pub struct HashingWriter<W> {
 }
 
 impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`, hashing with `algorithm` what is written through it.
     pub fn new(inner: W, algorithm: Algorithm) -> Self {
         HashingWriter {
             inner,

@@ -16,65 +16,106 @@ pub enum Error {
     /// An I/O operation on `path` failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory concerned.
         path: PathBuf,
         #[source]
+        /// The underlying error.
         source: io::Error,
     },
 
     /// The directory is not an OCI layout (no `oci-layout`, a malformed one, or another version).
     #[error("{path}: not an OCI image layout: {reason}")]
-    NotALayout { path: PathBuf, reason: String },
+    NotALayout {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// Why, for people.
+        reason: String,
+    },
 
     /// A file of the layout (`index.json`, a blob) does not parse or breaks the spec.
     #[error("{path}: {reason}")]
-    Corrupt { path: PathBuf, reason: String },
+    Corrupt {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// Why, for people.
+        reason: String,
+    },
 
     /// A string that should be a digest does not follow the digest grammar.
     #[error("invalid digest {input:?}: {reason}")]
-    InvalidDigest { input: String, reason: String },
+    InvalidDigest {
+        /// The string as given.
+        input: String,
+        /// Why, for people.
+        reason: String,
+    },
 
     /// The digest is well-formed but its algorithm cannot be computed here.
     #[error(
         "digest algorithm {algorithm:?} is not supported for writing or verifying (only sha256 and sha512)"
     )]
-    UnsupportedAlgorithm { algorithm: String },
+    UnsupportedAlgorithm {
+        /// The algorithm part of the digest.
+        algorithm: String,
+    },
 
     /// Content does not hash to the digest it was declared with.
     #[error("{what}: digest mismatch: expected {expected}, content hashes to {actual}")]
     DigestMismatch {
+        /// What was checked (a blob, a manifest, a named input).
         what: String,
+        /// What was declared.
         expected: Digest,
+        /// What the content turned out to be.
         actual: Digest,
     },
 
     /// Content is not the size it was declared with.
     #[error("{what}: size mismatch: expected {expected} bytes, found {actual}")]
     SizeMismatch {
+        /// What was checked (a blob, a manifest, a named input).
         what: String,
+        /// What was declared.
         expected: u64,
+        /// What the content turned out to be.
         actual: u64,
     },
 
     /// A reference, tag, digest or blob is absent.
     #[error("{what} not found{hint}")]
-    NotFound { what: String, hint: String },
+    NotFound {
+        /// What was checked (a blob, a manifest, a named input).
+        what: String,
+        /// Extra advice appended to the message (may be empty).
+        hint: String,
+    },
 
     /// A reference matches more than one thing and we will not guess.
     #[error("{reference} is ambiguous: it matches {}", candidates.join(", "))]
     Ambiguous {
+        /// The reference as given.
         reference: String,
+        /// Everything it matches.
         candidates: Vec<String>,
     },
 
     /// A reference string does not parse.
     #[error("invalid reference {input:?}: {reason}")]
-    InvalidReference { input: String, reason: String },
+    InvalidReference {
+        /// The string as given.
+        input: String,
+        /// Why, for people.
+        reason: String,
+    },
 
     /// JSON given as a manifest or index is not one.
     #[error("{what}: not a valid {kind}: {reason}")]
     InvalidManifest {
+        /// What was checked (a blob, a manifest, a named input).
         what: String,
+        /// What it should have been (a media type, "manifest", "index").
         kind: String,
+        /// Why, for people.
         reason: String,
     },
 
@@ -86,7 +127,12 @@ pub enum Error {
     #[error(
         "{path}: timed out after {waited:?} waiting for the layout lock held by another process"
     )]
-    Locked { path: PathBuf, waited: Duration },
+    Locked {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// How long this process waited.
+        waited: Duration,
+    },
 
     /// The operation would overwrite something the caller did not ask to replace.
     #[error("{0}")]

@@ -2,12 +2,12 @@
 //! `blobs/`) without losing a byte and without racing other writers.
 //!
 //! The layers, bottom up:
-//! - [`digest`]: validated digests, streaming hashers, the only digest-to-path mapping;
-//! - [`model`]: descriptors, manifests and indexes that keep every field they were read with;
-//! - [`layout`]: blobs through `ingest/` and `index.json` transactions under a cross-process lock;
-//! - [`reference`]: `DIR:TAG`, `DIR@DIGEST` and their resolution;
-//! - [`tags`]: entry changes (tag, untag, record, delete);
-//! - [`artifact`]: `push` and `pull` of files as oras does.
+//! - [`digest`](mod@digest): validated digests, streaming hashers, the only digest-to-path mapping;
+//! - [`model`](mod@model): descriptors, manifests and indexes that keep every field they were read with;
+//! - [`layout`](mod@layout): blobs through `ingest/` and `index.json` transactions under a cross-process lock;
+//! - [`reference`](mod@reference): `DIR:TAG`, `DIR@DIGEST` and their resolution;
+//! - [`tags`](mod@tags): entry changes (tag, untag, record, delete);
+//! - [`artifact`](mod@artifact): `push` and `pull` of files as oras does.
 //!
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();
@@ -25,9 +25,18 @@
 //! assert_eq!(layout.resolve(&Target::Tag("v1".into())).unwrap().digest(), pushed.descriptor.digest());
 //! ```
 
+#![warn(missing_docs)]
+// Work-file names (`.ocistow-*.tmp`, `index.json.*.tmp`) are matched as the tools write them;
+// `.TMP` would be someone else's file, so the comparison is meant to be case-sensitive.
+#![allow(clippy::case_sensitive_file_extension_comparisons)]
+
 pub mod artifact;
+pub mod delete;
 pub mod digest;
 pub mod error;
+pub mod fsck;
+pub mod gc;
+mod inventory;
 pub mod layout;
 pub mod maintenance;
 pub mod model;

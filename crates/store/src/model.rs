@@ -14,13 +14,21 @@ use crate::digest::Digest;
 
 /// Media types and annotation keys ocistow uses.
 pub mod media {
+    /// An OCI image manifest.
     pub const IMAGE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// An OCI image index.
     pub const IMAGE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// An OCI image config.
     pub const IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// The empty descriptor's content, `{}`.
     pub const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    /// An uncompressed layer.
     pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    /// A gzip layer.
     pub const LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    /// A Docker schema 2 manifest.
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// A Docker manifest list.
     pub const DOCKER_MANIFEST_LIST: &str =
         "application/vnd.docker.distribution.manifest.list.v2+json";
     /// What oras uses when neither a config nor an artifact type is given.
@@ -46,8 +54,11 @@ pub mod media {
 
 /// Well-known annotation keys.
 pub mod annotations {
+    /// The tag of an `index.json` entry.
     pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+    /// A file name (oras push, pull).
     pub const TITLE: &str = "org.opencontainers.image.title";
+    /// When the content was created (RFC 3339).
     pub const CREATED: &str = "org.opencontainers.image.created";
     /// containerd's and docker's full image name next to `ref.name`.
     pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
@@ -161,14 +172,17 @@ impl Descriptor {
         self.str_field("mediaType").unwrap_or("")
     }
 
+    /// The content's digest.
     pub fn digest(&self) -> &Digest {
         &self.digest
     }
 
+    /// The content's size in bytes.
     pub fn size(&self) -> u64 {
         self.size
     }
 
+    /// `artifactType`, when set.
     pub fn artifact_type(&self) -> Option<&str> {
         self.str_field("artifactType")
     }
@@ -178,6 +192,7 @@ impl Descriptor {
         self.str_field("data")
     }
 
+    /// `urls` (non-distributable content), empty when absent.
     pub fn urls(&self) -> Vec<&str> {
         match self.fields.get("urls") {
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
@@ -185,6 +200,7 @@ impl Descriptor {
         }
     }
 
+    /// `platform`, when set and valid.
     pub fn platform(&self) -> Option<Platform> {
         self.fields
             .get("platform")
@@ -196,6 +212,7 @@ impl Descriptor {
         self.fields.get("annotations").and_then(Value::as_object)
     }
 
+    /// The annotation `key`, when set to a string.
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations()?.get(key)?.as_str()
     }
@@ -229,6 +246,7 @@ impl Descriptor {
         }
     }
 
+    /// Sets `artifactType`.
     pub fn set_artifact_type(&mut self, artifact_type: &str) {
         self.fields
             .insert("artifactType".into(), Value::String(artifact_type.into()));
@@ -255,6 +273,7 @@ impl Descriptor {
     }
 
     /// The descriptor reduced to `mediaType`, `digest` and `size`, as a `subject` is written.
+    #[must_use]
     pub fn plain(&self) -> Descriptor {
         Descriptor::new(self.media_type(), self.digest.clone(), self.size)
     }
@@ -291,23 +310,29 @@ impl<'de> serde::Deserialize<'de> for Descriptor {
 /// A descriptor's `platform`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 pub struct Platform {
+    /// The CPU architecture (`amd64`, `arm64`).
     pub architecture: String,
+    /// The operating system (`linux`).
     pub os: String,
     #[serde(
         rename = "os.version",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// `os.version`.
     pub os_version: Option<String>,
     #[serde(
         rename = "os.features",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// `os.features`.
     pub os_features: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The architecture variant (`v8`).
     pub variant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `features` (reserved by the spec).
     pub features: Option<Vec<String>>,
 }
 
@@ -329,7 +354,7 @@ impl Platform {
         Ok(Platform {
             os: parts[0].into(),
             architecture: parts[1].into(),
-            variant: parts.get(2).map(|v| v.to_string()),
+            variant: parts.get(2).map(std::string::ToString::to_string),
             ..Platform::default()
         })
     }
@@ -451,18 +476,22 @@ impl ImageIndex {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
+    /// The listed descriptors.
     pub fn manifests(&self) -> &[Descriptor] {
         &self.manifests
     }
 
+    /// The listed descriptors, for editing.
     pub fn manifests_mut(&mut self) -> &mut Vec<Descriptor> {
         &mut self.manifests
     }
 
+    /// `mediaType`, when set.
     pub fn media_type(&self) -> Option<&str> {
         self.fields.get("mediaType").and_then(Value::as_str)
     }
 
+    /// `artifactType`, when set.
     pub fn artifact_type(&self) -> Option<&str> {
         self.fields.get("artifactType").and_then(Value::as_str)
     }
@@ -472,10 +501,12 @@ impl ImageIndex {
         descriptor_field(&self.fields, "subject").ok().flatten()
     }
 
+    /// `annotations`, when set.
     pub fn annotations(&self) -> Option<&Map<String, Value>> {
         self.fields.get("annotations").and_then(Value::as_object)
     }
 
+    /// The annotation `key`, when set to a string.
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations()?.get(key)?.as_str()
     }
@@ -534,11 +565,17 @@ impl Default for ImageIndex {
 /// A read-only view of an image manifest blob (OCI or Docker schema 2).
 #[derive(Clone, Debug)]
 pub struct ImageManifest {
+    /// `mediaType`, when set.
     pub media_type: Option<String>,
+    /// `artifactType`, when set.
     pub artifact_type: Option<String>,
+    /// `config`.
     pub config: Descriptor,
+    /// `layers`, in order.
     pub layers: Vec<Descriptor>,
+    /// `subject`, when set.
     pub subject: Option<Descriptor>,
+    /// `annotations`, when set.
     pub annotations: Option<Map<String, Value>>,
 }
 
@@ -594,7 +631,9 @@ impl ImageManifest {
 #[derive(Clone, Debug)]
 #[allow(clippy::large_enum_variant)] // short-lived values; boxing would only add indirection
 pub enum Manifest {
+    /// An image manifest.
     Image(ImageManifest),
+    /// An image index.
     Index(ImageIndex),
 }
 
@@ -631,6 +670,7 @@ impl Manifest {
         }
     }
 
+    /// The `subject` descriptor, when set.
     pub fn subject(&self) -> Option<Descriptor> {
         match self {
             Manifest::Image(m) => m.subject.clone(),
@@ -654,6 +694,7 @@ impl Manifest {
         }
     }
 
+    /// `annotations`, when set.
     pub fn annotations(&self) -> Option<&Map<String, Value>> {
         match self {
             Manifest::Image(m) => m.annotations.as_ref(),
@@ -672,7 +713,10 @@ mod tests {
         let idx = ImageIndex::parse(src).unwrap();
         assert_eq!(idx.to_vec(), src.to_vec());
         assert!(idx.media_type().is_none());
-        assert_eq!(idx.manifests()[0].annotations().map(|m| m.len()), Some(0));
+        assert_eq!(
+            idx.manifests()[0].annotations().map(serde_json::Map::len),
+            Some(0)
+        );
     }
 
     #[test]
@@ -689,7 +733,7 @@ mod tests {
             r#"{"schemaVersion":2,"manifests":[{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}]}"#,
             r#"{"schemaVersion":2,"manifests":{}}"#,
             r#"{"schemaVersion":3,"manifests":[]}"#,
-            r#"[]"#,
+            r"[]",
             r#"{"schemaVersion":2,"manifests":[{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"annotations":{"k":1}}]}"#,
         ] {
             assert!(ImageIndex::parse(bad.as_bytes()).is_err(), "{bad}");

@@ -22,7 +22,9 @@ pub enum Target {
 /// A layout directory plus what to find in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {
+    /// The layout directory.
     pub dir: PathBuf,
+    /// What to find in it.
     pub target: Target,
 }
 
@@ -58,7 +60,7 @@ impl Reference {
                 });
             }
         }
-        let last_slash = input.rfind('/').map(|i| i + 1).unwrap_or(0);
+        let last_slash = input.rfind('/').map_or(0, |i| i + 1);
         if let Some(colon) = input[last_slash..].rfind(':').map(|i| i + last_slash) {
             let (dir, tag) = (&input[..colon], &input[colon + 1..]);
             if dir.is_empty() {
@@ -156,16 +158,6 @@ pub fn validate_ref_name(name: &str) -> std::result::Result<(), String> {
 }
 
 impl Layout {
-    /// Every tagged entry, in index order: `(tag, descriptor)`.
-    pub fn tags(&self) -> Result<Vec<(String, Descriptor)>> {
-        Ok(self
-            .read_index()?
-            .manifests()
-            .iter()
-            .filter_map(|d| d.ref_name().map(|t| (t.to_string(), d.clone())))
-            .collect())
-    }
-
     /// Resolves a target to a descriptor.
     pub fn resolve(&self, target: &Target) -> Result<Descriptor> {
         let index = self.read_index()?;

@@ -1,4 +1,4 @@
-//! Changes to `index.json` entries: recording pushed manifests, tagging, untagging, deleting.
+//! Changes to `index.json` entries: recording pushed manifests, tagging, untagging.
 //! Each is one [`Layout::edit_index`] transaction.
 
 use crate::error::{Error, Result};
@@ -7,6 +7,16 @@ use crate::model::{Descriptor, annotations};
 use crate::reference::validate_ref_name;
 
 impl Layout {
+    /// Every tagged entry, in index order: `(tag, descriptor)`.
+    pub fn tags(&self) -> Result<Vec<(String, Descriptor)>> {
+        Ok(self
+            .read_index()?
+            .manifests()
+            .iter()
+            .filter_map(|d| d.ref_name().map(|t| (t.to_string(), d.clone())))
+            .collect())
+    }
+
     /// Records a stored manifest in `index.json`: one entry per tag (moving each tag off any
     /// other entry), or a single untagged entry when `tags` is empty and the digest is not
     /// listed yet. `desc`'s annotations are kept except the naming ones.
@@ -72,22 +82,6 @@ impl Layout {
             }
             Ok(removed)
         })
-    }
-
-    /// Removes every `index.json` entry and referrer record of the manifest, then its blob.
-    /// Returns how many entries were removed or rewritten. (No check for referrers of it: see
-    /// [`Layout::delete_manifests`] and the CLI's `--with-referrers`.)
-    pub fn delete_manifest(&self, desc: &Descriptor) -> Result<usize> {
-        if !self.blob_exists(desc.digest())?
-            && !self
-                .read_index()?
-                .manifests()
-                .iter()
-                .any(|e| e.digest() == desc.digest())
-        {
-            return Err(Error::not_found(format!("manifest {}", desc.digest())));
-        }
-        self.delete_manifests(&std::collections::BTreeSet::from([desc.digest().clone()]))
     }
 
     fn must_exist(&self, desc: &Descriptor) -> Result<()> {

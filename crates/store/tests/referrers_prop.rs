@@ -11,7 +11,7 @@
 //!    directory (not only `index.json`) as it was ("Report what would change; write nothing").
 //! 3. `index_json_round_trip_is_lossless` / `index_json_float_fields_round_trip`: random
 //!    index.json objects (unknown keys everywhere, absent vs empty annotations, platform
-//!    features, random key order), written compactly by serde_json, come back byte for byte from
+//!    features, random key order), written compactly by `serde_json`, come back byte for byte from
 //!    `ImageIndex::parse` + `to_vec`, and through `Layout` writes that leave them alone.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -205,7 +205,7 @@ fn empty_config() -> Value {
     json!({"mediaType": media::EMPTY, "digest": EMPTY_DIGEST, "size": 2})
 }
 
-fn image_manifest(annotations: Value) -> Vec<u8> {
+fn image_manifest(annotations: &Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": media::IMAGE_MANIFEST,
@@ -225,7 +225,7 @@ fn build(spec: &Spec) -> Built {
 
     let mut bases = Vec::new();
     for (i, tagged) in spec.bases.iter().enumerate() {
-        let bytes = image_manifest(json!({"test.base": i.to_string()}));
+        let bytes = image_manifest(&json!({"test.base": i.to_string()}));
         let desc = layout
             .put_manifest(&bytes, Some(media::IMAGE_MANIFEST), false)
             .unwrap();
@@ -248,7 +248,7 @@ fn build(spec: &Spec) -> Built {
         ];
         let mut listed = Vec::new();
         for (j, platform) in platforms.into_iter().enumerate() {
-            let bytes = image_manifest(json!({"test.child": j.to_string()}));
+            let bytes = image_manifest(&json!({"test.child": j.to_string()}));
             let desc = layout
                 .put_manifest(&bytes, Some(media::IMAGE_MANIFEST), false)
                 .unwrap();
@@ -308,7 +308,7 @@ fn build(spec: &Spec) -> Built {
             Pick::Sha512Stored(k) => sha512_stored
                 .entry(k)
                 .or_insert_with(|| {
-                    let bytes = image_manifest(json!({"test.sha512": k.to_string()}));
+                    let bytes = image_manifest(&json!({"test.sha512": k.to_string()}));
                     let digest = Digest::of_bytes(Algorithm::Sha512, &bytes);
                     let (d, size) = layout
                         .write_blob(

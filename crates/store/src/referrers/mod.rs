@@ -6,28 +6,36 @@
 //! `index.json` (untagged entries, fallback tags, referrers responses, subject annotations) is a
 //! locator that may be stale, partial or missing; the scan reports where locators and blobs disagree.
 
+mod graph;
+mod issue;
 mod scan;
-mod write;
+pub(crate) mod write;
 
-pub(crate) use scan::{EntryKind, classify};
-pub use scan::{Graph, Issue, Node, Referrer, ScanOptions};
+pub use graph::{Graph, Node, Referrer};
+pub use issue::Issue;
+pub use scan::ScanOptions;
 pub use write::{AttachOutcome, ConvertReport, Mode, ResponseKey};
 
 use crate::digest::Digest;
+use crate::model::{Descriptor, media};
 
 /// Annotation keys of the conventions.
 pub mod keys {
     /// Convention C as proposed in image-spec PR #1171.
     pub const OCI_RESPONSE_SUBJECT: &str = "org.opencontainers.image.referrer.subject";
+    /// Set on `index.json` (`"true"`) when responses are the layout's referrer records (PR #1171).
     pub const OCI_RESPONSE_CONVERT: &str = "org.opencontainers.image.referrer.convert";
     /// Convention C as olareg writes it.
     pub const OLAREG_RESPONSE_SUBJECT: &str = "org.olareg.referrer.subject";
+    /// The olareg spelling of the convert flag.
     pub const OLAREG_RESPONSE_CONVERT: &str = "org.olareg.referrer.convert";
     /// Convention D: containerd >= 2.2 and docker save >= 29.1.
     pub const CONTAINERD_SUBJECT: &str = "io.containerd.manifest.subject";
-    /// Convention E: BuildKit attestations.
+    /// Convention E: `BuildKit` attestations.
     pub const DOCKER_REFERENCE_TYPE: &str = "vnd.docker.reference.type";
+    /// Convention E: the digest of the manifest an attestation is for.
     pub const DOCKER_REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+    /// Convention E: the value of the reference type of an attestation.
     pub const ATTESTATION_MANIFEST: &str = "attestation-manifest";
 }
 
@@ -43,7 +51,7 @@ pub enum Convention {
     Response,
     /// D: a top-level entry annotated `io.containerd.manifest.subject` (containerd, docker save).
     SubjectAnnotation,
-    /// E: a BuildKit attestation inside an image index.
+    /// E: a `BuildKit` attestation inside an image index.
     Attestation,
     /// Reachable through an index but not recorded anywhere as a referrer.
     Nested,
@@ -52,6 +60,7 @@ pub enum Convention {
 }
 
 impl Convention {
+    /// The name used on the command line and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Convention::Plain => "plain",
@@ -106,4 +115,37 @@ pub fn looks_like_fallback_tag(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && enc.len() == 64
         && enc.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// What an `index.json` entry is, as far as referrers go.
+pub(crate) enum EntryKind {
+    Response { subject: String },
+    Fallback { tag: String },
+    SubjectAnnotation { subject: String },
+    Other,
+}
+
+/// Classifies an entry by its annotations and media type alone.
+pub(crate) fn classify(entry: &Descriptor) -> EntryKind {
+    for key in [keys::OCI_RESPONSE_SUBJECT, keys::OLAREG_RESPONSE_SUBJECT] {
+        if let Some(s) = entry.annotation(key) {
+            return EntryKind::Response {
+                subject: s.to_string(),
+            };
+        }
+    }
+    if let Some(tag) = entry.ref_name()
+        && looks_like_fallback_tag(tag)
+        && media::is_index(entry.media_type())
+    {
+        return EntryKind::Fallback {
+            tag: tag.to_string(),
+        };
+    }
+    if let Some(s) = entry.annotation(keys::CONTAINERD_SUBJECT) {
+        return EntryKind::SubjectAnnotation {
+            subject: s.to_string(),
+        };
+    }
+    EntryKind::Other
 }

@@ -1,13 +1,15 @@
 //! One pass over a layout that understands conventions A-E and yields the graph
 //! subject → referrers, with where each relation is recorded and every inconsistency found.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fmt;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::{Convention, fallback_tag, keys, looks_like_fallback_tag};
+use super::{
+    Convention, EntryKind, Graph, Issue, Referrer, classify, fallback_tag, keys,
+    looks_like_fallback_tag,
+};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::layout::{BLOBS_DIR, Layout};
@@ -21,302 +23,6 @@ const DEEP_SCAN_MAX: u64 = 4 << 20;
 pub struct ScanOptions {
     /// Also read every blob under `blobs/`, so referrers reachable from nothing are found.
     pub deep: bool,
-}
-
-/// One referrer: its descriptor as a referrers response lists it, the `subject` its blob names,
-/// and every convention that records (or found) it.
-#[derive(Debug, Clone)]
-pub struct Referrer {
-    pub descriptor: Descriptor,
-    pub subject: Descriptor,
-    pub recorded: BTreeSet<Convention>,
-}
-
-impl Referrer {
-    pub fn digest(&self) -> &Digest {
-        self.descriptor.digest()
-    }
-}
-
-/// Something in the layout that disagrees with the `subject` fields of its blobs, or that a
-/// reader of one convention would get wrong.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Issue {
-    /// A response or fallback index for `subject` does not list `referrer`.
-    RecordMissing {
-        convention: Convention,
-        subject: Digest,
-        referrer: Digest,
-    },
-    /// A response or fallback index for `subject` lists `referrer`, whose blob names another
-    /// subject (or none, or is absent).
-    RecordWrong {
-        convention: Convention,
-        subject: String,
-        referrer: Digest,
-        actual: Option<Digest>,
-    },
-    /// The layout keeps records in `convention`, but this referrer has none there.
-    Unrecorded {
-        convention: Convention,
-        subject: Digest,
-        referrer: Digest,
-    },
-    /// An entry annotated as a response is not an index.
-    ResponseNotIndex { entry: Digest, media_type: String },
-    /// A response entry's subject annotation is not a valid digest.
-    ResponseBadSubject { entry: Digest, value: String },
-    /// A tag shaped like a fallback tag points at something other than an index.
-    FallbackNotIndex {
-        tag: String,
-        entry: Digest,
-        media_type: String,
-    },
-    /// `io.containerd.manifest.subject` disagrees with the blob's `subject`.
-    AnnotationDisagrees {
-        referrer: Digest,
-        annotated: String,
-        actual: Option<Digest>,
-    },
-    /// The subject's blob is not in the layout.
-    SubjectMissing {
-        subject: Digest,
-        referrers: Vec<Digest>,
-    },
-    /// The `subject` descriptor's size or media type differs from the subject blob.
-    SubjectMismatch {
-        referrer: Digest,
-        subject: Digest,
-        field: &'static str,
-        written: String,
-        actual: String,
-    },
-    /// Found only by scanning `blobs/`: no reader that starts from index.json sees it.
-    OnlyDeepScan { referrer: Digest, subject: Digest },
-    /// A manifest's `subject` is unusable (invalid digest or not a descriptor).
-    BadSubject { manifest: Digest, reason: String },
-    /// A record lists a referrer whose blob is absent.
-    ReferrerBlobMissing { referrer: Digest, via: Convention },
-    /// A manifest blob that should be readable is not.
-    UnreadableManifest { digest: Digest, reason: String },
-    /// Two entries carry the same tag with different digests.
-    AmbiguousTag { tag: String, digests: Vec<Digest> },
-}
-
-impl Issue {
-    /// A stable kebab-case name for JSON output and tests.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Issue::RecordMissing { .. } => "record-missing",
-            Issue::RecordWrong { .. } => "record-wrong",
-            Issue::Unrecorded { .. } => "unrecorded",
-            Issue::ResponseNotIndex { .. } => "response-not-index",
-            Issue::ResponseBadSubject { .. } => "response-bad-subject",
-            Issue::FallbackNotIndex { .. } => "fallback-not-index",
-            Issue::AnnotationDisagrees { .. } => "annotation-disagrees",
-            Issue::SubjectMissing { .. } => "subject-missing",
-            Issue::SubjectMismatch { .. } => "subject-mismatch",
-            Issue::OnlyDeepScan { .. } => "only-deep-scan",
-            Issue::BadSubject { .. } => "bad-subject",
-            Issue::ReferrerBlobMissing { .. } => "referrer-blob-missing",
-            Issue::UnreadableManifest { .. } => "unreadable-manifest",
-            Issue::AmbiguousTag { .. } => "ambiguous-tag",
-        }
-    }
-}
-
-impl fmt::Display for Issue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Issue::RecordMissing {
-                convention,
-                subject,
-                referrer,
-            } => write!(
-                f,
-                "the {} record for {subject} does not list its referrer {referrer}",
-                convention.as_str()
-            ),
-            Issue::RecordWrong {
-                convention,
-                subject,
-                referrer,
-                actual,
-            } => match actual {
-                Some(a) => write!(
-                    f,
-                    "the {} record for {subject} lists {referrer}, whose subject is {a}",
-                    convention.as_str()
-                ),
-                None => write!(
-                    f,
-                    "the {} record for {subject} lists {referrer}, which has no subject",
-                    convention.as_str()
-                ),
-            },
-            Issue::Unrecorded {
-                convention,
-                subject,
-                referrer,
-            } => write!(
-                f,
-                "referrer {referrer} of {subject} has no {} record, though the layout uses that convention",
-                convention.as_str()
-            ),
-            Issue::ResponseNotIndex { entry, media_type } => {
-                write!(
-                    f,
-                    "referrers-response entry {entry} is not an index (mediaType {media_type:?})"
-                )
-            }
-            Issue::ResponseBadSubject { entry, value } => {
-                write!(
-                    f,
-                    "referrers-response entry {entry} names subject {value:?}, which is not a valid digest"
-                )
-            }
-            Issue::FallbackNotIndex {
-                tag,
-                entry,
-                media_type,
-            } => write!(
-                f,
-                "tag {tag:?} looks like a referrers fallback tag but points at {entry}, which is not an index (mediaType {media_type:?})"
-            ),
-            Issue::AnnotationDisagrees {
-                referrer,
-                annotated,
-                actual,
-            } => match actual {
-                Some(a) => write!(
-                    f,
-                    "entry {referrer} is annotated with subject {annotated} but its blob's subject is {a}"
-                ),
-                None => write!(
-                    f,
-                    "entry {referrer} is annotated with subject {annotated} but its blob has no subject"
-                ),
-            },
-            Issue::SubjectMissing { subject, referrers } => write!(
-                f,
-                "subject {subject} is not in the layout ({} point{} at it)",
-                if referrers.len() == 1 {
-                    "1 referrer".to_string()
-                } else {
-                    format!("{} referrers", referrers.len())
-                },
-                if referrers.len() == 1 { "s" } else { "" }
-            ),
-            Issue::SubjectMismatch {
-                referrer,
-                subject,
-                field,
-                written,
-                actual,
-            } => write!(
-                f,
-                "referrer {referrer} describes its subject {subject} with {field} {written}, but the blob has {actual}"
-            ),
-            Issue::OnlyDeepScan { referrer, subject } => write!(
-                f,
-                "referrer {referrer} of {subject} is reachable from nothing in index.json (found by --deep only)"
-            ),
-            Issue::BadSubject { manifest, reason } => {
-                write!(f, "manifest {manifest} has an unusable subject: {reason}")
-            }
-            Issue::ReferrerBlobMissing { referrer, via } => {
-                write!(
-                    f,
-                    "a {} record lists {referrer}, whose blob is missing",
-                    via.as_str()
-                )
-            }
-            Issue::UnreadableManifest { digest, reason } => {
-                write!(f, "manifest {digest} cannot be read: {reason}")
-            }
-            Issue::AmbiguousTag { tag, digests } => {
-                let list: Vec<String> = digests.iter().map(ToString::to_string).collect();
-                write!(
-                    f,
-                    "tag {tag:?} is on entries with different digests: {}",
-                    list.join(", ")
-                )
-            }
-        }
-    }
-}
-
-/// The referrers graph of a layout.
-#[derive(Debug, Clone, Default)]
-pub struct Graph {
-    referrers: Vec<Referrer>,
-    position: HashMap<Digest, usize>,
-    by_subject: HashMap<Digest, Vec<usize>>,
-    subject_order: Vec<Digest>,
-    issues: Vec<Issue>,
-    /// Subjects that have a record of each convention (C and B), for convert and status.
-    pub(crate) records: HashMap<Convention, usize>,
-}
-
-impl Graph {
-    /// Every referrer, in the order the scan met them.
-    pub fn referrers(&self) -> &[Referrer] {
-        &self.referrers
-    }
-
-    /// The direct referrers of `subject`, in discovery order.
-    pub fn referrers_of(&self, subject: &Digest) -> Vec<&Referrer> {
-        self.by_subject
-            .get(subject)
-            .map(|v| v.iter().map(|&i| &self.referrers[i]).collect())
-            .unwrap_or_default()
-    }
-
-    pub fn get(&self, referrer: &Digest) -> Option<&Referrer> {
-        self.position.get(referrer).map(|&i| &self.referrers[i])
-    }
-
-    /// Subjects with at least one referrer, in discovery order.
-    pub fn subjects(&self) -> &[Digest] {
-        &self.subject_order
-    }
-
-    /// Inconsistencies found, sorted.
-    pub fn issues(&self) -> &[Issue] {
-        &self.issues
-    }
-
-    /// How many referrers are recorded in `convention`.
-    pub fn count(&self, convention: Convention) -> usize {
-        self.referrers
-            .iter()
-            .filter(|r| r.recorded.contains(&convention))
-            .count()
-    }
-
-    /// How many record indexes (responses, fallback tags) of `convention` index.json lists.
-    pub fn record_count(&self, convention: Convention) -> usize {
-        self.records.get(&convention).copied().unwrap_or(0)
-    }
-
-    fn add(&mut self, descriptor: Descriptor, subject: Descriptor, via: Convention) {
-        if let Some(&i) = self.position.get(descriptor.digest()) {
-            self.referrers[i].recorded.insert(via);
-            return;
-        }
-        let i = self.referrers.len();
-        self.position.insert(descriptor.digest().clone(), i);
-        let list = self.by_subject.entry(subject.digest().clone()).or_default();
-        if list.is_empty() {
-            self.subject_order.push(subject.digest().clone());
-        }
-        list.push(i);
-        self.referrers.push(Referrer {
-            descriptor,
-            subject,
-            recorded: BTreeSet::from([via]),
-        });
-    }
 }
 
 /// What a record (response or fallback index) claims.
@@ -373,39 +79,6 @@ impl Layout {
     }
 }
 
-/// What an `index.json` entry is, as far as referrers go.
-pub(crate) enum EntryKind {
-    Response { subject: String },
-    Fallback { tag: String },
-    SubjectAnnotation { subject: String },
-    Other,
-}
-
-/// Classifies an entry by its annotations and media type alone.
-pub(crate) fn classify(entry: &Descriptor) -> EntryKind {
-    for key in [keys::OCI_RESPONSE_SUBJECT, keys::OLAREG_RESPONSE_SUBJECT] {
-        if let Some(s) = entry.annotation(key) {
-            return EntryKind::Response {
-                subject: s.to_string(),
-            };
-        }
-    }
-    if let Some(tag) = entry.ref_name()
-        && looks_like_fallback_tag(tag)
-        && media::is_index(entry.media_type())
-    {
-        return EntryKind::Fallback {
-            tag: tag.to_string(),
-        };
-    }
-    if let Some(s) = entry.annotation(keys::CONTAINERD_SUBJECT) {
-        return EntryKind::SubjectAnnotation {
-            subject: s.to_string(),
-        };
-    }
-    EntryKind::Other
-}
-
 impl Scanner<'_> {
     fn entry(&mut self, entry: &Descriptor) -> Result<()> {
         match classify(entry) {
@@ -419,7 +92,7 @@ impl Scanner<'_> {
                 }
                 match Digest::parse(&subject) {
                     Ok(d) => {
-                        self.record_index(entry, Convention::Response, d.to_string())?;
+                        self.record_index(entry, Convention::Response, d.as_str())?;
                     }
                     Err(_) => self.graph.issues.push(Issue::ResponseBadSubject {
                         entry: entry.digest().clone(),
@@ -428,7 +101,7 @@ impl Scanner<'_> {
                 }
                 Ok(())
             }
-            EntryKind::Fallback { tag } => self.record_index(entry, Convention::FallbackTag, tag),
+            EntryKind::Fallback { tag } => self.record_index(entry, Convention::FallbackTag, &tag),
             EntryKind::SubjectAnnotation { subject } => {
                 self.annotations.push((entry.digest().clone(), subject));
                 self.walk(entry, Convention::SubjectAnnotation)
@@ -453,10 +126,11 @@ impl Scanner<'_> {
         &mut self,
         entry: &Descriptor,
         convention: Convention,
-        subject: String,
+        subject: &str,
     ) -> Result<()> {
         *self.graph.records.entry(convention).or_default() += 1;
-        self.recorded_subjects.insert((convention, subject.clone()));
+        self.recorded_subjects
+            .insert((convention, subject.to_string()));
         let children: Vec<Descriptor> = match self.load(entry)? {
             Some(Loaded {
                 manifest: Manifest::Index(i),
@@ -474,7 +148,7 @@ impl Scanner<'_> {
         for child in children {
             self.claims.push(Claim {
                 convention,
-                subject: subject.clone(),
+                subject: subject.to_string(),
                 referrer: child.digest().clone(),
             });
             if !self.layout.blob_exists(child.digest())? {
@@ -809,83 +483,5 @@ fn subject_is_usable(bytes: &[u8]) -> std::result::Result<(), String> {
     match m.get("subject") {
         None | Some(Value::Null) => Ok(()),
         Some(v) => Descriptor::from_value(v.clone()).map(|_| ()),
-    }
-}
-
-/// A node of a discover tree: a manifest and the referrers below it.
-#[derive(Debug, Clone)]
-pub struct Node {
-    pub descriptor: Descriptor,
-    pub referrers: Vec<Node>,
-}
-
-impl Node {
-    /// The node as `oras discover --format json` prints it, `reference` being
-    /// `<prefix>@<digest>`: reference, mediaType, digest, size, annotations, artifactType,
-    /// then the nested referrers.
-    pub fn to_oras_json(&self, prefix: &str) -> Value {
-        let d = &self.descriptor;
-        let mut m = Map::new();
-        m.insert(
-            "reference".into(),
-            Value::from(format!("{prefix}@{}", d.digest())),
-        );
-        m.insert("mediaType".into(), Value::from(d.media_type()));
-        m.insert("digest".into(), Value::from(d.digest().as_str()));
-        m.insert("size".into(), Value::from(d.size()));
-        if let Some(a) = d.annotations() {
-            m.insert("annotations".into(), Value::Object(a.clone()));
-        }
-        if let Some(at) = d.artifact_type() {
-            m.insert("artifactType".into(), Value::from(at));
-        }
-        m.insert(
-            "referrers".into(),
-            Value::Array(
-                self.referrers
-                    .iter()
-                    .map(|n| n.to_oras_json(prefix))
-                    .collect(),
-            ),
-        );
-        Value::Object(m)
-    }
-}
-
-impl Graph {
-    /// The referrers of `root`, recursively, keeping only `artifact_types` when some are given,
-    /// down to `depth` levels (all when `None`). Cycles are cut.
-    pub fn tree(&self, root: &Descriptor, artifact_types: &[String], depth: Option<usize>) -> Node {
-        let mut path = HashSet::new();
-        self.subtree(root.clone(), artifact_types, depth, &mut path)
-    }
-
-    fn subtree(
-        &self,
-        descriptor: Descriptor,
-        types: &[String],
-        depth: Option<usize>,
-        path: &mut HashSet<Digest>,
-    ) -> Node {
-        let mut referrers = Vec::new();
-        if depth != Some(0) && path.insert(descriptor.digest().clone()) {
-            for r in self.referrers_of(descriptor.digest()) {
-                let at = r.descriptor.artifact_type().unwrap_or("");
-                if !types.is_empty() && !types.iter().any(|t| t == at) {
-                    continue;
-                }
-                referrers.push(self.subtree(
-                    r.descriptor.clone(),
-                    types,
-                    depth.map(|d| d - 1),
-                    path,
-                ));
-            }
-            path.remove(descriptor.digest());
-        }
-        Node {
-            descriptor,
-            referrers,
-        }
     }
 }

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
-use super::scan::{EntryKind, Graph, ScanOptions, classify};
+use super::{EntryKind, Graph, ScanOptions, classify};
 use super::{fallback_tag, keys};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -27,6 +27,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The name used on the command line and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Annotation => "annotation",
@@ -62,6 +63,7 @@ pub enum ResponseKey {
 }
 
 impl ResponseKey {
+    /// The annotation that names a response record's subject.
     pub fn subject_key(self) -> &'static str {
         match self {
             ResponseKey::Oci => keys::OCI_RESPONSE_SUBJECT,
@@ -69,6 +71,7 @@ impl ResponseKey {
         }
     }
 
+    /// The annotation on `index.json` that flags responses as the layout's records.
     pub fn convert_key(self) -> &'static str {
         match self {
             ResponseKey::Oci => keys::OCI_RESPONSE_CONVERT,
@@ -103,19 +106,28 @@ impl FromStr for ResponseKey {
 /// The result of an attach.
 #[derive(Debug, Clone)]
 pub struct AttachOutcome {
+    /// The referrer as recorded.
     pub descriptor: Descriptor,
+    /// The mode it was recorded in.
     pub mode: Mode,
 }
 
 /// What a convert did (or would do, for a dry run).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ConvertReport {
+    /// The mode converted to.
     pub mode: Mode,
+    /// Referrers the layout holds.
     pub referrers: usize,
+    /// Records added.
     pub added: usize,
+    /// Records updated.
     pub updated: usize,
+    /// Records removed.
     pub removed: usize,
+    /// True when `index.json` changed (or would).
     pub changed: bool,
+    /// True when nothing was written.
     pub dry_run: bool,
 }
 
@@ -151,7 +163,7 @@ impl RecordKind {
 }
 
 /// The bytes of a response or fallback index listing `referrers`, sorted by digest.
-fn record_index_bytes(referrers: &[Descriptor]) -> Vec<u8> {
+pub(crate) fn record_index_bytes(referrers: &[Descriptor]) -> Vec<u8> {
     let mut sorted: Vec<&Descriptor> = referrers.iter().collect();
     sorted.sort_by(|a, b| a.digest().cmp(b.digest()));
     sorted.dedup_by(|a, b| a.digest() == b.digest());
@@ -298,22 +310,19 @@ impl Layout {
             let stored = self.write_blob_bytes(&bytes)?;
             (stored.digest().clone(), stored.size())
         };
-        Ok(match pos {
-            Some(i) => {
-                entries[i].set_digest_and_size(digest, size);
-                Some(false)
-            }
-            None => {
-                entries.push(kind.new_entry(subject, digest, size));
-                Some(true)
-            }
+        Ok(if let Some(i) = pos {
+            entries[i].set_digest_and_size(digest, size);
+            Some(false)
+        } else {
+            entries.push(kind.new_entry(subject, digest, size));
+            Some(true)
         })
     }
 
     /// What a response or fallback record lists. An absent record blob lists nothing; one that
     /// cannot be read is an error, never an empty list (rebuilding on an empty list would drop
     /// every referrer it recorded).
-    fn record_listing(&self, entry: &Descriptor) -> Result<Vec<Descriptor>> {
+    pub(crate) fn record_listing(&self, entry: &Descriptor) -> Result<Vec<Descriptor>> {
         match self.read_manifest(entry) {
             Ok((_, Manifest::Index(i))) => Ok(i.manifests().to_vec()),
             Ok((_, Manifest::Image(_))) => Err(Error::Corrupt {
@@ -368,8 +377,11 @@ impl Layout {
         keep: bool,
         dry_run: bool,
     ) -> Result<ConvertReport> {
-        let referrer_digests: HashSet<&Digest> =
-            graph.referrers().iter().map(|r| r.digest()).collect();
+        let referrer_digests: HashSet<&Digest> = graph
+            .referrers()
+            .iter()
+            .map(super::graph::Referrer::digest)
+            .collect();
         let mut report = ConvertReport {
             mode: to,
             referrers: graph.referrers().len(),
@@ -497,51 +509,6 @@ impl Layout {
             }
         }
         Ok(report)
-    }
-
-    /// Deletes manifests and every record of them: their `index.json` entries, and their lines
-    /// in response and fallback records (an emptied record is removed). Then their blobs.
-    /// Returns how many `index.json` entries were removed or rewritten.
-    pub fn delete_manifests(&self, digests: &BTreeSet<Digest>) -> Result<usize> {
-        let touched = self.edit_index(|index| {
-            let entries = std::mem::take(index.manifests_mut());
-            let mut out = Vec::with_capacity(entries.len());
-            let mut touched = 0;
-            for mut e in entries {
-                if digests.contains(e.digest()) {
-                    touched += 1;
-                    continue;
-                }
-                if matches!(
-                    classify(&e),
-                    EntryKind::Response { .. } | EntryKind::Fallback { .. }
-                ) {
-                    let listed = self.record_listing(&e)?;
-                    if listed.iter().any(|d| digests.contains(d.digest())) {
-                        touched += 1;
-                        let rest: Vec<Descriptor> = listed
-                            .into_iter()
-                            .filter(|d| !digests.contains(d.digest()))
-                            .collect();
-                        if rest.is_empty() {
-                            continue;
-                        }
-                        let stored = self.write_blob_bytes(&record_index_bytes(&rest))?;
-                        e.set_digest_and_size(stored.digest().clone(), stored.size());
-                    }
-                }
-                out.push(e);
-            }
-            *index.manifests_mut() = out;
-            Ok(touched)
-        })?;
-        for d in digests {
-            match self.delete_blob(d) {
-                Ok(()) | Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(touched)
     }
 }
 

@@ -64,7 +64,9 @@ pub struct CopyReport {
     pub blobs: usize,
     /// Of those, how many were hard-linked, copied, or already present.
     pub linked: usize,
+    /// Blobs copied byte by byte (no hard link possible).
     pub copied: usize,
+    /// Blobs the destination already had.
     pub present: usize,
     /// Bytes hashed while linking or copying.
     pub bytes: u64,
@@ -238,13 +240,12 @@ impl Copier<'_> {
         if mode & 0o022 != 0 || mode & 0o444 != 0o444 {
             return Ok(false);
         }
-        let our_uid = match self.our_uid {
-            Some(u) => u,
-            None => {
-                let u = self.probe_uid()?;
-                self.our_uid = Some(u);
-                u
-            }
+        let our_uid = if let Some(u) = self.our_uid {
+            u
+        } else {
+            let u = self.probe_uid()?;
+            self.our_uid = Some(u);
+            u
         };
         Ok(meta.uid() == our_uid)
     }
@@ -270,13 +271,12 @@ impl Copier<'_> {
         let src_path = self.src.blob_path(digest);
         let ingest = self.dst.root().join(INGEST_DIR);
         fs::create_dir_all(&ingest).at(&ingest)?;
-        let temp = match tempfile::Builder::new()
+        let Ok(temp) = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .suffix(".ingest")
             .make_in(&ingest, |p| fs::hard_link(&src_path, p))
-        {
-            Ok(t) => t,
-            Err(_) => return Ok(false),
+        else {
+            return Ok(false);
         };
         let file = File::open(temp.path()).at(temp.path())?;
         // A held lock tells `gc` this ingest file belongs to a live writer.

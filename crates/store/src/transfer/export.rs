@@ -40,21 +40,13 @@ use crate::referrers::{ScanOptions, keys};
 /// Docker's image config media type.
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 
-/// How the tarball is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// A plain tar.
-    #[default]
-    None,
-    /// tar+gzip (level 6, no name, no time stamp).
-    Gzip,
-    /// tar+zstd (level 3, single-threaded, with a content checksum).
-    Zstd,
-}
+pub use super::compression::Compression;
+use super::compression::Sink;
 
 /// One thing to export: a layout and the `index.json` entry to list for it in the tarball.
 #[derive(Debug, Clone)]
 pub struct ExportRoot {
+    /// The layout the entry is in.
     pub layout: Layout,
     /// The entry, written as given (its `org.opencontainers.image.ref.name` is its tag).
     pub entry: Descriptor,
@@ -115,6 +107,7 @@ impl ExportRoot {
 pub struct ExportOptions {
     /// Also export the referrers of every exported node, recursively, with their records.
     pub referrers: bool,
+    /// How the tarball is compressed.
     pub compression: Compression,
     /// Add `manifest.json` for `docker load` (the export must be one image manifest).
     pub docker_manifest: bool,
@@ -132,6 +125,7 @@ pub struct ExportReport {
     pub entries: usize,
     /// Blobs written, and their total size.
     pub blobs: usize,
+    /// Total size of the blobs written.
     pub bytes: u64,
     /// Referrers recorded.
     pub referrers: usize,
@@ -158,12 +152,11 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
     let mut layouts: Vec<&Layout> = Vec::new();
     let mut root_layout: Vec<usize> = Vec::new();
     for r in roots {
-        let i = match layouts.iter().position(|l| l.root() == r.layout.root()) {
-            Some(i) => i,
-            None => {
-                layouts.push(&r.layout);
-                layouts.len() - 1
-            }
+        let i = if let Some(i) = layouts.iter().position(|l| l.root() == r.layout.root()) {
+            i
+        } else {
+            layouts.push(&r.layout);
+            layouts.len() - 1
         };
         root_layout.push(i);
     }
@@ -518,57 +511,6 @@ impl Write for Gate<'_> {
             return Err(io::Error::other("export aborted"));
         }
         self.inner.flush()
-    }
-}
-
-/// The compressor in front of the output.
-enum Sink<W: Write> {
-    Plain(W),
-    Gzip(flate2::write::GzEncoder<W>),
-    Zstd(zstd::stream::write::Encoder<'static, W>),
-}
-
-impl<W: Write> Sink<W> {
-    fn new(out: W, compression: Compression) -> io::Result<Self> {
-        Ok(match compression {
-            Compression::None => Sink::Plain(out),
-            // No file name, mtime 0, OS byte fixed by the builder: the header is constant.
-            Compression::Gzip => Sink::Gzip(
-                flate2::GzBuilder::new()
-                    .mtime(0)
-                    .write(out, flate2::Compression::new(6)),
-            ),
-            Compression::Zstd => {
-                let mut enc = zstd::stream::write::Encoder::new(out, 3)?;
-                enc.include_checksum(true)?;
-                Sink::Zstd(enc)
-            }
-        })
-    }
-
-    fn finish(self) -> io::Result<W> {
-        match self {
-            Sink::Plain(w) => Ok(w),
-            Sink::Gzip(g) => g.finish(),
-            Sink::Zstd(z) => z.finish(),
-        }
-    }
-}
-
-impl<W: Write> Write for Sink<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Sink::Plain(w) => w.write(buf),
-            Sink::Gzip(g) => g.write(buf),
-            Sink::Zstd(z) => z.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Sink::Plain(w) => w.flush(),
-            Sink::Gzip(g) => g.flush(),
-            Sink::Zstd(z) => z.flush(),
-        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! Moving graphs between layouts and tarballs: [`copy`] from one layout into another,
-//! [`export`] as a tarball that is itself a layout, and [`import`] of such tarballs (and of
+//! Moving graphs between layouts and tarballs: [`copy`](fn@copy) from one layout into another,
+//! [`export`](fn@export) as a tarball that is itself a layout, and [`import`](fn@import) of such tarballs (and of
 //! `docker save` archives) into a layout.
 //!
 //! All three share one walk ([`Plan`]): from a root manifest through its children (config,
@@ -16,12 +16,13 @@
 //!   its digest aborts the export (the output is then incomplete and must be discarded; the
 //!   file-writing entry point [`export::export_to_path`] never leaves it behind).
 
+mod compression;
 pub mod copy;
 pub mod export;
 pub mod import;
 mod tar_reader;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 pub use copy::{CopyOptions, CopyReport, copy};
 pub use export::{Compression, ExportOptions, ExportReport, ExportRoot, export, export_to_path};
@@ -37,7 +38,9 @@ use crate::referrers::Graph;
 /// (media type, digest, size, artifactType, its manifest's annotations) and its subject.
 #[derive(Debug, Clone)]
 pub struct Relation {
+    /// The referrer as a referrers response lists it.
     pub referrer: Descriptor,
+    /// Its subject.
     pub subject: Digest,
 }
 
@@ -233,8 +236,8 @@ pub(crate) fn platform_children(
 
 /// Deduplicates relations by referrer digest, keeping the first.
 pub(crate) fn dedup_relations(relations: &mut Vec<Relation>) {
-    let mut seen: HashMap<Digest, ()> = HashMap::new();
-    relations.retain(|r| seen.insert(r.referrer.digest().clone(), ()).is_none());
+    let mut seen: HashSet<Digest> = HashSet::new();
+    relations.retain(|r| seen.insert(r.referrer.digest().clone()));
 }
 
 /// `SOURCE_DATE_EPOCH` when set to a number, else 0: the timestamp written into exported

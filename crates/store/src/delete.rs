@@ -1,0 +1,73 @@
+//! Deleting manifests with every record of them.
+
+use std::collections::BTreeSet;
+
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::model::Descriptor;
+use crate::referrers::write::record_index_bytes;
+use crate::referrers::{EntryKind, classify};
+
+impl Layout {
+    /// Removes every `index.json` entry and referrer record of the manifest, then its blob.
+    /// Returns how many entries were removed or rewritten. (No check for referrers of it: see
+    /// [`Layout::delete_manifests`] and the CLI's `--with-referrers`.)
+    pub fn delete_manifest(&self, desc: &Descriptor) -> Result<usize> {
+        if !self.blob_exists(desc.digest())?
+            && !self
+                .read_index()?
+                .manifests()
+                .iter()
+                .any(|e| e.digest() == desc.digest())
+        {
+            return Err(Error::not_found(format!("manifest {}", desc.digest())));
+        }
+        self.delete_manifests(&std::collections::BTreeSet::from([desc.digest().clone()]))
+    }
+
+    /// Deletes manifests and every record of them: their `index.json` entries, and their lines
+    /// in response and fallback records (an emptied record is removed). Then their blobs.
+    /// Returns how many `index.json` entries were removed or rewritten.
+    pub fn delete_manifests(&self, digests: &BTreeSet<Digest>) -> Result<usize> {
+        let touched = self.edit_index(|index| {
+            let entries = std::mem::take(index.manifests_mut());
+            let mut out = Vec::with_capacity(entries.len());
+            let mut touched = 0;
+            for mut e in entries {
+                if digests.contains(e.digest()) {
+                    touched += 1;
+                    continue;
+                }
+                if matches!(
+                    classify(&e),
+                    EntryKind::Response { .. } | EntryKind::Fallback { .. }
+                ) {
+                    let listed = self.record_listing(&e)?;
+                    if listed.iter().any(|d| digests.contains(d.digest())) {
+                        touched += 1;
+                        let rest: Vec<Descriptor> = listed
+                            .into_iter()
+                            .filter(|d| !digests.contains(d.digest()))
+                            .collect();
+                        if rest.is_empty() {
+                            continue;
+                        }
+                        let stored = self.write_blob_bytes(&record_index_bytes(&rest))?;
+                        e.set_digest_and_size(stored.digest().clone(), stored.size());
+                    }
+                }
+                out.push(e);
+            }
+            *index.manifests_mut() = out;
+            Ok(touched)
+        })?;
+        for d in digests {
+            match self.delete_blob(d) {
+                Ok(()) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(touched)
+    }
+}

@@ -1,0 +1,535 @@
+//! Garbage collection ([`Layout::gc`]): deletes the blobs nothing live reaches.
+//!
+//! **gc** deletes the blobs nothing live reaches. The roots are the `index.json` entries that are
+//! not referrer records (tagged entries always are roots); everything a root reaches through
+//! configs, layers and index children is live; a referrer is live when its subject is (found by a
+//! deep scan, so a referrer that no record lists survives while its subject lives), and so are the
+//! response and fallback-tag indexes that record the referrers of a live subject. Records of dead
+//! subjects are removed from `index.json` in the same run. gc holds [`Layout::exclusive_pin`] for
+//! the whole run, so it never deletes a blob that a writer (which holds [`Layout::pin`] from its
+//! first blob to its `index.json` update) is about to list; and it marks and sweeps under the
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::fsck::hash::{hashing_threads, subject_suspects};
+use crate::inventory::BlobFile;
+use crate::layout::{INGEST_DIR, Layout, MAX_MANIFEST_SIZE, TEMP_PREFIX, sync_dir};
+use crate::model::{Descriptor, ImageIndex, Manifest, media};
+use crate::referrers::{EntryKind, Graph, classify, fallback_tag, looks_like_fallback_tag};
+
+/// How many times gc re-marks when `index.json` changed between removing dead records and
+/// sweeping (another process edited it in the short window between the two locked steps).
+const GC_ATTEMPTS: usize = 8;
+
+/// Parses a grace period: a whole number followed by `s`, `m`, `h` or `d` (a bare number is
+/// seconds). Anything else is [`Error::InvalidInput`].
+///
+/// ```
+/// use std::time::Duration;
+/// use ocistow_store::maintenance::parse_duration;
+/// assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+/// assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+/// assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(2 * 86_400));
+/// assert!(parse_duration("5x").is_err());
+/// ```
+pub fn parse_duration(input: &str) -> Result<Duration> {
+    let bad = || {
+        Error::InvalidInput(format!(
+            "invalid duration {input:?}: use a whole number with s, m, h or d (e.g. 0, 30s, 10m, 1h, 2d)"
+        ))
+    };
+    let s = input.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    if number.is_empty() {
+        return Err(bad());
+    }
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale)
+        .map(Duration::from_secs)
+        .ok_or_else(bad)
+}
+
+/// What [`Layout::gc`] should do.
+#[derive(Debug, Clone, Default)]
+pub struct GcOptions {
+    /// Compute and report, change nothing.
+    pub dry_run: bool,
+    /// Keep every referrer (and its records), even when its subject is gone.
+    pub keep_orphan_referrers: bool,
+    /// Work files (`ingest/.ocistow-*.ingest`, `.ocistow-*.tmp`) younger than this are kept.
+    pub grace: Duration,
+}
+
+/// A blob gc removed (or would remove).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RemovedBlob {
+    /// The blob.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// A work file gc removed (or would remove), relative to the layout root.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RemovedFile {
+    /// The file, relative to the layout root.
+    pub path: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// What a gc removed, or with `dry_run` would remove.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GcReport {
+    /// True when nothing was removed (a dry run).
+    pub dry_run: bool,
+    /// Blobs kept (present and live).
+    pub blobs_kept: usize,
+    /// Blobs deleted, by digest.
+    pub blobs_removed: Vec<RemovedBlob>,
+    /// `index.json` entries removed: referrer records whose subject is gone.
+    pub entries_removed: Vec<Descriptor>,
+    /// Stale work files deleted.
+    pub work_files_removed: Vec<RemovedFile>,
+    /// Bytes of the removed blobs and work files.
+    pub bytes_freed: u64,
+}
+
+/// Why an `index.json` entry is kept.
+enum Role {
+    /// Kept for its own sake: tagged, or not a referrer record.
+    Root,
+    /// A referrer record: kept while its subject (a digest, or a fallback tag) is live.
+    Record(RecordKey),
+}
+
+enum RecordKey {
+    Subject(Digest),
+    FallbackTag(String),
+}
+
+/// The result of marking: what lives, which entries die, which files go.
+struct GcPlan {
+    dead_entries: Vec<usize>,
+    dead_blobs: Vec<BlobFile>,
+    kept: usize,
+    grace: Duration,
+}
+
+impl Layout {
+    /// Deletes blobs that nothing live reaches, the `index.json` records of referrers whose
+    /// subject is gone, and stale work files (our own `ingest/.ocistow-*.ingest` files no live
+    /// writer holds, and leftover `.ocistow-*.tmp` files in the root) older than `grace`.
+    ///
+    /// Holds [`Layout::exclusive_pin`] throughout: it waits (up to the lock timeout) for writers
+    /// that hold a [`Layout::pin`], and fails with [`Error::Locked`] rather than delete under them.
+    /// A reachable manifest that cannot be read stops gc with [`Error::Corrupt`] before anything
+    /// is deleted: what it references cannot be known.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use ocistow_store::{Layout, maintenance::GcOptions};
+    /// let layout = Layout::init(dir.path()).unwrap();
+    /// let loose = layout.write_blob_bytes(b"nobody references me").unwrap();
+    /// let report = layout.gc(&GcOptions::default()).unwrap();
+    /// assert_eq!(report.blobs_removed.len(), 1);
+    /// assert!(!layout.blob_exists(loose.digest()).unwrap());
+    /// ```
+    pub fn gc(&self, options: &GcOptions) -> Result<GcReport> {
+        let _pin = self.exclusive_pin()?;
+        let mut entries_removed: Vec<Descriptor> = Vec::new();
+        for _ in 0..GC_ATTEMPTS {
+            // Step 1, under the index lock: mark; drop the records of dead subjects. When no
+            // entry has to go, sweep right here.
+            let step = self.edit_index(|index| {
+                let plan = self.gc_plan(index, options)?;
+                let dead: Vec<Descriptor> = plan
+                    .dead_entries
+                    .iter()
+                    .map(|&i| index.manifests()[i].clone())
+                    .collect();
+                if options.dry_run {
+                    let work = self.stale_work_files(options.grace, false)?;
+                    return Ok(GcStep::Done(report(plan, dead, work, true)));
+                }
+                if dead.is_empty() {
+                    let work = self.sweep(&plan)?;
+                    return Ok(GcStep::Done(report(plan, dead, work, false)));
+                }
+                let doomed: HashSet<usize> = plan.dead_entries.iter().copied().collect();
+                let mut i = 0;
+                index.manifests_mut().retain(|_| {
+                    let keep = !doomed.contains(&i);
+                    i += 1;
+                    keep
+                });
+                Ok(GcStep::Sweep(plan, dead, index.clone()))
+            })?;
+            let (plan, dead, after) = match step {
+                GcStep::Done(mut r) => {
+                    entries_removed.append(&mut r.entries_removed);
+                    r.entries_removed = entries_removed;
+                    return Ok(r);
+                }
+                GcStep::Sweep(plan, dead, after) => (plan, dead, after),
+            };
+            entries_removed.extend(dead);
+            // Step 2, under the index lock again: sweep, but only if nobody changed index.json
+            // since step 1 wrote it (then the mark still holds; otherwise mark again).
+            let swept = self.edit_index(|index| {
+                if *index != after {
+                    return Ok(None);
+                }
+                let work = self.sweep(&plan)?;
+                Ok(Some(report(plan, Vec::new(), work, false)))
+            })?;
+            if let Some(mut r) = swept {
+                r.entries_removed = entries_removed;
+                return Ok(r);
+            }
+        }
+        Err(Error::Conflict(format!(
+            "{}: index.json kept changing while gc ran ({GC_ATTEMPTS} attempts); run gc again",
+            self.root().display()
+        )))
+    }
+
+    /// Marks from the roots of `index` and lists what is dead. Call under the index lock.
+    fn gc_plan(&self, index: &ImageIndex, options: &GcOptions) -> Result<GcPlan> {
+        // Listed first: blobs that appear later (after the lock is gone) are never candidates.
+        let inventory = self.inventory(false)?;
+        let suspects = subject_suspects(&inventory.blobs, hashing_threads(None));
+        let graph = self.referrers_graph(&suspects)?;
+        let entries = index.manifests();
+        let mut marker = Marker {
+            layout: self,
+            graph: &graph,
+            entries,
+            live: HashSet::new(),
+            live_tags: HashSet::new(),
+            stack: Vec::new(),
+            by_subject: HashMap::new(),
+            by_tag: HashMap::new(),
+        };
+        let roles: Vec<Role> = entries.iter().map(|e| self.role(e, &graph)).collect();
+        for (i, role) in roles.iter().enumerate() {
+            match role {
+                Role::Root => marker.stack.push(entries[i].clone()),
+                Role::Record(RecordKey::Subject(d)) => {
+                    marker.by_subject.entry(d.clone()).or_default().push(i);
+                }
+                Role::Record(RecordKey::FallbackTag(t)) => {
+                    marker.by_tag.entry(t.clone()).or_default().push(i);
+                }
+            }
+        }
+        if options.keep_orphan_referrers {
+            for (i, role) in roles.iter().enumerate() {
+                if matches!(role, Role::Record(_)) {
+                    marker.stack.push(entries[i].clone());
+                }
+            }
+            for r in graph.referrers() {
+                marker.stack.push(r.descriptor.clone());
+            }
+        }
+        marker.run()?;
+        let dead_entries: Vec<usize> = if options.keep_orphan_referrers {
+            Vec::new()
+        } else {
+            roles
+                .iter()
+                .enumerate()
+                .filter(|(_, role)| match role {
+                    Role::Root => false,
+                    Role::Record(RecordKey::Subject(d)) => !marker.live.contains(d),
+                    Role::Record(RecordKey::FallbackTag(t)) => !marker.live_tags.contains(t),
+                })
+                .map(|(i, _)| i)
+                .collect()
+        };
+        let (mut dead_blobs, live_blobs): (Vec<BlobFile>, Vec<BlobFile>) = inventory
+            .blobs
+            .into_iter()
+            .partition(|b| !marker.live.contains(&b.digest));
+        for b in &mut dead_blobs {
+            b.size = Some(fs::symlink_metadata(&b.path).at(&b.path)?.len());
+        }
+        Ok(GcPlan {
+            dead_entries,
+            dead_blobs,
+            kept: live_blobs.len(),
+            grace: options.grace,
+        })
+    }
+
+    /// Root or record? Records are response and fallback-tag indexes, and untagged entries
+    /// whose blob has a subject (conventions A and D). Tagged entries are always roots.
+    fn role(&self, entry: &Descriptor, graph: &Graph) -> Role {
+        let is_index = media::is_index(entry.media_type());
+        // Tagged entries are roots, except fallback tags, which are records; untagged ones are
+        // read as the referrers scan reads them.
+        if let Some(tag) = entry.ref_name() {
+            return if looks_like_fallback_tag(tag) && is_index {
+                Role::Record(RecordKey::FallbackTag(tag.to_string()))
+            } else {
+                Role::Root
+            };
+        }
+        match classify(entry) {
+            EntryKind::Response { subject } if is_index => match Digest::parse(&subject) {
+                Ok(d) => Role::Record(RecordKey::Subject(d)),
+                Err(_) => Role::Root,
+            },
+            EntryKind::SubjectAnnotation { subject } => {
+                if let Some(r) = graph.get(entry.digest()) {
+                    return Role::Record(RecordKey::Subject(r.subject.digest().clone()));
+                }
+                // The blob is absent (the record is all we know) or names no subject (then the
+                // annotation is wrong and the entry is kept as the manifest it is).
+                match (self.blob_exists(entry.digest()), Digest::parse(&subject)) {
+                    (Ok(false), Ok(d)) => Role::Record(RecordKey::Subject(d)),
+                    _ => Role::Root,
+                }
+            }
+            _ => match graph.get(entry.digest()) {
+                Some(r) => Role::Record(RecordKey::Subject(r.subject.digest().clone())),
+                None => Role::Root,
+            },
+        }
+    }
+
+    /// Deletes the dead blobs and the stale work files. Call under the index lock.
+    fn sweep(&self, plan: &GcPlan) -> Result<Vec<RemovedFile>> {
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        let result = (|| {
+            for b in &plan.dead_blobs {
+                match fs::remove_file(&b.path) {
+                    Ok(()) => {
+                        if let Some(d) = b.path.parent() {
+                            dirs.insert(d.to_path_buf());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(Error::Io {
+                            path: b.path.clone(),
+                            source: e,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        })();
+        // One fsync per directory, not per blob; also after a failure, for what was removed.
+        for d in &dirs {
+            sync_dir(d)?;
+        }
+        result?;
+        self.stale_work_files(plan.grace, true)
+    }
+
+    /// Our own stale work files: `ingest/.ocistow-*.ingest` older than `grace` whose lock can
+    /// be taken (a live writer holds it), and `.ocistow-*.tmp` in the root older than `grace`.
+    /// With `delete`, removes them (an ingest file while holding its lock).
+    fn stale_work_files(&self, grace: Duration, delete: bool) -> Result<Vec<RemovedFile>> {
+        let now = SystemTime::now();
+        let old_enough = |meta: &fs::Metadata| {
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .unwrap_or(Duration::ZERO);
+            age >= grace
+        };
+        let mut out = Vec::new();
+        let mut remove = |path: &Path, rel: String, size: u64| -> Result<()> {
+            if delete {
+                match fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                    Err(e) => {
+                        return Err(Error::Io {
+                            path: path.to_path_buf(),
+                            source: e,
+                        });
+                    }
+                }
+            }
+            out.push(RemovedFile { path: rel, size });
+            Ok(())
+        };
+        let ingest = self.root().join(INGEST_DIR);
+        if let Ok(rd) = fs::read_dir(&ingest) {
+            for f in rd.flatten() {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if !(name.starts_with(TEMP_PREFIX) && name.ends_with(".ingest")) {
+                    continue;
+                }
+                let Ok(meta) = f.metadata() else { continue };
+                if !meta.is_file() || !old_enough(&meta) {
+                    continue;
+                }
+                let Ok(file) = File::open(f.path()) else {
+                    continue;
+                };
+                // A live writer holds an exclusive lock on its file: leave those alone.
+                if file.try_lock().is_err() {
+                    continue;
+                }
+                remove(&f.path(), format!("{INGEST_DIR}/{name}"), meta.len())?;
+                drop(file);
+            }
+        }
+        for f in fs::read_dir(self.root()).at(self.root())?.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with(TEMP_PREFIX) && name.ends_with(".tmp")) {
+                continue;
+            }
+            let Ok(meta) = f.metadata() else { continue };
+            if meta.is_file() && old_enough(&meta) {
+                remove(&f.path(), name, meta.len())?;
+            }
+        }
+        if delete && !out.is_empty() {
+            sync_dir(self.root())?;
+            if ingest.is_dir() {
+                sync_dir(&ingest)?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+enum GcStep {
+    Done(GcReport),
+    Sweep(GcPlan, Vec<Descriptor>, ImageIndex),
+}
+
+fn report(plan: GcPlan, dead: Vec<Descriptor>, work: Vec<RemovedFile>, dry_run: bool) -> GcReport {
+    let blobs_removed: Vec<RemovedBlob> = plan
+        .dead_blobs
+        .into_iter()
+        .map(|b| RemovedBlob {
+            digest: b.digest,
+            size: b.size.unwrap_or(0),
+        })
+        .collect();
+    let bytes_freed = blobs_removed.iter().map(|b| b.size).sum::<u64>()
+        + work.iter().map(|f| f.size).sum::<u64>();
+    GcReport {
+        dry_run,
+        blobs_kept: plan.kept,
+        blobs_removed,
+        entries_removed: dead,
+        work_files_removed: work,
+        bytes_freed,
+    }
+}
+
+/// The mark phase: a work list of descriptors; every digest that becomes live brings its
+/// children, its referrers and the records that list its referrers.
+struct Marker<'a> {
+    layout: &'a Layout,
+    graph: &'a Graph,
+    entries: &'a [Descriptor],
+    live: HashSet<Digest>,
+    live_tags: HashSet<String>,
+    stack: Vec<Descriptor>,
+    by_subject: HashMap<Digest, Vec<usize>>,
+    by_tag: HashMap<String, Vec<usize>>,
+}
+
+impl Marker<'_> {
+    fn run(&mut self) -> Result<()> {
+        while let Some(desc) = self.stack.pop() {
+            if self.live.contains(desc.digest()) {
+                continue;
+            }
+            self.live.insert(desc.digest().clone());
+            let children = manifest_children(self.layout, &desc)?;
+            self.stack.extend(children);
+            let digest = desc.digest();
+            for r in self.graph.referrers_of(digest) {
+                self.stack.push(r.descriptor.clone());
+            }
+            if let Some(list) = self.by_subject.get(digest) {
+                self.stack
+                    .extend(list.iter().map(|&i| self.entries[i].clone()));
+            }
+            if !self.by_tag.is_empty() {
+                let tag = fallback_tag(digest);
+                if let Some(list) = self.by_tag.get(&tag) {
+                    self.stack
+                        .extend(list.iter().map(|&i| self.entries[i].clone()));
+                    self.live_tags.insert(tag);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The descriptors a manifest points to (not its subject). Absent blobs and non-manifests have
+/// none. A blob that its descriptor calls a manifest but that cannot be read or parsed is an
+/// error: gc cannot know what it keeps alive.
+fn manifest_children(layout: &Layout, desc: &Descriptor) -> Result<Vec<Descriptor>> {
+    let digest = desc.digest();
+    let mt = desc.media_type();
+    let declared = media::is_manifest(mt);
+    let maybe = declared || mt.is_empty() || mt == "application/octet-stream";
+    if !maybe || digest.known_algorithm().is_err() {
+        return Ok(Vec::new());
+    }
+    let path = layout.blob_path(digest);
+    let refuse = |reason: String| Error::Corrupt {
+        path: path.clone(),
+        reason: format!(
+            "{reason}; gc stops because it cannot tell which blobs this manifest keeps (see `ocistow fsck`)"
+        ),
+    };
+    let Some(size) = layout.blob_size(digest)? else {
+        return Ok(Vec::new());
+    };
+    if size > MAX_MANIFEST_SIZE {
+        return if declared {
+            Err(refuse(format!("{size} bytes is too large for a manifest")))
+        } else {
+            Ok(Vec::new())
+        };
+    }
+    let bytes = match layout.read_blob(digest) {
+        Ok(b) => b,
+        Err(Error::NotFound { .. }) => return Ok(Vec::new()),
+        Err(e @ Error::Io { .. }) => return Err(e),
+        Err(e) if declared => return Err(refuse(e.to_string())),
+        Err(_) => return Ok(Vec::new()),
+    };
+    let mt = if declared {
+        mt.to_string()
+    } else {
+        match Manifest::sniff_media_type(&bytes) {
+            Some(m) if media::is_manifest(&m) => m,
+            _ => return Ok(Vec::new()),
+        }
+    };
+    match Manifest::parse(&mt, &bytes) {
+        Ok(m) => Ok(m.children().into_iter().cloned().collect()),
+        Err(reason) if declared => Err(refuse(format!("not a valid {mt}: {reason}"))),
+        Err(_) => Ok(Vec::new()),
+    }
+}

@@ -1,0 +1,181 @@
+//! Reading, describing, validating and storing manifests.
+
+use base64::Engine as _;
+use serde_json::Value;
+
+use super::{Expected, Layout, MAX_MANIFEST_SIZE};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::model::{Descriptor, Manifest, media};
+
+impl Layout {
+    /// Reads a manifest blob, verifies it, and parses it as the descriptor's media type (or the
+    /// media type its content declares, when the descriptor's is not a manifest type).
+    pub fn read_manifest(&self, desc: &Descriptor) -> Result<(Vec<u8>, Manifest)> {
+        let digest = desc.digest();
+        let path = self.blob_path(digest);
+        let size = self
+            .blob_size(digest)?
+            .ok_or_else(|| Error::not_found(format!("manifest blob {digest}")))?;
+        if size > MAX_MANIFEST_SIZE {
+            return Err(Error::Corrupt {
+                path,
+                reason: format!("{size} bytes is too large for a manifest"),
+            });
+        }
+        let bytes = self.read_blob(digest)?;
+        if bytes.len() as u64 != desc.size() {
+            return Err(Error::SizeMismatch {
+                what: format!("manifest {digest}"),
+                expected: desc.size(),
+                actual: bytes.len() as u64,
+            });
+        }
+        let mt = if media::is_manifest(desc.media_type()) {
+            desc.media_type().to_string()
+        } else {
+            Manifest::sniff_media_type(&bytes).unwrap_or_default()
+        };
+        let manifest = Manifest::parse(&mt, &bytes).map_err(|reason| Error::InvalidManifest {
+            what: format!("blob {digest}"),
+            kind: if media::is_index(&mt) {
+                "index"
+            } else {
+                "manifest"
+            }
+            .into(),
+            reason,
+        })?;
+        Ok((bytes, manifest))
+    }
+
+    /// A descriptor for a blob found by digest alone: media type and artifactType from its
+    /// content when it is a manifest, else `application/octet-stream`.
+    pub fn describe_blob(&self, digest: &Digest) -> Result<Descriptor> {
+        let size = self.blob_size(digest)?.ok_or_else(|| {
+            Error::not_found(format!("{digest} (neither in index.json nor in blobs/)"))
+        })?;
+        if size <= MAX_MANIFEST_SIZE {
+            let bytes = self.read_blob(digest)?;
+            if let Some(mt) = Manifest::sniff_media_type(&bytes)
+                && let Ok(m) = Manifest::parse(&mt, &bytes)
+            {
+                let mut desc = Descriptor::new(&mt, digest.clone(), size);
+                if let Some(at) = m.effective_artifact_type() {
+                    desc.set_artifact_type(at);
+                }
+                return Ok(desc);
+            }
+        }
+        Ok(Descriptor::new(
+            "application/octet-stream",
+            digest.clone(),
+            size,
+        ))
+    }
+
+    /// Checks manifest bytes without storing them: they parse as `media_type` (or the type they
+    /// declare) and, unless `allow_sparse`, every blob they reference is present. Returns the
+    /// media type and the parsed manifest.
+    pub fn validate_manifest(
+        &self,
+        bytes: &[u8],
+        media_type: Option<&str>,
+        allow_sparse: bool,
+    ) -> Result<(String, Manifest)> {
+        let invalid = |kind: &str, reason: String| Error::InvalidManifest {
+            what: "manifest".into(),
+            kind: kind.into(),
+            reason,
+        };
+        if let Err(e) = serde_json::from_slice::<Value>(bytes) {
+            return Err(invalid(
+                media_type.unwrap_or("manifest"),
+                format!("invalid JSON: {e}"),
+            ));
+        }
+        // Only a real `mediaType` field can contradict the caller; the shape is checked by parsing.
+        let declared = serde_json::from_slice::<Value>(bytes)
+            .ok()
+            .and_then(|v| v.get("mediaType").and_then(Value::as_str).map(String::from));
+        let sniffed = declared
+            .clone()
+            .or_else(|| Manifest::sniff_media_type(bytes));
+        let mt = match (media_type, sniffed.as_deref()) {
+            (Some(given), Some(found)) if declared.is_some() && given != found => {
+                return Err(invalid(
+                    given,
+                    format!("its mediaType field says {found:?}"),
+                ));
+            }
+            (Some(given), _) => given.to_string(),
+            (None, Some(found)) => found.to_string(),
+            (None, None) => {
+                return Err(invalid(
+                    "manifest",
+                    "no mediaType field and not shaped like a manifest or index; give --media-type"
+                        .into(),
+                ));
+            }
+        };
+        let manifest = Manifest::parse(&mt, bytes).map_err(|reason| invalid(&mt, reason))?;
+        if !allow_sparse {
+            for child in manifest.children() {
+                // Non-distributable layers with urls may be absent by design.
+                if !child.urls().is_empty() {
+                    continue;
+                }
+                self.check_child_present(child)?;
+            }
+        }
+        Ok((mt, manifest))
+    }
+
+    /// Stores manifest bytes exactly as given, after [`Layout::validate_manifest`]. Returns the
+    /// manifest's descriptor (with `artifactType` when it has one). Hold a [`Layout::pin`] from
+    /// before this call until the manifest is listed in `index.json`.
+    pub fn put_manifest(
+        &self,
+        bytes: &[u8],
+        media_type: Option<&str>,
+        allow_sparse: bool,
+    ) -> Result<Descriptor> {
+        let (mt, manifest) = self.validate_manifest(bytes, media_type, allow_sparse)?;
+        let (digest, size) = self.write_blob(&mut &bytes[..], Expected::default())?;
+        let mut desc = Descriptor::new(&mt, digest, size);
+        if let Some(at) = manifest.effective_artifact_type() {
+            desc.set_artifact_type(at);
+        }
+        Ok(desc)
+    }
+
+    fn check_child_present(&self, child: &Descriptor) -> Result<()> {
+        let digest = child.digest();
+        if let Some(data) = child.data() {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(data)
+                .map_err(|e| {
+                    Error::InvalidInput(format!("descriptor {digest}: data is not base64: {e}"))
+                })?;
+            if let Ok(alg) = digest.known_algorithm()
+                && Digest::of_bytes(alg, &bytes) != *digest
+            {
+                return Err(Error::InvalidInput(format!(
+                    "descriptor {digest}: its data field does not hash to its digest"
+                )));
+            }
+        }
+        match self.blob_size(digest)? {
+            Some(size) if size == child.size() => Ok(()),
+            Some(size) => Err(Error::SizeMismatch {
+                what: format!("blob {digest}"),
+                expected: child.size(),
+                actual: size,
+            }),
+            None => Err(Error::NotFound {
+                what: format!("blob {digest} referenced by the manifest"),
+                hint: " (push it first, or allow a sparse manifest)".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! An OCI image layout on disk: `oci-layout`, `index.json`, `blobs/`.
+//!
+//! Durability rules, kept by every write in this module:
+//! - a blob is written to a temp file under `ingest/`, hashed while written, checked against the
+//!   expected size and digest, fsynced, and only then renamed into `blobs/<alg>/<encoded>` (and the
+//!   directory fsynced), so a blob visible under `blobs/` is always complete and verified;
+//! - `index.json` is changed only through [`Layout::edit_index`], which holds an exclusive lock on
+//!   `.ocistow.lock` (a file never replaced or deleted) from the read of `index.json` to the rename
+//!   of its fsynced replacement. Readers need no lock because the replacement is atomic.
+
+mod blobs;
+mod index;
+mod ingest;
+mod lock;
+mod manifests;
+mod sys;
+
+use std::fs::{self, File};
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::model::ImageIndex;
+
+pub use ingest::BlobWriter;
+pub use lock::LayoutLock;
+
+/// File names inside a layout.
+pub const OCI_LAYOUT_FILE: &str = "oci-layout";
+/// The file listing the layout's manifests.
+pub const INDEX_FILE: &str = "index.json";
+/// The directory of blobs, `blobs/<alg>/<encoded>`.
+pub const BLOBS_DIR: &str = "blobs";
+/// The directory of blobs being written (ocistow's and other tools').
+pub const INGEST_DIR: &str = "ingest";
+/// The lock file shared by all ocistow processes. Never replaced or deleted.
+pub const LOCK_FILE: &str = ".ocistow.lock";
+/// Writers hold a shared lock on this file from their first blob to their `index.json` update;
+/// garbage collection holds it exclusively, so it never deletes a blob a writer is about to list.
+pub const PIN_FILE: &str = ".ocistow-gc.lock";
+/// Writers pass through this gate (a brief shared lock) to take their pin; gc holds it
+/// exclusively while it waits for the pins to drain, so writers cannot starve it.
+pub const PIN_GATE_FILE: &str = ".ocistow-gc-gate.lock";
+/// Prefix of ocistow's temp files (in `ingest/` for blobs, in the root for `index.json`).
+pub const TEMP_PREFIX: &str = ".ocistow-";
+
+const LAYOUT_VERSION: &str = "1.0.0";
+const COPY_BUFFER: usize = 1 << 20;
+/// Manifests larger than this are refused when read into memory (registries cap them at 4 MiB).
+pub const MAX_MANIFEST_SIZE: u64 = 64 << 20;
+/// How long a writer waits for another process's lock, unless told otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_mins(1);
+
+/// Reports progress of a long copy. The CLI draws a bar; the library only counts.
+pub trait Progress {
+    /// Counts `bytes` more as done.
+    fn advance(&self, bytes: u64);
+}
+
+/// A [`Progress`] that ignores everything.
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn advance(&self, _: u64) {}
+}
+
+/// What a blob write must match. Unset fields are not checked.
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    /// The digest the content must hash to.
+    pub digest: Option<Digest>,
+    /// The exact size the content must have.
+    pub size: Option<u64>,
+}
+
+/// An open OCI image layout.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use ocistow_store::{Layout, Expected};
+/// let layout = Layout::init(dir.path()).unwrap();
+/// let (digest, size) = layout.write_blob(&mut &b"hello"[..], Expected::default()).unwrap();
+/// assert_eq!(size, 5);
+/// assert_eq!(layout.read_blob(&digest).unwrap(), b"hello");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+    lock_timeout: Duration,
+    /// Identity of the last `index.json` this handle parsed without error. Only
+    /// [`Layout::check_index`] uses it, to skip a second parse of an unchanged file; every read
+    /// of the content parses the file again.
+    index_ok: std::sync::Arc<std::sync::Mutex<Option<FileId>>>,
+}
+
+/// What identifies one version of a file: replaced by rename (new inode) or rewritten in place
+/// (new size or mtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl FileId {
+    fn of(meta: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
+}
+
+impl Layout {
+    /// Opens an existing layout, validating `oci-layout` and that `index.json` exists.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        let root = root.as_ref().to_path_buf();
+        let meta = fs::metadata(&root).map_err(|e| Error::NotALayout {
+            path: root.clone(),
+            reason: e.to_string(),
+        })?;
+        if !meta.is_dir() {
+            return Err(Error::NotALayout {
+                path: root,
+                reason: "not a directory".into(),
+            });
+        }
+        let layout = Layout {
+            root,
+            lock_timeout: lock_timeout_from_env(),
+            index_ok: std::sync::Arc::default(),
+        };
+        layout.check_oci_layout_file()?;
+        let index = layout.index_path();
+        if !index.is_file() {
+            return Err(Error::NotALayout {
+                path: index,
+                reason: "index.json is missing".into(),
+            });
+        }
+        Ok(layout)
+    }
+
+    /// Creates a layout at `root` (and the directory, if needed). An existing valid layout is
+    /// opened as is; a directory with other content but no `oci-layout` is refused.
+    pub fn init(root: impl AsRef<Path>) -> Result<Self> {
+        let root = root.as_ref().to_path_buf();
+        if root.join(OCI_LAYOUT_FILE).exists() {
+            return Layout::open(&root);
+        }
+        if root.exists() {
+            let mut entries = fs::read_dir(&root).at(&root)?;
+            if entries.next().is_some() {
+                return Err(Error::Conflict(format!(
+                    "{}: directory is not empty and has no oci-layout file; refusing to turn it into a layout",
+                    root.display()
+                )));
+            }
+        } else {
+            fs::create_dir_all(&root).at(&root)?;
+        }
+        let layout = Layout {
+            root,
+            lock_timeout: lock_timeout_from_env(),
+            index_ok: std::sync::Arc::default(),
+        };
+        fs::create_dir_all(layout.root.join(BLOBS_DIR)).at(layout.root.join(BLOBS_DIR))?;
+        File::create(layout.lock_path()).at(layout.lock_path())?;
+        File::create(layout.root.join(PIN_FILE)).at(layout.root.join(PIN_FILE))?;
+        File::create(layout.root.join(PIN_GATE_FILE)).at(layout.root.join(PIN_GATE_FILE))?;
+        layout.write_file_atomically(&layout.index_path(), &ImageIndex::new().to_vec(), None)?;
+        // oci-layout last: its presence is what marks the directory as a layout.
+        layout.write_file_atomically(
+            &layout.oci_layout_path(),
+            format!("{{\"imageLayoutVersion\":\"{LAYOUT_VERSION}\"}}").as_bytes(),
+            None,
+        )?;
+        sync_dir(&layout.root)?;
+        Ok(layout)
+    }
+
+    /// Overrides how long writers wait for another process's lock.
+    #[must_use]
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// The layout directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where `index.json` is.
+    pub fn index_path(&self) -> PathBuf {
+        self.root.join(INDEX_FILE)
+    }
+
+    /// Where `oci-layout` is.
+    pub fn oci_layout_path(&self) -> PathBuf {
+        self.root.join(OCI_LAYOUT_FILE)
+    }
+
+    /// Where the layout lock file is.
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.join(LOCK_FILE)
+    }
+
+    /// Where the blob with `digest` lives (whether or not it exists).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join(digest.blob_path())
+    }
+
+    fn check_oci_layout_file(&self) -> Result<()> {
+        let path = self.oci_layout_path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotALayout {
+                    path,
+                    reason: "oci-layout file is missing".into(),
+                });
+            }
+            Err(e) => return Err(Error::Io { path, source: e }),
+        };
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::NotALayout {
+            path: path.clone(),
+            reason: format!("invalid JSON: {e}"),
+        })?;
+        match value.get("imageLayoutVersion") {
+            Some(Value::String(v)) if v == LAYOUT_VERSION => Ok(()),
+            Some(v) => Err(Error::NotALayout {
+                path,
+                reason: format!("unsupported imageLayoutVersion {v} (only {LAYOUT_VERSION})"),
+            }),
+            None => Err(Error::NotALayout {
+                path,
+                reason: "imageLayoutVersion is missing".into(),
+            }),
+        }
+    }
+}
+
+/// fsync a directory so a rename or create inside it is durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)
+}
+
+fn lock_timeout_from_env() -> Duration {
+    std::env::var("OCISTOW_LOCK_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().trim_end_matches('s').parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_secs_f64)
+}
+
+/// Opens a file for buffered reading with the path in any error.
+pub(crate) fn open_buffered(path: &Path) -> Result<BufReader<File>> {
+    Ok(BufReader::with_capacity(
+        COPY_BUFFER,
+        File::open(path).at(path)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Algorithm;
+    use crate::model::Descriptor;
+
+    #[test]
+    fn init_then_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("new");
+        Layout::init(&root).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.join("oci-layout")).unwrap(),
+            r#"{"imageLayoutVersion":"1.0.0"}"#
+        );
+        let layout = Layout::open(&root).unwrap();
+        assert!(layout.read_index().unwrap().manifests().is_empty());
+        // init on an existing layout is a no-op
+        Layout::init(&root).unwrap();
+    }
+
+    #[test]
+    fn open_rejects_non_layouts() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Layout::open(dir.path()),
+            Err(Error::NotALayout { .. })
+        ));
+        fs::write(dir.path().join("oci-layout"), "{").unwrap();
+        assert!(matches!(
+            Layout::open(dir.path()),
+            Err(Error::NotALayout { .. })
+        ));
+        fs::write(
+            dir.path().join("oci-layout"),
+            r#"{"imageLayoutVersion":"2.0.0"}"#,
+        )
+        .unwrap();
+        let err = Layout::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("2.0.0") && err.contains("oci-layout"), "{err}");
+    }
+
+    #[test]
+    fn blob_write_checks_expectations() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path()).unwrap();
+        let good = Digest::of_bytes(Algorithm::Sha256, b"abc");
+        let wrong = Digest::of_bytes(Algorithm::Sha256, b"abd");
+        let err = layout
+            .write_blob(
+                &mut &b"abc"[..],
+                Expected {
+                    digest: Some(wrong.clone()),
+                    size: None,
+                },
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }));
+        assert!(!layout.blob_exists(&wrong).unwrap());
+        assert!(!layout.blob_exists(&good).unwrap());
+        let err = layout
+            .write_blob(
+                &mut &b"abc"[..],
+                Expected {
+                    digest: Some(good.clone()),
+                    size: Some(2),
+                },
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::SizeMismatch { .. }));
+        layout
+            .write_blob(
+                &mut &b"abc"[..],
+                Expected {
+                    digest: Some(good.clone()),
+                    size: Some(3),
+                },
+            )
+            .unwrap();
+        // existing blob: input verified, file kept
+        let err = layout
+            .write_blob(
+                &mut &b"xyz"[..],
+                Expected {
+                    digest: Some(good.clone()),
+                    size: None,
+                },
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }));
+        assert_eq!(layout.read_blob(&good).unwrap(), b"abc");
+        // nothing left in ingest/
+        assert_eq!(
+            fs::read_dir(dir.path().join(INGEST_DIR)).unwrap().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn sha512_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path()).unwrap();
+        let d = Digest::of_bytes(Algorithm::Sha512, b"abc");
+        layout
+            .write_blob(
+                &mut &b"abc"[..],
+                Expected {
+                    digest: Some(d.clone()),
+                    size: None,
+                },
+            )
+            .unwrap();
+        assert!(dir.path().join("blobs/sha512").join(d.encoded()).is_file());
+        layout.verify_blob(&d, Some(3)).unwrap();
+    }
+
+    #[test]
+    fn corrupt_blob_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path()).unwrap();
+        let desc = layout.write_blob_bytes(b"hello").unwrap();
+        fs::write(layout.blob_path(desc.digest()), b"hellO").unwrap();
+        assert!(matches!(
+            layout.read_blob(desc.digest()),
+            Err(Error::DigestMismatch { .. })
+        ));
+        fs::write(layout.blob_path(desc.digest()), b"hell").unwrap();
+        assert!(matches!(
+            layout.verify_blob(desc.digest(), Some(5)),
+            Err(Error::SizeMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn edit_index_is_skipped_when_nothing_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path()).unwrap();
+        let pretty = b"{\n  \"schemaVersion\": 2,\n  \"manifests\": []\n}\n";
+        fs::write(layout.index_path(), pretty).unwrap();
+        layout.edit_index(|_| Ok(())).unwrap();
+        assert_eq!(fs::read(layout.index_path()).unwrap(), pretty);
+        let err = layout
+            .edit_index(|idx| {
+                idx.manifests_mut().push(Descriptor::new(
+                    "a/b",
+                    Digest::of_bytes(Algorithm::Sha256, b""),
+                    0,
+                ));
+                Err::<(), _>(Error::InvalidInput("abort".into()))
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)));
+        assert_eq!(fs::read(layout.index_path()).unwrap(), pretty);
+    }
+
+    #[test]
+    fn check_index_notices_a_changed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path()).unwrap();
+        layout.read_index().unwrap();
+        layout.check_index().unwrap();
+        // Rewritten in place (as oras does) with broken JSON: the identity changes, so it is parsed.
+        fs::write(layout.index_path(), b"{\"schemaVersion\":2,\"manifests\":[").unwrap();
+        assert!(matches!(layout.check_index(), Err(Error::Corrupt { .. })));
+        // Replaced by rename with a valid file: fine again.
+        let fresh = Layout::init(dir.path().join("other")).unwrap();
+        fs::copy(fresh.index_path(), dir.path().join("tmp.json")).unwrap();
+        fs::rename(dir.path().join("tmp.json"), layout.index_path()).unwrap();
+        layout.check_index().unwrap();
+    }
+
+    #[test]
+    fn lock_times_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path())
+            .unwrap()
+            .with_lock_timeout(Duration::from_millis(50));
+        let _held = layout.lock().unwrap();
+        // a second open file description conflicts even within one process
+        assert!(matches!(layout.lock(), Err(Error::Locked { .. })));
+    }
+}

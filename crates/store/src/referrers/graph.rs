@@ -1,0 +1,182 @@
+//! The referrers graph a scan yields: subjects, their referrers, and discover trees.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use super::{Convention, Issue};
+use crate::digest::Digest;
+use crate::model::Descriptor;
+
+/// One referrer: its descriptor as a referrers response lists it, the `subject` its blob names,
+/// and every convention that records (or found) it.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    /// The referrer as a referrers response lists it.
+    pub descriptor: Descriptor,
+    /// The `subject` its blob names.
+    pub subject: Descriptor,
+    /// Every convention that records (or found) it.
+    pub recorded: BTreeSet<Convention>,
+}
+
+impl Referrer {
+    /// The referrer's digest.
+    pub fn digest(&self) -> &Digest {
+        self.descriptor.digest()
+    }
+}
+
+/// The referrers graph of a layout.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    pub(super) referrers: Vec<Referrer>,
+    pub(super) position: HashMap<Digest, usize>,
+    pub(super) by_subject: HashMap<Digest, Vec<usize>>,
+    pub(super) subject_order: Vec<Digest>,
+    pub(super) issues: Vec<Issue>,
+    /// Subjects that have a record of each convention (C and B), for convert and status.
+    pub(crate) records: HashMap<Convention, usize>,
+}
+
+impl Graph {
+    /// Every referrer, in the order the scan met them.
+    pub fn referrers(&self) -> &[Referrer] {
+        &self.referrers
+    }
+
+    /// The direct referrers of `subject`, in discovery order.
+    pub fn referrers_of(&self, subject: &Digest) -> Vec<&Referrer> {
+        self.by_subject
+            .get(subject)
+            .map(|v| v.iter().map(|&i| &self.referrers[i]).collect())
+            .unwrap_or_default()
+    }
+
+    /// The referrer with this digest, when the scan found it.
+    pub fn get(&self, referrer: &Digest) -> Option<&Referrer> {
+        self.position.get(referrer).map(|&i| &self.referrers[i])
+    }
+
+    /// Subjects with at least one referrer, in discovery order.
+    pub fn subjects(&self) -> &[Digest] {
+        &self.subject_order
+    }
+
+    /// Inconsistencies found, sorted.
+    pub fn issues(&self) -> &[Issue] {
+        &self.issues
+    }
+
+    /// How many referrers are recorded in `convention`.
+    pub fn count(&self, convention: Convention) -> usize {
+        self.referrers
+            .iter()
+            .filter(|r| r.recorded.contains(&convention))
+            .count()
+    }
+
+    /// How many record indexes (responses, fallback tags) of `convention` index.json lists.
+    pub fn record_count(&self, convention: Convention) -> usize {
+        self.records.get(&convention).copied().unwrap_or(0)
+    }
+
+    pub(super) fn add(&mut self, descriptor: Descriptor, subject: Descriptor, via: Convention) {
+        if let Some(&i) = self.position.get(descriptor.digest()) {
+            self.referrers[i].recorded.insert(via);
+            return;
+        }
+        let i = self.referrers.len();
+        self.position.insert(descriptor.digest().clone(), i);
+        let list = self.by_subject.entry(subject.digest().clone()).or_default();
+        if list.is_empty() {
+            self.subject_order.push(subject.digest().clone());
+        }
+        list.push(i);
+        self.referrers.push(Referrer {
+            descriptor,
+            subject,
+            recorded: BTreeSet::from([via]),
+        });
+    }
+}
+
+/// A node of a discover tree: a manifest and the referrers below it.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The manifest of this node.
+    pub descriptor: Descriptor,
+    /// Its referrers, each with theirs.
+    pub referrers: Vec<Node>,
+}
+
+impl Node {
+    /// The node as `oras discover --format json` prints it, `reference` being
+    /// `<prefix>@<digest>`: reference, mediaType, digest, size, annotations, artifactType,
+    /// then the nested referrers.
+    pub fn to_oras_json(&self, prefix: &str) -> Value {
+        let d = &self.descriptor;
+        let mut m = Map::new();
+        m.insert(
+            "reference".into(),
+            Value::from(format!("{prefix}@{}", d.digest())),
+        );
+        m.insert("mediaType".into(), Value::from(d.media_type()));
+        m.insert("digest".into(), Value::from(d.digest().as_str()));
+        m.insert("size".into(), Value::from(d.size()));
+        if let Some(a) = d.annotations() {
+            m.insert("annotations".into(), Value::Object(a.clone()));
+        }
+        if let Some(at) = d.artifact_type() {
+            m.insert("artifactType".into(), Value::from(at));
+        }
+        m.insert(
+            "referrers".into(),
+            Value::Array(
+                self.referrers
+                    .iter()
+                    .map(|n| n.to_oras_json(prefix))
+                    .collect(),
+            ),
+        );
+        Value::Object(m)
+    }
+}
+
+impl Graph {
+    /// The referrers of `root`, recursively, keeping only `artifact_types` when some are given,
+    /// down to `depth` levels (all when `None`). Cycles are cut.
+    pub fn tree(&self, root: &Descriptor, artifact_types: &[String], depth: Option<usize>) -> Node {
+        let mut path = HashSet::new();
+        self.subtree(root.clone(), artifact_types, depth, &mut path)
+    }
+
+    fn subtree(
+        &self,
+        descriptor: Descriptor,
+        types: &[String],
+        depth: Option<usize>,
+        path: &mut HashSet<Digest>,
+    ) -> Node {
+        let mut referrers = Vec::new();
+        if depth != Some(0) && path.insert(descriptor.digest().clone()) {
+            for r in self.referrers_of(descriptor.digest()) {
+                let at = r.descriptor.artifact_type().unwrap_or("");
+                if !types.is_empty() && !types.iter().any(|t| t == at) {
+                    continue;
+                }
+                referrers.push(self.subtree(
+                    r.descriptor.clone(),
+                    types,
+                    depth.map(|d| d - 1),
+                    path,
+                ));
+            }
+            path.remove(descriptor.digest());
+        }
+        Node {
+            descriptor,
+            referrers,
+        }
+    }
+}
