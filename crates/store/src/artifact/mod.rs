@@ -5,6 +5,7 @@
 //! `org.opencontainers.image.title`, annotations sorted by key (as Go marshals maps), and
 //! `org.opencontainers.image.created` unless the caller set it.
 
+mod confined;
 mod pull;
 mod push;
 

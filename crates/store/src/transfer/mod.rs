@@ -19,7 +19,7 @@
 pub mod copy;
 pub mod export;
 pub mod import;
-mod tar_reader;
+pub(crate) mod tar_reader;
 
 use std::collections::{HashMap, HashSet};
 
