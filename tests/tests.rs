@@ -10,5 +10,6 @@ mod concurrency;
 mod fixtures;
 mod interop;
 mod maintenance;
+mod pull_confinement;
 mod referrers;
 mod transfer;

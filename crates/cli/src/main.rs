@@ -55,6 +55,7 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         | Error::InvalidReference { .. }
         | Error::InvalidManifest { .. }
         | Error::InvalidInput(_)
+        | Error::RefusedEntry { .. }
         | Error::UnsupportedAlgorithm { .. } => exit::USAGE,
         Error::Locked { .. } => exit::LOCKED,
         Error::Conflict(_) => exit::CONFLICT,

@@ -137,6 +137,18 @@ pub enum Error {
     /// The operation would overwrite something the caller did not ask to replace.
     #[error("{0}")]
     Conflict(String),
+
+    /// `pull` refuses what a layer would write (outside the output directory, through a
+    /// symlink, a link, a device or a fifo); nothing was written.
+    #[error("layer {layer}: {entry}: {reason}; refusing to pull it (nothing was written)")]
+    RefusedEntry {
+        /// The layer holding the entry (or titled with it).
+        layer: Digest,
+        /// The entry's path inside the output directory, as the layer names it.
+        entry: PathBuf,
+        /// Why it is refused.
+        reason: String,
+    },
 }
 
 /// `Result` with the library's [`Error`].

@@ -20,7 +20,7 @@ mod compression;
 pub mod copy;
 pub mod export;
 pub mod import;
-mod tar_reader;
+pub(crate) mod tar_reader;
 
 use std::collections::HashSet;
 

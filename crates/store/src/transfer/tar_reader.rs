@@ -48,6 +48,8 @@ pub(crate) struct Head {
     pub name: Vec<u8>,
     pub kind: Kind,
     pub size: u64,
+    /// The permission bits the archive gives the member.
+    pub mode: u32,
 }
 
 /// Why an archive cannot be read.
@@ -187,6 +189,9 @@ impl<R: Read> TarReader<R> {
                         .take()
                         .or_else(|| header.link_name_bytes().map(|l| l.into_owned()));
                     let mut size = size;
+                    let mode = header
+                        .mode()
+                        .map_err(|e| TarError::Format(format!("header at byte {at}: {e}")))?;
                     if let Some(records) = pax.take() {
                         for rec in tar::PaxExtensions::new(&records) {
                             let rec = rec.map_err(|e| {
@@ -219,7 +224,12 @@ impl<R: Read> TarReader<R> {
                     // A directory's size is not data in any tar we accept.
                     self.remaining = size;
                     self.padding = padding(size)?;
-                    return Ok(Some(Head { name, kind, size }));
+                    return Ok(Some(Head {
+                        name,
+                        kind,
+                        size,
+                        mode,
+                    }));
                 }
             }
         }

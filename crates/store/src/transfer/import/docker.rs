@@ -1,0 +1,238 @@
+//! Classic `docker save` archives: manifests built from `manifest.json`, layer links resolved.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::digest::{Algorithm, Digest};
+use crate::error::{Error, IoContext, Result};
+use crate::layout::MAX_MANIFEST_SIZE;
+use crate::model::{Descriptor, annotations, media};
+use crate::reference::validate_ref_name;
+use crate::transfer::export::DOCKER_CONFIG;
+
+use super::staging::{Collected, Staged, Staging, normalize};
+use super::{ArchiveFormat, DOCKER_LAYER, DOCKER_LAYER_GZIP, Incoming, corrupt};
+
+/// The target of a classic `docker save` layer symlink (`<id>/layer.tar -> ../<id2>/layer.tar`,
+/// or `-> ../blobs/<alg>/<hex>`), resolved inside the archive; `None` for any other link.
+pub(super) fn legacy_alias(parts: &[&str], target: &[u8]) -> Option<String> {
+    if parts.len() != 2 || parts[1] != "layer.tar" {
+        return None;
+    }
+    let target = std::str::from_utf8(target).ok()?;
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut resolved: Vec<&str> = vec![parts[0]];
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                resolved.pop()?;
+            }
+            p => resolved.push(p),
+        }
+    }
+    let ok = match resolved.as_slice() {
+        [id, "layer.tar"] => *id != parts[0],
+        ["blobs", _, _] => true,
+        _ => false,
+    };
+    ok.then(|| resolved.join("/"))
+}
+pub(super) fn validate_docker(
+    manifest_json: &[u8],
+    c: &Collected,
+    staging: &Staging,
+    name: &str,
+) -> Result<Incoming> {
+    let bad = |reason: String| {
+        corrupt(
+            name,
+            format!("manifest.json: {reason}; nothing was imported"),
+        )
+    };
+    let doc: Value =
+        serde_json::from_slice(manifest_json).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let Value::Array(images) = doc else {
+        return Err(bad("not a list of images".into()));
+    };
+    if images.is_empty() {
+        return Err(bad("lists no image".into()));
+    }
+    let resolve = |p: &str| -> Result<&Staged> {
+        let norm = normalize(p.as_bytes())
+            .ok()
+            .flatten()
+            .ok_or_else(|| bad(format!("{p:?} is not a path inside the archive")))?;
+        let norm = c.aliases.get(&norm).cloned().unwrap_or(norm);
+        c.files
+            .get(&norm)
+            .ok_or_else(|| bad(format!("names {p:?}, which is not a file in the archive")))
+    };
+    let mut blobs: BTreeMap<Digest, Staged> = c.blobs.clone();
+    let mut entries: Vec<Descriptor> = Vec::new();
+    for (i, image) in images.iter().enumerate() {
+        let Value::Object(obj) = image else {
+            return Err(bad(format!("image {i} is not an object")));
+        };
+        let config_path = obj
+            .get("Config")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(format!("image {i} has no \"Config\" path")))?;
+        let config = resolve(config_path)?;
+        if config.size > MAX_MANIFEST_SIZE {
+            return Err(bad(format!("config {config_path:?} is too large")));
+        }
+        let config_bytes = fs::read(&config.path).at(&config.path)?;
+        if !matches!(
+            serde_json::from_slice::<Value>(&config_bytes),
+            Ok(Value::Object(_))
+        ) {
+            return Err(bad(format!("config {config_path:?} is not a JSON object")));
+        }
+        blobs
+            .entry(config.digest.clone())
+            .or_insert_with(|| config.clone());
+        let sources = obj.get("LayerSources").and_then(Value::as_object);
+        let layer_paths = match obj.get("Layers") {
+            Some(Value::Array(a)) => a,
+            _ => return Err(bad(format!("image {i} has no \"Layers\" list"))),
+        };
+        let mut layers: Vec<Value> = Vec::new();
+        for lp in layer_paths {
+            let lp = lp
+                .as_str()
+                .ok_or_else(|| bad(format!("image {i}: a layer path is not a string")))?;
+            let staged = resolve(lp)?;
+            if let Some(src) = sources.and_then(|s| s.get(staged.digest.as_str())) {
+                let desc = Descriptor::from_value(src.clone())
+                    .map_err(|e| bad(format!("LayerSources of {lp:?}: {e}")))?;
+                if desc.digest() == &staged.digest {
+                    if desc.size() != staged.size {
+                        return Err(Error::SizeMismatch {
+                            what: format!(
+                                "{name}: entry {:?} (the archive was refused)",
+                                staged.entry
+                            ),
+                            expected: desc.size(),
+                            actual: staged.size,
+                        });
+                    }
+                    blobs
+                        .entry(staged.digest.clone())
+                        .or_insert_with(|| staged.clone());
+                } else if desc.urls().is_empty() {
+                    return Err(bad(format!(
+                        "LayerSources gives {lp:?} the digest {}, which has no file and no urls",
+                        desc.digest()
+                    )));
+                }
+                layers.push(Value::Object(desc.fields().clone()));
+                continue;
+            }
+            let mt = if starts_with_gzip(&staged.path)? {
+                DOCKER_LAYER_GZIP
+            } else {
+                DOCKER_LAYER
+            };
+            blobs
+                .entry(staged.digest.clone())
+                .or_insert_with(|| staged.clone());
+            layers.push(
+                json!({"mediaType": mt, "size": staged.size, "digest": staged.digest.as_str()}),
+            );
+        }
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": media::DOCKER_MANIFEST,
+            "config": {"mediaType": DOCKER_CONFIG, "size": config.size, "digest": config.digest.as_str()},
+            "layers": layers,
+        });
+        let bytes = serde_json::to_vec(&manifest).unwrap_or_default();
+        let digest = Digest::of_bytes(Algorithm::Sha256, &bytes);
+        let path = staging.blob_path(&digest);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        let mut f = File::create(&path).at(&path)?;
+        f.write_all(&bytes).at(&path)?;
+        f.set_permissions(fs::Permissions::from_mode(0o644))
+            .at(&path)?;
+        f.sync_all().at(&path)?;
+        blobs.insert(
+            digest.clone(),
+            Staged {
+                path,
+                digest: digest.clone(),
+                size: bytes.len() as u64,
+                entry: format!("manifest.json image {i}"),
+            },
+        );
+        let base = Descriptor::new(media::DOCKER_MANIFEST, digest, bytes.len() as u64);
+        let repo_tags: Vec<&str> = match obj.get("RepoTags") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|t| {
+                    t.as_str()
+                        .ok_or_else(|| bad(format!("image {i}: a RepoTag is not a string")))
+                })
+                .collect::<Result<_>>()?,
+            Some(_) => return Err(bad(format!("image {i}: RepoTags is not a list"))),
+        };
+        if repo_tags.is_empty() {
+            entries.push(base.clone());
+        }
+        for tag in repo_tags {
+            validate_ref_name(tag).map_err(|r| {
+                bad(format!(
+                    "image {i}: tag {tag:?} is not a valid reference name: {r}"
+                ))
+            })?;
+            let mut e = base.clone();
+            e.set_annotation(annotations::REF_NAME, tag);
+            entries.push(e);
+        }
+    }
+    Ok(Incoming {
+        format: ArchiveFormat::DockerArchive,
+        entries,
+        blobs,
+        relations: Vec::new(),
+        all_relations: 0,
+    })
+}
+
+pub(super) fn starts_with_gzip(path: &Path) -> Result<bool> {
+    let mut head = [0u8; 2];
+    let mut f = File::open(path).at(path)?;
+    let n = f.read(&mut head).at(path)?;
+    Ok(n == 2 && head == [0x1f, 0x8b])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_layer_aliases_stay_inside() {
+        assert_eq!(
+            legacy_alias(&["b", "layer.tar"], b"../a/layer.tar").as_deref(),
+            Some("a/layer.tar")
+        );
+        assert_eq!(
+            legacy_alias(&["b", "layer.tar"], b"../blobs/sha256/abc").as_deref(),
+            Some("blobs/sha256/abc")
+        );
+        assert!(legacy_alias(&["b", "layer.tar"], b"../../etc/passwd").is_none());
+        assert!(legacy_alias(&["b", "layer.tar"], b"/etc/passwd").is_none());
+        assert!(legacy_alias(&["b", "other"], b"../a/layer.tar").is_none());
+        assert!(legacy_alias(&["b", "layer.tar"], b"layer.tar").is_none());
+    }
+}

@@ -1,0 +1,303 @@
+//! Merging the validated archive into index.json and committing its blobs.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{self};
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::layout::{Expected, Layout, sync_dir};
+use crate::model::{Descriptor, ImageIndex};
+use crate::referrers::{Mode, ResponseKey, fallback_tag, keys};
+use crate::transfer::export::{Compression, record_annotation};
+
+use super::oci::{Record, record_kind};
+use super::staging::{Destination, Staged, Staging};
+use super::{ImportOptions, ImportReport, Incoming};
+
+#[derive(Default)]
+pub(super) struct Merged {
+    pub(super) added: usize,
+    pub(super) replaced: Vec<String>,
+    /// Record indexes that differ from the destination's for the same subject: their relations
+    /// are recorded again (merged) after the index transaction.
+    pub(super) rerecord: Vec<(Mode, ResponseKey, Digest)>,
+}
+
+/// Adds the incoming entries to `index`; a pure function of its inputs, so it can be tried on a
+/// copy first (to find conflicts before writing) and then applied under the lock.
+pub(super) fn merge(
+    index: &mut ImageIndex,
+    incoming: &Incoming,
+    mode_in_use: Option<(Mode, ResponseKey)>,
+    force: bool,
+) -> Result<Merged> {
+    let mut out = Merged::default();
+    let mut conflicts: Vec<String> = Vec::new();
+    // Response records are read (by olareg) only with the layout's convert flag.
+    let mut convert_flags: BTreeSet<&str> = BTreeSet::new();
+    let keeps = |m: Mode, k: Option<ResponseKey>| match mode_in_use {
+        None => true,
+        Some((um, uk)) => um == m && k.is_none_or(|k| k == uk),
+    };
+    let subject_of_tag = |tag: &str| {
+        incoming
+            .relations
+            .iter()
+            .find(|r| fallback_tag(&r.subject) == tag)
+            .map(|r| r.subject.clone())
+    };
+    for e in &incoming.entries {
+        let entries = index.manifests_mut();
+        match record_kind(e) {
+            Record::Response(key, subject) => {
+                if !keeps(Mode::Response, Some(key)) {
+                    continue;
+                }
+                match entries
+                    .iter()
+                    .position(|x| x.annotation(key.subject_key()) == Some(subject.as_str()))
+                {
+                    Some(i) if entries[i].digest() == e.digest() => {}
+                    Some(_) => {
+                        if let Ok(d) = Digest::parse(&subject) {
+                            out.rerecord.push((Mode::Response, key, d));
+                        }
+                    }
+                    None => {
+                        entries.push(e.clone());
+                        out.added += 1;
+                        convert_flags.insert(key.convert_key());
+                    }
+                }
+                continue;
+            }
+            Record::Fallback(tag) => {
+                if !keeps(Mode::Tag, None) {
+                    continue;
+                }
+                match entries
+                    .iter()
+                    .position(|x| x.ref_name() == Some(tag.as_str()))
+                {
+                    Some(i) if entries[i].digest() == e.digest() => {}
+                    Some(_) => {
+                        if let Some(d) = subject_of_tag(&tag) {
+                            out.rerecord.push((Mode::Tag, ResponseKey::Oci, d));
+                        }
+                    }
+                    None => {
+                        entries.push(e.clone());
+                        out.added += 1;
+                    }
+                }
+                continue;
+            }
+            Record::Subject if !keeps(Mode::Annotation, None) => continue,
+            Record::Subject | Record::Other => {}
+        }
+        match e.ref_name() {
+            Some(tag) => {
+                let holders: Vec<&Digest> = entries
+                    .iter()
+                    .filter(|x| x.ref_name() == Some(tag))
+                    .map(Descriptor::digest)
+                    .collect();
+                if holders.is_empty() {
+                    entries.push(e.clone());
+                    out.added += 1;
+                } else if holders.iter().all(|d| *d == e.digest()) {
+                    // Already there.
+                } else if force {
+                    entries.retain(|x| x.ref_name() != Some(tag));
+                    entries.push(e.clone());
+                    out.added += 1;
+                    out.replaced.push(tag.to_string());
+                } else {
+                    let other = holders
+                        .iter()
+                        .find(|d| **d != e.digest())
+                        .map(|d| d.to_string())
+                        .unwrap_or_default();
+                    conflicts.push(format!(
+                        "{tag:?} is {other} in the destination but {} in the archive",
+                        e.digest()
+                    ));
+                }
+            }
+            None => {
+                match entries
+                    .iter_mut()
+                    .find(|x| x.ref_name().is_none() && x.digest() == e.digest())
+                {
+                    Some(x) => {
+                        if let Some(s) = e.annotation(keys::CONTAINERD_SUBJECT)
+                            && x.annotation(keys::CONTAINERD_SUBJECT).is_none()
+                        {
+                            x.set_annotation(keys::CONTAINERD_SUBJECT, s);
+                            if x.artifact_type().is_none()
+                                && let Some(at) = e.artifact_type()
+                            {
+                                x.set_artifact_type(at);
+                            }
+                        }
+                    }
+                    None => {
+                        entries.push(e.clone());
+                        out.added += 1;
+                    }
+                }
+            }
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(Error::Conflict(format!(
+            "tags conflict: {}; nothing was imported (use --force to let the archive's tags replace them)",
+            conflicts.join("; ")
+        )));
+    }
+    for flag in convert_flags {
+        if index.annotation(flag) != Some("true") {
+            index.set_annotation(flag, "true");
+        }
+    }
+    if let Some((Mode::Annotation, _)) = mode_in_use {
+        let before = index.manifests().len();
+        for rel in &incoming.relations {
+            record_annotation(index.manifests_mut(), &rel.referrer, &rel.subject);
+        }
+        out.added += index.manifests().len() - before;
+    }
+    Ok(out)
+}
+
+pub(super) fn commit(
+    dir: &Path,
+    target: Destination,
+    staging: &Staging,
+    incoming: Incoming,
+    mode_in_use: Option<(Mode, ResponseKey)>,
+    options: &ImportOptions,
+    compression: Compression,
+) -> Result<ImportReport> {
+    let (layout, new_root) = match target {
+        Destination::Existing(l) => (l, None),
+        Destination::Empty => (Layout::init(dir)?, None),
+        Destination::Missing => {
+            let root = staging.path().join("layout");
+            (Layout::init(&root)?, Some(root))
+        }
+    };
+    let mut report = ImportReport {
+        format: incoming.format,
+        compression,
+        created: new_root.is_some(),
+        blobs_added: 0,
+        bytes_added: 0,
+        blobs_present: 0,
+        entries_added: 0,
+        tags: incoming
+            .entries
+            .iter()
+            .filter_map(|e| e.ref_name().map(String::from))
+            .collect(),
+        replaced: Vec::new(),
+        referrers: incoming.all_relations,
+        mode: mode_in_use.map(|(m, _)| m),
+    };
+    {
+        let _pin = layout.pin()?;
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        for staged in incoming.blobs.values() {
+            if place(&layout, staged, &mut dirs)? {
+                report.blobs_added += 1;
+                report.bytes_added += staged.size;
+            } else {
+                report.blobs_present += 1;
+            }
+        }
+        for d in &dirs {
+            sync_dir(d)?;
+        }
+        let merged =
+            layout.edit_index(|index| merge(index, &incoming, mode_in_use, options.force))?;
+        report.entries_added = merged.added;
+        report.replaced = merged.replaced;
+        for (mode, key, subject) in &merged.rerecord {
+            for rel in incoming.relations.iter().filter(|r| &r.subject == subject) {
+                layout.record_referrer(&rel.referrer, subject, *mode, *key)?;
+            }
+        }
+        if let Some((mode @ (Mode::Tag | Mode::Response), key)) = mode_in_use {
+            for rel in &incoming.relations {
+                layout.record_referrer(&rel.referrer, &rel.subject, mode, key)?;
+            }
+        }
+    }
+    if let Some(root) = new_root {
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&parent).at(&parent)?;
+        if dir.exists() {
+            return Err(Error::Conflict(format!(
+                "{} appeared while the archive was imported; nothing was imported",
+                dir.display()
+            )));
+        }
+        fs::rename(&root, dir).at(dir)?;
+        sync_dir(&parent)?;
+    }
+    Ok(report)
+}
+
+/// Moves a staged, verified blob into the layout; false when the layout had it already.
+pub(super) fn place(
+    layout: &Layout,
+    staged: &Staged,
+    dirs: &mut BTreeSet<PathBuf>,
+) -> Result<bool> {
+    let digest = &staged.digest;
+    match layout.blob_size(digest)? {
+        Some(size) if size == staged.size => return Ok(false),
+        Some(size) => {
+            return Err(Error::Corrupt {
+                path: layout.blob_path(digest),
+                reason: format!(
+                    "the layout already has this blob with {size} bytes, but its verified content has {} (run fsck)",
+                    staged.size
+                ),
+            });
+        }
+        None => {}
+    }
+    let target = layout.blob_path(digest);
+    let parent = target.parent().unwrap_or(layout.root()).to_path_buf();
+    if !parent.is_dir() {
+        fs::create_dir_all(&parent).at(&parent)?;
+        dirs.insert(layout.root().join(crate::layout::BLOBS_DIR));
+    }
+    match fs::rename(&staged.path, &target) {
+        Ok(()) => {
+            dirs.insert(parent);
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+            let mut f = File::open(&staged.path).at(&staged.path)?;
+            layout.write_blob(
+                &mut f,
+                Expected {
+                    digest: Some(digest.clone()),
+                    size: Some(staged.size),
+                },
+            )?;
+            Ok(true)
+        }
+        Err(e) => Err(Error::Io {
+            path: target,
+            source: e,
+        }),
+    }
+}

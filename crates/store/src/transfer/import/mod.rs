@@ -1,0 +1,280 @@
+//! Importing a tarball into a layout: OCI layouts (as `export` writes them, or regctl, skopeo,
+//! containerd, `docker save` >= 25) and classic `docker save` archives (`manifest.json`,
+//! `repositories`, `<id>/layer.tar`, `<hex>.json`), plain or compressed with gzip or zstd
+//! (recognized by their magic bytes, not by a file name).
+//!
+//! The archive is untrusted. It is read once, as a stream, and everything is checked before
+//! anything is written into the destination:
+//! - every member must be a regular file or a directory with a relative path of plain components
+//!   (no `..`, no absolute path); links, devices and fifos are refused, and so is any path given
+//!   twice; the one exception is the symlink classic `docker save` writes for a layer it saved
+//!   already (`<id>/layer.tar -> ../<other id>/layer.tar`), which is followed in memory and never
+//!   created;
+//! - under `blobs/` only `blobs/<alg>/<encoded>` files are allowed, named by a valid digest of an
+//!   algorithm ocistow can verify; each is hashed while it is unpacked and must match its name;
+//! - `oci-layout`, `index.json` and `manifest.json` must be valid, every descriptor reachable from
+//!   `index.json` (or built from `manifest.json`) must name a blob that is in the archive (or
+//!   already in the destination) with exactly its declared size, unless it is non-distributable
+//!   (`urls`), and every manifest on the way must parse;
+//! - other files in the root or in other directories are ignored and never written.
+//!
+//! Blobs are unpacked into a staging directory created beside the destination (in its parent),
+//! so a refused archive leaves the destination exactly as it was, and a destination that did not
+//! exist still does not. Only after the whole archive was validated are the staged blobs renamed
+//! into `blobs/` (they were verified and fsynced already), under the destination's gc pin, and the
+//! entries merged into `index.json` in one transaction: entries are added, none is dropped, and a
+//! tag that already names another digest is a conflict unless `force`. A new destination is built
+//! completely in the staging directory and renamed into place at the end.
+//!
+//! Referrer records (subject annotations, fallback tags, referrers responses) arriving with the
+//! archive are re-recorded in the destination's convention when it uses one consistently, so the
+//! destination stays consistent; otherwise they are added as they are (records for the same
+//! subject are merged, never replaced).
+
+mod docker;
+mod merge;
+mod oci;
+mod staging;
+
+use std::collections::BTreeMap;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::digest::Digest;
+use crate::error::{Error, IoContext, Result};
+use crate::layout::Progress;
+use crate::model::Descriptor;
+use crate::referrers::Mode;
+use crate::transfer::Relation;
+use crate::transfer::export::Compression;
+
+use docker::validate_docker;
+use merge::{commit, merge};
+use oci::{check_oci_layout, validate_oci};
+use staging::{Collected, Destination, Staged, Staging, collect};
+
+/// Docker's layer media types, for manifests built from classic `docker save` archives.
+pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// Small files read into memory: `oci-layout` and the like.
+const MAX_SMALL_FILE: u64 = 1 << 20;
+
+/// How an import treats the destination.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Let tags from the archive replace tags in the destination that name another digest.
+    pub force: bool,
+    /// The input's name for messages (a file name, or `stdin`).
+    pub name: String,
+}
+
+/// What the archive turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveFormat {
+    /// An OCI image layout (`oci-layout`, `index.json`, `blobs/`).
+    OciLayout,
+    /// A classic `docker save` archive (`manifest.json` and layer tarballs).
+    DockerArchive,
+}
+
+/// What an import did.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    pub format: ArchiveFormat,
+    pub compression: Compression,
+    /// The destination did not exist and was created.
+    pub created: bool,
+    /// Blobs moved into the destination, and their total size.
+    pub blobs_added: usize,
+    pub bytes_added: u64,
+    /// Blobs the destination had already.
+    pub blobs_present: usize,
+    /// `index.json` entries added.
+    pub entries_added: usize,
+    /// Tags the archive carries.
+    pub tags: Vec<String>,
+    /// Tags that named another digest and were replaced (only with `force`).
+    pub replaced: Vec<String>,
+    /// Referrer relations in the archive.
+    pub referrers: usize,
+    /// The convention they were re-recorded in, when the destination uses one consistently.
+    pub mode: Option<Mode>,
+}
+
+/// Imports the archive read from `input` into the layout at `dir` (created when missing).
+/// Nothing is written into `dir` unless the whole archive is valid.
+pub fn import(
+    input: &mut dyn Read,
+    dir: &Path,
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let name = if options.name.is_empty() {
+        "archive".to_string()
+    } else {
+        options.name.clone()
+    };
+    let target = Destination::inspect(dir)?;
+    let staging = Staging::create(dir, &target)?;
+    let mut counted = Counting {
+        inner: input,
+        progress,
+    };
+    let (compression, reader) = decompress(&mut counted, &name)?;
+    let collected = collect(reader, &staging, &name)?;
+    let incoming = validate(collected, &target, &staging, &name)?;
+    let mode_in_use = match &target {
+        Destination::Existing(l) => l.referrers_mode_in_use()?,
+        _ => None,
+    };
+    // Conflicts are found before anything is written.
+    if let Destination::Existing(l) = &target {
+        let mut index = l.read_index()?;
+        merge(&mut index, &incoming, mode_in_use, options.force)?;
+    }
+    commit(
+        dir,
+        target,
+        &staging,
+        incoming,
+        mode_in_use,
+        options,
+        compression,
+    )
+}
+
+struct Counting<'a> {
+    inner: &'a mut dyn Read,
+    progress: &'a dyn Progress,
+}
+
+impl Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
+}
+
+fn corrupt(name: &str, reason: impl Into<String>) -> Error {
+    Error::Corrupt {
+        path: PathBuf::from(name),
+        reason: reason.into(),
+    }
+}
+
+/// Recognizes gzip and zstd by their magic bytes; anything else is read as a plain tar.
+fn decompress<'a>(
+    input: &'a mut dyn Read,
+    name: &str,
+) -> Result<(Compression, Box<dyn Read + 'a>)> {
+    let mut head = [0u8; 6];
+    let mut got = 0;
+    while got < head.len() {
+        match input.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(Error::Io {
+                    path: name.into(),
+                    source: e,
+                });
+            }
+        }
+    }
+    let head = head[..got].to_vec();
+    if head.is_empty() {
+        return Err(corrupt(name, "the input is empty"));
+    }
+    let buffered = BufReader::with_capacity(1 << 20, io::Cursor::new(head.clone()).chain(input));
+    if head.starts_with(&[0x1f, 0x8b]) {
+        let dec = flate2::bufread::MultiGzDecoder::new(buffered);
+        return Ok((
+            Compression::Gzip,
+            Box::new(Labelled {
+                inner: dec,
+                label: "gzip",
+            }),
+        ));
+    }
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let dec = zstd::stream::read::Decoder::with_buffer(buffered).at(name)?;
+        return Ok((
+            Compression::Zstd,
+            Box::new(Labelled {
+                inner: dec,
+                label: "zstd",
+            }),
+        ));
+    }
+    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Err(corrupt(
+            name,
+            "xz-compressed archives are not supported (use tar, tar+gzip or tar+zstd)",
+        ));
+    }
+    if head.starts_with(b"BZh") {
+        return Err(corrupt(
+            name,
+            "bzip2-compressed archives are not supported (use tar, tar+gzip or tar+zstd)",
+        ));
+    }
+    Ok((Compression::None, Box::new(buffered)))
+}
+
+/// Says which decompressor failed in its errors (a truncated stream stays `UnexpectedEof`).
+struct Labelled<R> {
+    inner: R,
+    label: &'static str,
+}
+
+impl<R: Read> Read for Labelled<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), format!("invalid {} stream: {e}", self.label)))
+    }
+}
+
+/// What the archive adds, validated.
+struct Incoming {
+    format: ArchiveFormat,
+    entries: Vec<Descriptor>,
+    blobs: BTreeMap<Digest, Staged>,
+    /// Relations recorded in the archive (by an entry or a record), to carry over.
+    relations: Vec<Relation>,
+    all_relations: usize,
+}
+
+fn validate(c: Collected, target: &Destination, staging: &Staging, name: &str) -> Result<Incoming> {
+    let existing = match target {
+        Destination::Existing(l) => Some(l),
+        _ => None,
+    };
+    if let Some(bytes) = &c.oci_layout {
+        check_oci_layout(bytes, name)?;
+        let Some(index) = &c.index else {
+            return Err(corrupt(
+                name,
+                "the archive has oci-layout but no index.json; nothing was imported",
+            ));
+        };
+        return validate_oci(index, c.blobs, existing, name);
+    }
+    if let Some(manifest) = &c.docker_manifest {
+        return validate_docker(manifest, &c, staging, name);
+    }
+    if c.index.is_some() {
+        return Err(corrupt(
+            name,
+            "the archive has index.json but no oci-layout file; nothing was imported",
+        ));
+    }
+    Err(corrupt(
+        name,
+        "neither an OCI layout (oci-layout, index.json) nor a docker save archive (manifest.json); nothing was imported",
+    ))
+}

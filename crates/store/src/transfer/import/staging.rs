@@ -1,0 +1,433 @@
+//! The destination as found, the private staging area beside it, and the one pass over the
+//! archive that stages its members.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::digest::{Algorithm, Digest};
+use crate::error::{Error, IoContext, Result};
+use crate::layout::{Layout, MAX_MANIFEST_SIZE, OCI_LAYOUT_FILE};
+use crate::transfer::tar_reader::{Kind, TarError, TarReader};
+
+use super::docker::legacy_alias;
+use super::{MAX_SMALL_FILE, corrupt};
+
+pub(super) enum Destination {
+    Existing(Layout),
+    /// An empty directory: made a layout when the import succeeds.
+    Empty,
+    Missing,
+}
+
+impl Destination {
+    pub(super) fn inspect(dir: &Path) -> Result<Self> {
+        match fs::metadata(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Destination::Missing),
+            Err(e) => Err(Error::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            }),
+            Ok(m) if !m.is_dir() => Err(Error::NotALayout {
+                path: dir.to_path_buf(),
+                reason: "not a directory".into(),
+            }),
+            Ok(_) => {
+                if dir.join(OCI_LAYOUT_FILE).exists() {
+                    return Ok(Destination::Existing(Layout::open(dir)?));
+                }
+                if fs::read_dir(dir).at(dir)?.next().is_none() {
+                    Ok(Destination::Empty)
+                } else {
+                    Err(Error::Conflict(format!(
+                        "{}: directory is not empty and has no oci-layout file; refusing to import into it",
+                        dir.display()
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// A private directory beside the destination, removed when dropped.
+pub(super) struct Staging {
+    pub(super) dir: Option<tempfile::TempDir>,
+    /// `DIR/ingest` when we had to create it for a fallback staging area.
+    pub(super) created_ingest: Option<PathBuf>,
+}
+
+impl Staging {
+    pub(super) fn create(dir: &Path, target: &Destination) -> Result<Staging> {
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        // The nearest existing ancestor (the destination's parents are created at the end).
+        let mut base = parent.clone();
+        while !base.exists() {
+            base = match base.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+        }
+        let builder = {
+            let mut b = tempfile::Builder::new();
+            b.prefix(".ocistow-import-");
+            b
+        };
+        match builder.tempdir_in(&base) {
+            Ok(t) => Ok(Staging {
+                dir: Some(t),
+                created_ingest: None,
+            }),
+            // A destination whose parent we may not write to: stage in its ingest/ area.
+            Err(e)
+                if e.kind() == io::ErrorKind::PermissionDenied
+                    && matches!(target, Destination::Existing(_)) =>
+            {
+                let ingest = dir.join(crate::layout::INGEST_DIR);
+                let created = !ingest.exists();
+                fs::create_dir_all(&ingest).at(&ingest)?;
+                let t = builder.tempdir_in(&ingest).at(&ingest)?;
+                Ok(Staging {
+                    dir: Some(t),
+                    created_ingest: created.then_some(ingest),
+                })
+            }
+            Err(e) => Err(Error::Io {
+                path: base,
+                source: e,
+            }),
+        }
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        self.dir
+            .as_ref()
+            .map(|d| d.path())
+            .unwrap_or(Path::new("."))
+    }
+
+    pub(super) fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.path().join(digest.blob_path())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Some(d) = self.dir.take() {
+            let _ = d.close();
+        }
+        if let Some(ingest) = self.created_ingest.take() {
+            // Only if empty: another writer may have started using it meanwhile.
+            let _ = fs::remove_dir(ingest);
+        }
+    }
+}
+/// A file unpacked into the staging area, hashed.
+#[derive(Debug, Clone)]
+pub(super) struct Staged {
+    pub(super) path: PathBuf,
+    pub(super) digest: Digest,
+    pub(super) size: u64,
+    /// Where it was in the archive, for messages.
+    pub(super) entry: String,
+}
+
+#[derive(Default)]
+pub(super) struct Collected {
+    pub(super) oci_layout: Option<Vec<u8>>,
+    pub(super) index: Option<Vec<u8>>,
+    pub(super) docker_manifest: Option<Vec<u8>>,
+    /// Verified `blobs/<alg>/<encoded>` members.
+    pub(super) blobs: BTreeMap<Digest, Staged>,
+    /// Every staged file by its path in the archive (blobs and docker layer/config files).
+    pub(super) files: HashMap<String, Staged>,
+    /// classic `docker save` layer symlinks: path -> target path.
+    pub(super) aliases: HashMap<String, String>,
+}
+
+/// Reads every member once, staging blobs and the files a docker archive may need.
+pub(super) fn collect(
+    reader: Box<dyn Read + '_>,
+    staging: &Staging,
+    name: &str,
+) -> Result<Collected> {
+    // The counter lives in the staging area; interior mutability is not needed: one pass.
+    let mut staging_files = StagingFiles {
+        staging,
+        counter: 0,
+    };
+    let mut tar = TarReader::new(reader);
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut c = Collected::default();
+    loop {
+        let head = match tar.next() {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
+            Err(TarError::Io(e)) => return Err(read_error(name, None, e)),
+            Err(e) => return Err(corrupt(name, e.to_string())),
+        };
+        let shown = String::from_utf8_lossy(&head.name).into_owned();
+        let bad = |reason: String| {
+            corrupt(
+                name,
+                format!(
+                    "entry {shown:?} {reason}; the archive was refused and nothing was imported"
+                ),
+            )
+        };
+        let path = match normalize(&head.name) {
+            Ok(Some(p)) => p,
+            Ok(None) if head.kind == Kind::Dir => continue,
+            Ok(None) => return Err(bad("names no file".into())),
+            Err(reason) => return Err(bad(reason)),
+        };
+        if !seen.insert(path.clone()) {
+            return Err(bad("appears twice in the archive".into()));
+        }
+        let parts: Vec<&str> = path.split('/').collect();
+        match &head.kind {
+            Kind::File => {}
+            Kind::Dir => {
+                if parts[0] == "blobs" && parts.len() > 2 {
+                    return Err(bad(
+                        "is a directory where blobs/<algorithm>/ may only hold blob files".into(),
+                    ));
+                }
+                continue;
+            }
+            Kind::Symlink(target) => match legacy_alias(&parts, target) {
+                Some(to) => {
+                    c.aliases.insert(path, to);
+                    continue;
+                }
+                None => {
+                    return Err(bad(format!(
+                        "is a symbolic link (to {:?}); links are not allowed",
+                        String::from_utf8_lossy(target)
+                    )));
+                }
+            },
+            Kind::HardLink(target) => {
+                return Err(bad(format!(
+                    "is a hard link (to {:?}); links are not allowed",
+                    String::from_utf8_lossy(target)
+                )));
+            }
+            other => {
+                return Err(bad(format!(
+                    "is a {}; only regular files and directories are allowed",
+                    other.describe()
+                )));
+            }
+        }
+        let size = head.size;
+        match parts.as_slice() {
+            ["oci-layout"] => {
+                c.oci_layout = Some(read_small(&mut tar, size, MAX_SMALL_FILE, name, &path)?)
+            }
+            ["index.json"] => {
+                c.index = Some(read_small(&mut tar, size, MAX_MANIFEST_SIZE, name, &path)?)
+            }
+            ["manifest.json"] => {
+                c.docker_manifest =
+                    Some(read_small(&mut tar, size, MAX_MANIFEST_SIZE, name, &path)?)
+            }
+            ["blobs", alg, enc] => {
+                let digest = Digest::parse(&format!("{alg}:{enc}"))
+                    .map_err(|e| bad(format!("is not named by a valid digest ({e})")))?;
+                let algorithm = digest.known_algorithm().map_err(|_| {
+                    bad(format!(
+                        "uses the digest algorithm {alg:?}, which ocistow cannot verify"
+                    ))
+                })?;
+                let dest = staging.blob_path(&digest);
+                let (actual, written) = stage(&mut tar, &dest, algorithm, name, &path)?;
+                if actual != digest {
+                    return Err(Error::DigestMismatch {
+                        what: format!("{name}: entry {path:?} (the archive was refused)"),
+                        expected: digest,
+                        actual,
+                    });
+                }
+                let staged = Staged {
+                    path: dest,
+                    digest: digest.clone(),
+                    size: written,
+                    entry: path.clone(),
+                };
+                c.files.insert(path, staged.clone());
+                c.blobs.insert(digest, staged);
+            }
+            ["blobs", ..] => {
+                return Err(bad(
+                    "is not a blob file: under blobs/ only blobs/<algorithm>/<encoded> is allowed"
+                        .into(),
+                ));
+            }
+            [_, "layer.tar"] => {
+                let dest = staging_files.next()?;
+                let (digest, written) = stage(&mut tar, &dest, Algorithm::Sha256, name, &path)?;
+                c.files.insert(
+                    path.clone(),
+                    Staged {
+                        path: dest,
+                        digest,
+                        size: written,
+                        entry: path,
+                    },
+                );
+            }
+            [file] if file.ends_with(".json") => {
+                let dest = staging_files.next()?;
+                let (digest, written) = stage(&mut tar, &dest, Algorithm::Sha256, name, &path)?;
+                c.files.insert(
+                    path.clone(),
+                    Staged {
+                        path: dest,
+                        digest,
+                        size: written,
+                        entry: path,
+                    },
+                );
+            }
+            // Anything else (docker's <id>/json and VERSION, `repositories`, unknown files)
+            // is skipped, never written.
+            _ => {}
+        }
+    }
+    Ok(c)
+}
+
+pub(super) struct StagingFiles<'a> {
+    pub(super) staging: &'a Staging,
+    pub(super) counter: u64,
+}
+
+impl StagingFiles<'_> {
+    pub(super) fn next(&mut self) -> Result<PathBuf> {
+        let dir = self.staging.path().join("files");
+        fs::create_dir_all(&dir).at(&dir)?;
+        self.counter += 1;
+        Ok(dir.join(self.counter.to_string()))
+    }
+}
+
+pub(super) fn read_error(name: &str, entry: Option<&str>, e: io::Error) -> Error {
+    let at = entry.map(|p| format!("entry {p:?}: ")).unwrap_or_default();
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => corrupt(
+            name,
+            format!("{at}the archive is truncated; nothing was imported"),
+        ),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::Other => corrupt(
+            name,
+            format!("{at}cannot be read ({e}); nothing was imported"),
+        ),
+        _ => Error::Io {
+            path: name.into(),
+            source: e,
+        },
+    }
+}
+
+pub(super) fn read_small<R: Read>(
+    tar: &mut TarReader<R>,
+    size: u64,
+    cap: u64,
+    name: &str,
+    path: &str,
+) -> Result<Vec<u8>> {
+    if size > cap {
+        return Err(corrupt(
+            name,
+            format!(
+                "entry {path:?} is {size} bytes, more than the {cap} accepted; nothing was imported"
+            ),
+        ));
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    tar.data()
+        .read_to_end(&mut buf)
+        .map_err(|e| read_error(name, Some(path), e))?;
+    Ok(buf)
+}
+
+/// Unpacks the current member into `dest`, hashing it; the file is fsynced.
+pub(super) fn stage<R: Read>(
+    tar: &mut TarReader<R>,
+    dest: &Path,
+    algorithm: Algorithm,
+    name: &str,
+    path: &str,
+) -> Result<(Digest, u64)> {
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).at(parent)?;
+    }
+    let file = File::create(dest).at(dest)?;
+    file.set_permissions(fs::Permissions::from_mode(0o644))
+        .at(dest)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut hasher = algorithm.hasher();
+    let mut count = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut data = tar.data();
+    loop {
+        let n = match data.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(name, Some(path), e)),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).at(dest)?;
+        count += n as u64;
+    }
+    let file = out.into_inner().map_err(|e| Error::Io {
+        path: dest.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().at(dest)?;
+    Ok((hasher.finish(), count))
+}
+
+/// A member path as plain relative components joined by `/`; `None` for the root itself.
+pub(super) fn normalize(name: &[u8]) -> std::result::Result<Option<String>, String> {
+    let s = std::str::from_utf8(name).map_err(|_| "has a name that is not UTF-8".to_string())?;
+    if s.starts_with('/') {
+        return Err("has an absolute path".into());
+    }
+    if s.contains('\0') || s.contains('\\') {
+        return Err("has a name with a NUL byte or a backslash".into());
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in s.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err("has a path with '..', which could leave the layout".into()),
+            p => parts.push(p),
+        }
+    }
+    Ok((!parts.is_empty()).then(|| parts.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_member_paths() {
+        assert_eq!(
+            normalize(b"./blobs//sha256/").unwrap().as_deref(),
+            Some("blobs/sha256")
+        );
+        assert_eq!(normalize(b"./").unwrap(), None);
+        assert!(normalize(b"../x").is_err());
+        assert!(normalize(b"blobs/../index.json").is_err());
+        assert!(normalize(b"/etc/passwd").is_err());
+        assert!(normalize(b"a\\b").is_err());
+    }
+}
