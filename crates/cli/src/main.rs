@@ -1,64 +1,46 @@
-//! `ocistow`: the command-line face of `ocistow-store`.
+//! `ocistow`: the command-line face of `ocistow-store`. Parse, run, exit.
+//!
+//! Where things are: `cli.rs` is the grammar, `commands/<command>.rs` the code of each command
+//! (with its arguments), `context.rs` what commands share (global options, environment,
+//! reference resolution), `output.rs` stdout and formats, `exit.rs` every exit code.
 
 mod cli;
 mod commands;
-mod maintenance_cmd;
+mod context;
+mod exit;
+mod output;
 mod progress;
-mod referrers_cmd;
-mod transfer_cmd;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use ocistow_store::Error;
 
-/// Exit codes, documented in docs/cli.md.
-mod exit {
-    pub const ERROR: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const NOT_FOUND: u8 = 3;
-    pub const AMBIGUOUS: u8 = 4;
-    pub const INTEGRITY: u8 = 5;
-    pub const LOCKED: u8 = 6;
-    pub const CONFLICT: u8 = 7;
-}
+use crate::context::Context;
+use crate::output::Output;
 
 fn main() -> ExitCode {
-    // Die quietly on a closed pipe (`ocistow ls | head`), as Unix tools do, instead of panicking
-    // in println!.
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-    let cli = cli::Cli::parse();
-    match commands::run(&cli) {
-        Ok(commands::Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(commands::Outcome::No) => ExitCode::from(1),
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout and exit 0; usage errors go to stderr and exit 2.
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let mut out = Output::stdout();
+    let result = Context::new(&cli).and_then(|ctx| commands::run(&ctx, &mut out, cli.command));
+    let flushed = out.flush().map_err(anyhow::Error::from);
+    match result.and_then(|outcome| flushed.map(|()| outcome)) {
+        Ok(outcome) => ExitCode::from(outcome.code()),
+        Err(err) if exit::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(exit_code(&err))
+            ExitCode::from(exit::code_of(&err))
         }
-    }
-}
-
-fn exit_code(err: &anyhow::Error) -> u8 {
-    let Some(e) = err.chain().find_map(|c| c.downcast_ref::<Error>()) else {
-        return exit::ERROR;
-    };
-    match e {
-        Error::NotFound { .. } | Error::NotALayout { .. } => exit::NOT_FOUND,
-        Error::Ambiguous { .. } => exit::AMBIGUOUS,
-        Error::DigestMismatch { .. } | Error::SizeMismatch { .. } | Error::Corrupt { .. } => {
-            exit::INTEGRITY
-        }
-        Error::InvalidDigest { .. }
-        | Error::InvalidReference { .. }
-        | Error::InvalidManifest { .. }
-        | Error::InvalidInput(_)
-        | Error::RefusedEntry { .. }
-        | Error::UnsupportedAlgorithm { .. } => exit::USAGE,
-        Error::Locked { .. } => exit::LOCKED,
-        Error::Conflict(_) => exit::CONFLICT,
-        _ => exit::ERROR,
     }
 }

@@ -1,0 +1,53 @@
+//! `ocistow attach SUBJECT FILE... --artifact-type T`: push files as a referrer of a subject.
+
+use anyhow::Result;
+use ocistow_store::artifact::{self, FileSpec, PushRequest};
+
+use crate::cli::RecordArgs;
+use crate::context::{Context, parse_annotations, referrer_descriptor};
+use crate::exit::Outcome;
+use crate::output::Output;
+use crate::progress;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The subject: DIR:TAG, DIR@DIGEST or DIR.
+    reference: String,
+    /// Files, each FILE[:MEDIATYPE].
+    files: Vec<String>,
+    /// The referrer's artifactType (required).
+    #[arg(long, required = true)]
+    artifact_type: String,
+    /// Manifest annotation KEY=VALUE (repeatable).
+    #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
+    /// Attach to this platform's manifest when the subject is an index.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    #[command(flatten)]
+    record: RecordArgs,
+}
+
+pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
+    let r = ctx.reference(&args.reference)?;
+    let layout = ctx.open(&r)?;
+    let subject = ctx.resolve(&layout, &r, args.platform.as_deref())?;
+    let req = PushRequest {
+        files: args.files.iter().map(|f| FileSpec::parse(f)).collect(),
+        artifact_type: Some(args.artifact_type.clone()),
+        annotations: parse_annotations(&args.annotations)?,
+        config: None,
+        subject: Some(subject.clone()),
+    };
+    let pushed = artifact::push(&layout, &req, &progress::bar)?;
+    let referrer = referrer_descriptor(&pushed.descriptor);
+    let (mode, why) = ctx.record(&layout, &referrer, subject.digest(), &args.record)?;
+    eprintln!(
+        "Attached to {}@{} (recorded as {} referrer, from {why})",
+        r.dir.display(),
+        subject.digest(),
+        mode.as_str()
+    );
+    out.descriptor(ctx.format, &referrer)?;
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,165 @@
+//! `ocistow blob get|put|delete|exists`: blobs by digest, always verified.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use ocistow_store::layout::Expected;
+use ocistow_store::{Digest, Error, Layout, Target};
+use serde_json::json;
+
+use crate::context::Context;
+use crate::exit::Outcome;
+use crate::output::Output;
+use crate::progress;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Write a blob to stdout or a file, verifying its digest.
+    #[command(after_help = "Example:\n  ocistow blob get ./layout@sha256:51bc… -o file.txt")]
+    Get {
+        /// DIR@DIGEST
+        reference: String,
+        /// Write here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Store a blob from a file or stdin and print its digest.
+    #[command(
+        after_help = "Examples:\n  ocistow blob put ./layout file.bin\n  ocistow blob put ./layout - --digest sha256:51bc… < file.bin"
+    )]
+    Put {
+        /// The layout directory.
+        dir: String,
+        /// File, or - for stdin.
+        #[arg(default_value = "-")]
+        file: String,
+        /// Expected digest (its algorithm is used: sha256 or sha512).
+        #[arg(long)]
+        digest: Option<String>,
+        /// Expected size in bytes.
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// Delete a blob (even one still referenced: see `gc` for safe cleanup).
+    #[command(after_help = "Example:\n  ocistow blob delete ./layout@sha256:51bc…")]
+    Delete { reference: String },
+    /// Exit 0 if the blob exists, 1 if not.
+    #[command(after_help = "Example:\n  ocistow blob exists ./layout@sha256:51bc… && echo present")]
+    Exists { reference: String },
+}
+
+pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
+    match cmd {
+        Command::Get { reference, output } => get(ctx, out, reference, output.as_deref()),
+        Command::Put {
+            dir,
+            file,
+            digest,
+            size,
+        } => put(ctx, out, dir, file, digest.as_deref(), *size),
+        Command::Delete { reference } => {
+            let (layout, digest) = blob_ref(ctx, reference)?;
+            layout.delete_blob(&digest)?;
+            eprintln!("Deleted blob {digest}");
+            Ok(Outcome::Ok)
+        }
+        Command::Exists { reference } => {
+            let (layout, digest) = blob_ref(ctx, reference)?;
+            let size = layout.blob_size(&digest)?;
+            if ctx.json() {
+                out.json_line(&json!({"digest": digest, "exists": size.is_some(), "size": size}))?;
+            }
+            Ok(Outcome::from_answer(size.is_some()))
+        }
+    }
+}
+
+/// A `DIR@DIGEST` argument.
+fn blob_ref(ctx: &Context, reference: &str) -> Result<(Layout, Digest)> {
+    let r = ctx.reference(reference)?;
+    let Target::Digest(d) = &r.target else {
+        return Err(Error::InvalidReference {
+            input: reference.into(),
+            reason: "blobs are named DIR@DIGEST".into(),
+        }
+        .into());
+    };
+    Ok((ctx.open(&r)?, d.clone()))
+}
+
+fn get(ctx: &Context, out: &mut Output, reference: &str, output: Option<&Path>) -> Result<Outcome> {
+    let (layout, digest) = blob_ref(ctx, reference)?;
+    // get verifies, so an algorithm we cannot compute is an error whether or not the file exists.
+    digest.known_algorithm()?;
+    let size = layout.blob_size(&digest)?.ok_or_else(|| Error::NotFound {
+        what: format!("blob {digest} in {}", layout.root().display()),
+        hint: String::new(),
+    })?;
+    let bar = progress::bar(&digest.to_string(), size);
+    match output {
+        None => {
+            layout.copy_blob_to(&digest, None, out.raw(), bar.as_ref())?;
+        }
+        // A device or pipe (`-o /dev/null`) is written to directly: renaming a temp file over
+        // it would replace the device.
+        Some(path) if fs::metadata(path).is_ok_and(|m| !m.is_file()) => {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("{}", path.display()))?;
+            layout.copy_blob_to(&digest, None, &mut f, bar.as_ref())?;
+        }
+        Some(path) => {
+            let dir = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            let mut temp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("{}", dir.display()))?;
+            {
+                let mut w = io::BufWriter::new(temp.as_file_mut());
+                layout.copy_blob_to(&digest, None, &mut w, bar.as_ref())?;
+                w.flush()?;
+            }
+            temp.persist(path)
+                .with_context(|| format!("{}", path.display()))?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn put(
+    ctx: &Context,
+    out: &mut Output,
+    dir: &str,
+    file: &str,
+    digest: Option<&str>,
+    size: Option<u64>,
+) -> Result<Outcome> {
+    let layout = ctx.open_dir(&ctx.dir(Some(Path::new(dir)))?)?;
+    let expected = Expected {
+        digest: digest.map(Digest::parse).transpose()?,
+        size,
+    };
+    let (digest, size) = if file == "-" {
+        layout
+            .write_blob(&mut io::stdin().lock(), expected)
+            .context("storing stdin as a blob")?
+    } else {
+        let path = Path::new(file);
+        let mut f = fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let bar = progress::bar(file, len);
+        layout
+            .write_blob_with_progress(&mut f, expected, bar.as_ref())
+            .with_context(|| format!("storing {file} as a blob"))?
+    };
+    if ctx.json() {
+        out.json(&json!({"digest": digest, "size": size}))?;
+    } else {
+        out.line(&digest)?;
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,139 @@
+//! `ocistow discover SUBJECT`: the referrers of a subject, recursively, as an oras-style tree,
+//! a table, or `oras discover --format json`.
+
+use std::io::{self, Write};
+
+use anyhow::Result;
+use ocistow_store::referrers::{Node, ScanOptions};
+use ocistow_store::{Descriptor, Error, Target};
+
+use crate::context::Context;
+use crate::exit::Outcome;
+use crate::output::{Format, Output};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The subject: DIR:TAG, DIR@DIGEST (the blob may be absent) or DIR.
+    reference: String,
+    /// Only referrers of this artifact type (repeatable).
+    #[arg(long)]
+    artifact_type: Vec<String>,
+    /// Levels of referrers to show (all when not given).
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Also scan every manifest blob under blobs/, so referrers reachable from nothing are found.
+    #[arg(long)]
+    deep: bool,
+    /// Discover from this platform's manifest when the subject is an index.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+}
+
+pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
+    let platform = args.platform.as_deref();
+    let r = ctx.reference(&args.reference)?;
+    let layout = ctx.open(&r)?;
+    let graph = layout.scan_referrers(ScanOptions { deep: args.deep })?;
+    let root = match (ctx.resolve(&layout, &r, platform), &r.target) {
+        (Ok(d), _) => d,
+        // A subject whose blob is absent still has an answer: describe it from what its
+        // referrers say about it.
+        (Err(e), Target::Digest(d)) if is_not_found(&e) && platform.is_none() => {
+            graph.referrers_of(d).first().map_or_else(
+                || Descriptor::new("application/octet-stream", d.clone(), 0),
+                |first| first.subject.plain(),
+            )
+        }
+        (Err(e), _) => return Err(e),
+    };
+    let tree = graph.tree(&root, &args.artifact_type, args.depth);
+    let prefix = r.dir.display().to_string();
+    match ctx.format {
+        Format::Json => out.json(&tree.to_oras_json(&prefix))?,
+        Format::Table => table(out.raw(), &tree)?,
+        Format::Text | Format::Tree => {
+            out.line(format_args!("{prefix}@{}", tree.descriptor.digest()))?;
+            draw(out.raw(), &tree, "")?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn is_not_found(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| matches!(c.downcast_ref::<Error>(), Some(Error::NotFound { .. })))
+}
+
+/// `└── ` for the last item of a level, `├── ` before it; and the indent below each.
+fn branch(last: bool) -> (&'static str, &'static str) {
+    if last {
+        ("└── ", "    ")
+    } else {
+        ("├── ", "│   ")
+    }
+}
+
+/// Draws a discover tree as oras does: referrers grouped by artifact type, each with its
+/// annotations and its own referrers.
+fn draw(out: &mut dyn Write, node: &Node, indent: &str) -> io::Result<()> {
+    let mut groups: Vec<(&str, Vec<&Node>)> = Vec::new();
+    for child in &node.referrers {
+        let at = child.descriptor.artifact_type().unwrap_or("<unknown>");
+        match groups.iter_mut().find(|(t, _)| *t == at) {
+            Some((_, list)) => list.push(child),
+            None => groups.push((at, vec![child])),
+        }
+    }
+    for (gi, (at, children)) in groups.iter().enumerate() {
+        let (mark, below) = branch(gi + 1 == groups.len());
+        writeln!(out, "{indent}{mark}{at}")?;
+        let gindent = format!("{indent}{below}");
+        for (ci, child) in children.iter().enumerate() {
+            let (mark, below) = branch(ci + 1 == children.len());
+            writeln!(out, "{gindent}{mark}{}", child.descriptor.digest())?;
+            let cindent = format!("{gindent}{below}");
+            let annotations: Vec<(String, String)> = child
+                .descriptor
+                .annotations()
+                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+                .unwrap_or_default();
+            if !annotations.is_empty() {
+                let (mark, below) = branch(child.referrers.is_empty());
+                writeln!(out, "{cindent}{mark}[annotations]")?;
+                let aindent = format!("{cindent}{below}");
+                for (ai, (k, v)) in annotations.iter().enumerate() {
+                    let (mark, _) = branch(ai + 1 == annotations.len());
+                    writeln!(out, "{aindent}{mark}{k}: {v}")?;
+                }
+            }
+            draw(out, child, &cindent)?;
+        }
+    }
+    Ok(())
+}
+
+/// One referrer a line: depth, digest, artifact type, subject.
+fn table(out: &mut dyn Write, root: &Node) -> io::Result<()> {
+    fn rows(node: &Node, depth: usize, out: &mut Vec<[String; 4]>) {
+        for c in &node.referrers {
+            out.push([
+                depth.to_string(),
+                c.descriptor.digest().to_string(),
+                c.descriptor.artifact_type().unwrap_or("-").to_string(),
+                node.descriptor.digest().to_string(),
+            ]);
+            rows(c, depth + 1, out);
+        }
+    }
+    let mut table = Vec::new();
+    rows(root, 1, &mut table);
+    writeln!(
+        out,
+        "{:<5}  {:<71}  {:<40}  SUBJECT",
+        "DEPTH", "DIGEST", "ARTIFACTTYPE"
+    )?;
+    for [d, dg, at, s] in table {
+        writeln!(out, "{d:<5}  {dg:<71}  {at:<40}  {s}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! `ocistow fsck DIR`: verify every blob, descriptor and referrer record; `--repair` rebuilds
+//! records.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use ocistow_store::maintenance::{FsckOptions, FsckReport};
+
+use crate::context::Context;
+use crate::exit::Outcome;
+use crate::output::{Output, human_bytes, plural};
+use crate::progress;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The layout directory.
+    dir: Option<PathBuf>,
+    /// Rebuild referrer records.
+    #[arg(long)]
+    repair: bool,
+    /// With --repair: also remove index.json entries whose blobs are missing.
+    #[arg(long, requires = "repair")]
+    remove_missing: bool,
+}
+
+pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
+    let options = FsckOptions {
+        repair: args.repair,
+        remove_missing: args.remove_missing,
+        threads: None,
+    };
+    let layout = ctx.open_dir(&ctx.dir(args.dir.as_deref())?)?;
+    // Sizing the bar costs a directory walk: only pay it when a bar can be drawn.
+    let total = if std::io::stderr().is_terminal() {
+        layout.blob_usage()?.1
+    } else {
+        0
+    };
+    let bar = progress::bar("fsck: hashing blobs", total);
+    let report = layout.fsck(&options, bar.as_ref())?;
+    drop(bar);
+    if ctx.json() {
+        out.json(&report)?;
+    } else {
+        print(out, &report)?;
+    }
+    Ok(Outcome::from_answer(report.is_clean()))
+}
+
+fn print(out: &mut Output, r: &FsckReport) -> std::io::Result<()> {
+    for p in &r.problems {
+        out.line(format_args!("problem {}: {p}", p.kind()))?;
+    }
+    for n in &r.notes {
+        out.line(format_args!("note {}: {n}", n.kind()))?;
+    }
+    for line in &r.repaired {
+        out.line(format_args!("repaired: {line}"))?;
+    }
+    out.line(format_args!(
+        "{} blob{} checked ({} hashed): {} problem{}, {} note{}",
+        r.blobs_checked,
+        plural(r.blobs_checked),
+        human_bytes(r.bytes_hashed),
+        r.problems.len(),
+        plural(r.problems.len()),
+        r.notes.len(),
+        plural(r.notes.len()),
+    ))
+}

@@ -1,0 +1,110 @@
+//! `ocistow import FILE DIR`: merge a tarball (OCI layout or docker save) into a layout.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+use ocistow_store::Error;
+use ocistow_store::transfer::{self, ArchiveFormat, Compression, ImportOptions};
+use serde_json::json;
+
+use crate::context::Context;
+use crate::exit::Outcome;
+use crate::output::Output;
+use crate::progress;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The tarball, or - for stdin.
+    input: String,
+    /// The layout to merge into (created when missing).
+    dir: PathBuf,
+    /// Let tags in the tarball replace existing tags that point elsewhere.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
+    let input = args.input.as_str();
+    let dir = ctx.dir(Some(&args.dir))?;
+    let (mut reader, size, name): (Box<dyn Read>, u64, String) = if input == "-" {
+        (Box::new(io::stdin().lock()), 0, "stdin".into())
+    } else {
+        let f = match File::open(input) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::NotFound {
+                    what: format!("input file {input}"),
+                    hint: String::new(),
+                }
+                .into());
+            }
+            Err(e) => return Err(anyhow!(e).context(input.to_string())),
+        };
+        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        (Box::new(f), size, input.to_string())
+    };
+    let bar = progress::bar(&name, size);
+    let report = transfer::import(
+        &mut reader,
+        &dir,
+        &ImportOptions {
+            force: args.force,
+            name: name.clone(),
+        },
+        bar.as_ref(),
+    )?;
+    drop(bar);
+    let compression = match report.compression {
+        Compression::None => "tar",
+        Compression::Gzip => "tar+gzip",
+        Compression::Zstd => "tar+zstd",
+    };
+    if ctx.json() {
+        out.json(&json!({
+            "format": report.format,
+            "compression": compression,
+            "created": report.created,
+            "blobsAdded": report.blobs_added,
+            "bytesAdded": report.bytes_added,
+            "blobsPresent": report.blobs_present,
+            "entriesAdded": report.entries_added,
+            "tags": report.tags,
+            "replacedTags": report.replaced,
+            "referrers": report.referrers,
+            "referrersMode": report.mode.map(|m| m.as_str()),
+        }))?;
+    } else {
+        for t in &report.tags {
+            out.line(t)?;
+        }
+    }
+    eprintln!(
+        "Imported {name} ({} {compression}) into {}{}: {} blobs added ({} bytes), {} already present, {} entries added{}{}",
+        match report.format {
+            ArchiveFormat::OciLayout => "OCI layout",
+            ArchiveFormat::DockerArchive => "docker save archive",
+        },
+        dir.display(),
+        if report.created { " (created)" } else { "" },
+        report.blobs_added,
+        report.bytes_added,
+        report.blobs_present,
+        report.entries_added,
+        if report.replaced.is_empty() {
+            String::new()
+        } else {
+            format!("; replaced tags {}", report.replaced.join(", "))
+        },
+        match (report.referrers, report.mode) {
+            (0, _) => String::new(),
+            (n, Some(m)) => format!(
+                "; {n} referrers, recorded as {} as the layout does",
+                m.as_str()
+            ),
+            (n, None) => format!("; {n} referrers, records kept as they came"),
+        }
+    );
+    Ok(Outcome::Ok)
+}

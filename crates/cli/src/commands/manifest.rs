@@ -1,0 +1,187 @@
+//! `ocistow manifest get|put|delete`: manifests by reference, stored exactly as given.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+
+use anyhow::{Context as _, Result};
+use ocistow_store::layout::MAX_MANIFEST_SIZE;
+use ocistow_store::referrers::ScanOptions;
+use ocistow_store::{Error, Target};
+
+use crate::context::Context;
+use crate::exit::Outcome;
+use crate::output::Output;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Print a manifest's exact bytes.
+    #[command(after_help = "Example:\n  ocistow manifest get ./layout:v1 | jq .")]
+    Get {
+        reference: String,
+        /// Get this platform's manifest when the reference is an index.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+    },
+    /// Store a manifest from a file or stdin, exactly as given, and list it in index.json.
+    #[command(
+        after_help = "Examples:\n  ocistow manifest put ./layout:v2 manifest.json\n  cat index.json | ocistow manifest put ./layout:multi - --media-type application/vnd.oci.image.index.v1+json"
+    )]
+    Put {
+        /// DIR or DIR:TAG.
+        reference: String,
+        /// File with the manifest JSON, or - for stdin.
+        #[arg(default_value = "-")]
+        file: String,
+        /// The media type, when the JSON has no mediaType field.
+        #[arg(long)]
+        media_type: Option<String>,
+        /// Accept a manifest whose blobs are not (all) in the layout.
+        #[arg(long)]
+        allow_sparse: bool,
+    },
+    /// Remove a manifest's index.json entries, its records as a referrer, and its blob.
+    #[command(
+        after_help = "Examples:\n  ocistow manifest delete ./layout:old\n  ocistow manifest delete ./layout:v1 --with-referrers"
+    )]
+    Delete {
+        reference: String,
+        /// Also delete its referrers, recursively (otherwise a subject with referrers is refused).
+        #[arg(long)]
+        with_referrers: bool,
+    },
+}
+
+pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
+    match cmd {
+        Command::Get {
+            reference,
+            platform,
+        } => get(ctx, out, reference, platform.as_deref()),
+        Command::Put {
+            reference,
+            file,
+            media_type,
+            allow_sparse,
+        } => put(
+            ctx,
+            out,
+            reference,
+            file,
+            media_type.as_deref(),
+            *allow_sparse,
+        ),
+        Command::Delete {
+            reference,
+            with_referrers,
+        } => delete(ctx, reference, *with_referrers),
+    }
+}
+
+fn get(
+    ctx: &Context,
+    out: &mut Output,
+    reference: &str,
+    platform: Option<&str>,
+) -> Result<Outcome> {
+    let r = ctx.reference(reference)?;
+    let layout = ctx.open(&r)?;
+    let desc = ctx.resolve(&layout, &r, platform)?;
+    let (bytes, _) = layout.read_manifest(&desc)?;
+    out.raw().write_all(&bytes)?;
+    Ok(Outcome::Ok)
+}
+
+fn put(
+    ctx: &Context,
+    out: &mut Output,
+    reference: &str,
+    file: &str,
+    media_type: Option<&str>,
+    sparse: bool,
+) -> Result<Outcome> {
+    let r = ctx.reference(reference)?;
+    let tags = match &r.target {
+        Target::Tag(t) => vec![t.clone()],
+        Target::Only => vec![],
+        Target::Digest(_) => {
+            return Err(Error::InvalidReference {
+                input: reference.into(),
+                reason: "manifest put takes DIR or DIR:TAG".into(),
+            }
+            .into());
+        }
+    };
+    let layout = ctx.open(&r)?;
+    let bytes = read_input(file, MAX_MANIFEST_SIZE)?;
+    let what = if file == "-" { "stdin" } else { file };
+    // Everything that can fail on input is checked before the first write.
+    layout.check_index()?;
+    layout
+        .validate_manifest(&bytes, media_type, sparse)
+        .with_context(|| what.to_string())?;
+    let _pin = layout.pin()?;
+    let desc = layout
+        .put_manifest(&bytes, media_type, sparse)
+        .with_context(|| what.to_string())?;
+    layout.add_entry(&desc, &tags)?;
+    out.descriptor(ctx.format, &desc)?;
+    Ok(Outcome::Ok)
+}
+
+fn delete(ctx: &Context, reference: &str, with_referrers: bool) -> Result<Outcome> {
+    let r = ctx.reference(reference)?;
+    let layout = ctx.open(&r)?;
+    let desc = ctx.resolve(&layout, &r, None)?;
+    let graph = layout.scan_referrers(ScanOptions { deep: false })?;
+    let mut doomed = BTreeSet::from([desc.digest().clone()]);
+    let direct: Vec<String> = graph
+        .referrers_of(desc.digest())
+        .iter()
+        .map(|r| r.digest().to_string())
+        .collect();
+    if !direct.is_empty() && !with_referrers {
+        return Err(Error::Conflict(format!(
+            "{} has referrers ({}); delete them first or pass --with-referrers",
+            desc.digest(),
+            direct.join(", ")
+        ))
+        .into());
+    }
+    let mut queue = vec![desc.digest().clone()];
+    while let Some(d) = queue.pop() {
+        for child in graph.referrers_of(&d) {
+            if doomed.insert(child.digest().clone()) {
+                queue.push(child.digest().clone());
+            }
+        }
+    }
+    let n = layout.delete_manifests(&doomed)?;
+    for d in &doomed {
+        eprintln!("Deleted {d}");
+    }
+    eprintln!("({n} index.json entries removed or rewritten)");
+    Ok(Outcome::Ok)
+}
+
+/// A file or stdin, refused when larger than `limit` (read at most one byte past it).
+fn read_input(file: &str, limit: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    if file == "-" {
+        std::io::stdin()
+            .lock()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .context("stdin")?;
+    } else {
+        fs::File::open(file)
+            .with_context(|| file.to_string())?
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| file.to_string())?;
+    }
+    if bytes.len() as u64 > limit {
+        return Err(Error::InvalidInput(format!("{file}: larger than {limit} bytes")).into());
+    }
+    Ok(bytes)
+}

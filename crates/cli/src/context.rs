@@ -1,0 +1,257 @@
+//! The state every command shares: the global options, the environment read once, and how
+//! arguments become layouts, references and descriptors. The only shared state of the CLI; the
+//! library reads no environment variable, so everything taken from the environment is here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use ocistow_store::layout::DEFAULT_LOCK_TIMEOUT;
+use ocistow_store::model::annotations::REF_NAME;
+use ocistow_store::referrers::{Mode, ResponseKey};
+use ocistow_store::{Descriptor, Digest, Error, Layout, Platform, Reference};
+
+use crate::cli::{Cli, RecordArgs};
+use crate::exit::usage;
+use crate::output::Format;
+
+/// Seconds a writer waits for another process's layout lock.
+const LOCK_TIMEOUT_VAR: &str = "OCISTOW_LOCK_TIMEOUT";
+/// The created time of pushed manifests and the mtime of exported tar entries.
+const SOURCE_DATE_EPOCH_VAR: &str = "SOURCE_DATE_EPOCH";
+/// The default `--referrers-mode` (clap reads its value; this only tells where a mode came from).
+const REFERRERS_MODE_VAR: &str = "OCISTOW_REFERRERS_MODE";
+
+/// What every command is given.
+pub struct Context {
+    /// `--layout DIR`.
+    layout: Option<PathBuf>,
+    /// `--format`.
+    pub format: Format,
+    lock_timeout: Duration,
+    referrers_mode_from_env: bool,
+}
+
+impl Context {
+    /// The global options of `cli` and the environment; a malformed `OCISTOW_LOCK_TIMEOUT` is
+    /// refused rather than replaced by the default.
+    pub fn new(cli: &Cli) -> Result<Context> {
+        let lock_timeout = match std::env::var_os(LOCK_TIMEOUT_VAR) {
+            None => DEFAULT_LOCK_TIMEOUT,
+            Some(v) => parse_lock_timeout(&v.to_string_lossy())?,
+        };
+        Ok(Context {
+            layout: cli.layout.clone(),
+            format: cli.format,
+            lock_timeout,
+            referrers_mode_from_env: std::env::var_os(REFERRERS_MODE_VAR)
+                .is_some_and(|v| !v.is_empty()),
+        })
+    }
+
+    /// Whether `--format json` was asked for.
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// `SOURCE_DATE_EPOCH` in seconds, when set; a value that is not a whole number of seconds
+    /// is refused (reproducible-builds.org: a malformed value is an error, not "now").
+    pub fn source_date_epoch(&self) -> Result<Option<u64>> {
+        match std::env::var_os(SOURCE_DATE_EPOCH_VAR) {
+            None => Ok(None),
+            Some(v) => {
+                let text = v.to_string_lossy();
+                text.trim().parse::<u64>().map(Some).map_err(|_| {
+                    usage(format!(
+                        "{SOURCE_DATE_EPOCH_VAR}={text:?} is not a number of seconds since 1970"
+                    ))
+                })
+            }
+        }
+    }
+
+    /// A reference argument, read against `--layout` when given.
+    pub fn reference(&self, arg: &str) -> Result<Reference> {
+        Ok(match &self.layout {
+            Some(dir) => Reference::in_layout(dir, arg)?,
+            None => Reference::parse(arg)?,
+        })
+    }
+
+    /// Whether references are read against `--layout`.
+    pub fn has_layout_option(&self) -> bool {
+        self.layout.is_some()
+    }
+
+    /// A layout directory argument, or `--layout`.
+    pub fn dir(&self, arg: Option<&Path>) -> Result<PathBuf> {
+        match (arg, &self.layout) {
+            (Some(d), None) => Ok(d.to_path_buf()),
+            (None, Some(d)) => Ok(d.clone()),
+            (Some(a), Some(b)) if a == b => Ok(a.to_path_buf()),
+            (Some(_), Some(_)) => Err(usage(
+                "give the layout directory either as an argument or with --layout, not both",
+            )),
+            (None, None) => Err(usage("which layout? give DIR or --layout DIR")),
+        }
+    }
+
+    /// Opens the layout of a reference.
+    pub fn open(&self, r: &Reference) -> Result<Layout> {
+        self.open_dir(&r.dir)
+    }
+
+    /// Opens an existing layout.
+    pub fn open_dir(&self, dir: &Path) -> Result<Layout> {
+        Ok(Layout::open(dir)?.with_lock_timeout(self.lock_timeout))
+    }
+
+    /// Opens a layout, creating it when missing.
+    pub fn init_dir(&self, dir: &Path) -> Result<Layout> {
+        Ok(Layout::init(dir)?.with_lock_timeout(self.lock_timeout))
+    }
+
+    /// What a reference names, or with `platform` that platform's manifest of the index it names.
+    pub fn resolve(
+        &self,
+        layout: &Layout,
+        r: &Reference,
+        platform: Option<&str>,
+    ) -> Result<Descriptor> {
+        let desc = layout.resolve(&r.target)?;
+        match platform {
+            None => Ok(desc),
+            Some(p) => Ok(layout.select_platform(&desc, &parse_platform(p)?)?),
+        }
+    }
+
+    /// The write mode of a new referrer: the flag (or `OCISTOW_REFERRERS_MODE`), else the
+    /// layout's consistent convention, else annotation; with the response key and why.
+    pub fn write_mode(
+        &self,
+        layout: &Layout,
+        args: &RecordArgs,
+    ) -> Result<(Mode, ResponseKey, &'static str)> {
+        let in_use = layout.referrers_mode_in_use()?;
+        let key = args
+            .response_key
+            .map(ResponseKey::from)
+            .or(in_use.map(|(_, k)| k))
+            .unwrap_or_default();
+        Ok(match (args.referrers_mode, in_use) {
+            (Some(m), _) => (m.into(), key, self.mode_flag_source()),
+            (None, Some((m, _))) => (m, key, "the convention the layout already uses"),
+            (None, None) => (Mode::Annotation, key, "the default"),
+        })
+    }
+
+    /// Records a new referrer in the mode asked for, or else (decided under the layout lock)
+    /// the layout's consistent convention, or annotation. Returns the mode and why it was used.
+    pub fn record(
+        &self,
+        layout: &Layout,
+        referrer: &Descriptor,
+        subject: &Digest,
+        args: &RecordArgs,
+    ) -> Result<(Mode, &'static str)> {
+        let asked = args.referrers_mode.map(Mode::from);
+        let (mode, _) = layout.record_referrer_auto(
+            referrer,
+            subject,
+            asked,
+            args.response_key.map(ResponseKey::from),
+        )?;
+        let why = match asked {
+            Some(_) => self.mode_flag_source(),
+            None => "the layout's consistent convention, else the default",
+        };
+        Ok((mode, why))
+    }
+
+    fn mode_flag_source(&self) -> &'static str {
+        if self.referrers_mode_from_env {
+            "--referrers-mode or OCISTOW_REFERRERS_MODE"
+        } else {
+            "--referrers-mode"
+        }
+    }
+}
+
+/// `OCISTOW_LOCK_TIMEOUT`: seconds, optionally fractional and suffixed `s` (`10`, `0.5`, `30s`).
+fn parse_lock_timeout(text: &str) -> Result<Duration> {
+    text.trim()
+        .strip_suffix('s')
+        .unwrap_or(text.trim())
+        .parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| {
+            usage(format!(
+                "{LOCK_TIMEOUT_VAR}={text:?} is not a number of seconds (e.g. 10, 0.5, 30s)"
+            ))
+        })
+}
+
+/// `OS/ARCH[/VARIANT]`.
+pub fn parse_platform(text: &str) -> Result<Platform> {
+    Platform::parse(text).map_err(|e| Error::InvalidInput(e).into())
+}
+
+/// `KEY=VALUE` pairs; a key given twice is an error rather than a silent overwrite.
+pub fn parse_annotations(items: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(usage(format!("annotation {item:?} is not KEY=VALUE")));
+        };
+        if k.trim().is_empty() {
+            return Err(usage(format!("annotation {item:?} has an empty key")));
+        }
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(usage(format!("annotation {k:?} is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+/// The referrers-response form of a pushed manifest's entry: no tag, its annotations, artifactType.
+pub fn referrer_descriptor(entry: &Descriptor) -> Descriptor {
+    let mut d = entry.clone();
+    d.remove_annotation(REF_NAME);
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::{USAGE, code_of};
+
+    #[test]
+    fn lock_timeout_takes_seconds_and_refuses_anything_else() {
+        assert_eq!(parse_lock_timeout("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(
+            parse_lock_timeout("0.3").unwrap(),
+            Duration::from_millis(300)
+        );
+        assert_eq!(
+            parse_lock_timeout(" 30s ").unwrap(),
+            Duration::from_secs(30)
+        );
+        for bad in ["", "ten", "-1", "NaN", "inf", "1e400", "5m"] {
+            let err = parse_lock_timeout(bad).unwrap_err();
+            assert_eq!(code_of(&err), USAGE, "{bad:?}");
+            assert!(err.to_string().contains(LOCK_TIMEOUT_VAR), "{err}");
+        }
+    }
+
+    #[test]
+    fn annotations_refuse_missing_values_empty_and_repeated_keys() {
+        let ok = parse_annotations(&["a=1".into(), "b==2".into()]).unwrap();
+        assert_eq!(ok["b"], "=2");
+        for bad in [vec!["novalue"], vec!["=x"], vec!["a=1", "a=2"]] {
+            let items: Vec<String> = bad.iter().map(ToString::to_string).collect();
+            assert_eq!(code_of(&parse_annotations(&items).unwrap_err()), USAGE);
+        }
+    }
+}
