@@ -1,8 +1,8 @@
 //! Bad input: every case must fail with the documented exit code, say what is at fault, and
 //! leave the layout byte-identical (not even a lock file or an `ingest/` directory may appear).
 //!
-//! Exit codes (crates/cli/src/main.rs): 1 error, 2 usage/invalid input, 3 not found / not a
-//! layout, 4 ambiguous, 5 integrity, 6 locked, 7 conflict.
+//! Exit codes (crates/cli/src/exit.rs): 2 usage/invalid input, 3 not found / not a
+//! layout, 4 ambiguous, 5 integrity, 6 locked, 7 conflict, 8 other errors (1 is a "no").
 
 use std::ffi::OsStr;
 use std::fs;

@@ -7,6 +7,7 @@ mod common;
 mod bad_input;
 mod cli;
 mod concurrency;
+mod exit_codes;
 mod fixtures;
 mod interop;
 mod maintenance;

@@ -1,4 +1,7 @@
 //! Every exit code of `ocistow`, what maps an error to one, and the CLI's own errors.
+//!
+//! A negative answer ("the blob is absent", "the layout has inconsistencies") is not an error:
+//! it exits [`NO`], so scripts can tell it from a failure to answer.
 
 use std::fmt;
 use std::io;
@@ -22,14 +25,25 @@ pub const INTEGRITY: u8 = 5;
 pub const LOCKED: u8 = 6;
 /// The operation would overwrite something it was not asked to.
 pub const CONFLICT: u8 = 7;
-/// Any other failure (I/O, permissions, a full disk); still the code of a negative answer too.
-pub const ERROR: u8 = 1;
+/// Any other failure (I/O, permissions, a full disk).
+pub const ERROR: u8 = 8;
 
-/// The top-level `--help`'s epilogue.
+/// The exit codes as the top-level `--help` lists them (docs/cli.md has the same table).
 pub const HELP: &str = "Example:
   ocistow init ./layout
   ocistow push ./layout:v1 ./app.bin --artifact-type application/vnd.example.app
-  ocistow pull ./layout:v1 -o ./out";
+  ocistow pull ./layout:v1 -o ./out
+
+Exit codes:
+  0  success; a question's answer is yes
+  1  a question's answer is no (blob exists: absent; referrers status, fsck: problems found)
+  2  invalid input: reference, digest, manifest, annotation, environment or command line
+  3  not found: tag, digest, blob, platform, or not a layout
+  4  ambiguous reference
+  5  integrity: digest or size mismatch, corrupt index.json or blob
+  6  timed out waiting for another process's lock (OCISTOW_LOCK_TIMEOUT)
+  7  conflict: would overwrite something not asked for
+  8  other error (I/O)";
 
 /// What a command that ran to its end answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +140,7 @@ mod tests {
         });
         assert_eq!(code_of(&not_found.context("resolving")), NOT_FOUND);
         assert_eq!(code_of(&anyhow::anyhow!("disk full")), ERROR);
+        assert_ne!(ERROR, NO, "an error must not read as a negative answer");
     }
 
     #[test]

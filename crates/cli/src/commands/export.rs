@@ -37,6 +37,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
+    let mtime = ctx.source_date_epoch()?.unwrap_or(0);
     let compression = match (args.gzip, args.zstd) {
         (true, _) => Compression::Gzip,
         (_, true) => Compression::Zstd,
@@ -75,7 +76,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         compression,
         docker_manifest: args.docker_manifest,
         docker_name: first_dir.as_deref().map(docker_name),
-        mtime: ctx.source_date_epoch()?.unwrap_or(0),
+        mtime,
     };
     let to_stdout = args.output == "-";
     let report = if to_stdout {
