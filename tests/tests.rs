@@ -3,12 +3,14 @@
 //! small; `cargo test --test tests MODULE::` runs one area.
 
 mod common;
+mod hostile_tar;
 
 mod bad_input;
 mod cli;
 mod concurrency;
 mod exit_codes;
 mod fixtures;
+mod import_hostile;
 mod interop;
 mod maintenance;
 mod pull_confinement;
