@@ -14,5 +14,6 @@ mod import_hostile;
 mod interop;
 mod maintenance;
 mod pull_confinement;
+mod push_reproducible;
 mod referrers;
 mod transfer;
