@@ -216,6 +216,21 @@ fn a_symlink_to_dot_then_a_symlink_to_dotdot_through_it_is_refused() {
 }
 
 #[test]
+fn a_symlink_climbing_out_through_another_symlink_is_refused() {
+    // Lexically `a/..` is the root; through `a -> .` it is the root's parent.
+    let s = scene(
+        &unpack(&[
+            Member::File("ok.txt", b"written first"),
+            Member::Symlink("a", "."),
+            Member::Symlink("b", "a/.."),
+        ]),
+        |_, _| {},
+    );
+    assert_refused(&s, USAGE, "b");
+    assert!(fs::symlink_metadata(s.out.join("b")).is_err());
+}
+
+#[test]
 fn absolute_names_are_refused() {
     let outside = scene(&[], |_, _| {});
     let abs = outside.victim.join("abs.txt");
