@@ -2,76 +2,19 @@
 //! in the output directory and nothing created outside it; hostile blobs (a `/dev/zero`
 //! symlink, a fifo) must fail quickly, bounded by a timeout in the test.
 
-
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::ocistow;
-use ocistow_store::{Descriptor, Digest, Layout};
+use crate::common::{blob_path, ocistow};
+use crate::hostile_tar::{Member, gzip, tar};
+use ocistow_store::{Descriptor, Layout};
 use serde_json::json;
 
 const USAGE: i32 = 2;
 /// Long enough for a slow CI machine, short enough that a hang fails the test.
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// One member of a hand-built tar: tar writers refuse most of what these tests need.
-enum Member<'a> {
-    File(&'a str, &'a [u8]),
-    Dir(&'a str),
-    Symlink(&'a str, &'a str),
-    HardLink(&'a str, &'a str),
-    /// A member of another type flag (`3` character device, `6` fifo).
-    Special(&'a str, u8),
-}
-
-fn header(name: &str, flag: u8, size: usize, link: &str) -> [u8; 512] {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    let octal = |h: &mut [u8; 512], at: usize, width: usize, v: u64| {
-        let s = format!("{v:0w$o}\0", w = width - 1);
-        h[at..at + width].copy_from_slice(s.as_bytes());
-    };
-    octal(&mut h, 100, 8, 0o644);
-    octal(&mut h, 108, 8, 0);
-    octal(&mut h, 116, 8, 0);
-    octal(&mut h, 124, 12, size as u64);
-    octal(&mut h, 136, 12, 0);
-    h[156] = flag;
-    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    h
-}
-
-fn tar(members: &[Member<'_>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for m in members {
-        let (name, flag, data, link): (&str, u8, &[u8], &str) = match m {
-            Member::File(n, d) => (n, b'0', d, ""),
-            Member::Dir(n) => (n, b'5', b"", ""),
-            Member::Symlink(n, l) => (n, b'2', b"", l),
-            Member::HardLink(n, l) => (n, b'1', b"", l),
-            Member::Special(n, f) => (n, *f, b"", ""),
-        };
-        out.extend_from_slice(&header(name, flag, data.len(), link));
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-    }
-    out.extend_from_slice(&[0u8; 1024]);
-    out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(bytes).unwrap();
-    e.finish().unwrap()
-}
 
 /// A layer of the artifact under test.
 enum Layer {
@@ -151,10 +94,6 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, String)> {
     }
     found.sort();
     found
-}
-
-fn blob_path(layout: &Path, digest: &Digest) -> PathBuf {
-    layout.join(digest.blob_path())
 }
 
 /// The places a pull could reach: `work/out` (the output directory, prepared by `setup`) and
@@ -277,6 +216,21 @@ fn a_symlink_to_dot_then_a_symlink_to_dotdot_through_it_is_refused() {
 }
 
 #[test]
+fn a_symlink_climbing_out_through_another_symlink_is_refused() {
+    // Lexically `a/..` is the root; through `a -> .` it is the root's parent.
+    let s = scene(
+        &unpack(&[
+            Member::File("ok.txt", b"written first"),
+            Member::Symlink("a", "."),
+            Member::Symlink("b", "a/.."),
+        ]),
+        |_, _| {},
+    );
+    assert_refused(&s, USAGE, "b");
+    assert!(fs::symlink_metadata(s.out.join("b")).is_err());
+}
+
+#[test]
 fn absolute_names_are_refused() {
     let outside = scene(&[], |_, _| {});
     let abs = outside.victim.join("abs.txt");
@@ -373,7 +327,7 @@ fn hostile_blob(unpack_it: bool, make: impl Fn(&Path)) -> Scene {
         }]
     };
     let s = scene(&layers, |_, _| {});
-    let blob = blob_path(&s.layout, s.layers[0].digest());
+    let blob = blob_path(&s.layout, s.layers[0].digest().as_str());
     fs::remove_file(&blob).unwrap();
     make(&blob);
     s

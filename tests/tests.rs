@@ -3,15 +3,18 @@
 //! small; `cargo test --test tests MODULE::` runs one area.
 
 mod common;
+mod hostile_tar;
 
 mod bad_input;
 mod cli;
 mod concurrency;
 mod exit_codes;
 mod fixtures;
+mod import_hostile;
 mod interop;
 mod maintenance;
 mod pull_confinement;
+mod push_reproducible;
 mod referrers;
 mod snapshots;
 mod transfer;

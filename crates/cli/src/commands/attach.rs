@@ -38,6 +38,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         annotations: parse_annotations(&args.annotations)?,
         config: None,
         subject: Some(subject.clone()),
+        created: ctx.source_date_epoch()?,
     };
     let pushed = artifact::push(&layout, &req, &progress::bar)?;
     let referrer = referrer_descriptor(&pushed.descriptor);

@@ -23,6 +23,9 @@ pub struct Args {
     /// Let tags in the tarball replace existing tags that point elsewhere.
     #[arg(long)]
     force: bool,
+    /// Leave out blobs that nothing in the tarball references instead of refusing it.
+    #[arg(long)]
+    skip_unreferenced: bool,
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
@@ -52,6 +55,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         &ImportOptions {
             force: args.force,
             name: name.clone(),
+            skip_unreferenced: args.skip_unreferenced,
         },
         bar.as_ref(),
     )?;
@@ -74,6 +78,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
             "replacedTags": report.replaced,
             "referrers": report.referrers,
             "referrersMode": report.mode.map(|m| m.as_str()),
+            "skipped": report.skipped,
         }))?;
     } else {
         for t in &report.tags {

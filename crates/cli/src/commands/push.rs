@@ -66,6 +66,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         annotations: parse_annotations(&args.annotations)?,
         config: args.config.as_deref().map(FileSpec::parse),
         subject: subject.clone(),
+        created: ctx.source_date_epoch()?,
     };
     let pushed = artifact::push(&layout, &req, &progress::bar)?;
     layout.add_entry(&pushed.descriptor, &tags)?;

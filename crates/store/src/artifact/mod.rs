@@ -47,21 +47,16 @@ impl FileSpec {
 /// Makes a progress reporter for one named input of known size.
 pub type ProgressFactory<'a> = &'a dyn Fn(&str, u64) -> Box<dyn Progress>;
 
-/// `org.opencontainers.image.created` for now (or `SOURCE_DATE_EPOCH`), RFC 3339 in UTC.
-pub fn now_rfc3339() -> String {
-    let secs = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse::<i64>().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        });
-    format_rfc3339(secs)
+/// Seconds since the epoch now (0 for a clock before 1970).
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
-fn format_rfc3339(secs: i64) -> String {
+/// `secs` since the epoch as RFC 3339 in UTC, as `org.opencontainers.image.created` has it.
+pub fn format_rfc3339(secs: u64) -> String {
+    let secs = i64::try_from(secs).unwrap_or(i64::MAX / 2);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil-from-days (Howard Hinnant's algorithm).

@@ -1,6 +1,6 @@
 //! `pull`: the titled layers of a manifest written back as files, directories unpacked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
@@ -43,7 +43,7 @@ pub fn pull(
         }
     };
     let mut plan = Vec::new();
-    let mut seen = BTreeMap::new();
+    let mut seen = BTreeSet::new();
     for layer in &manifest.layers {
         let Some(title) = layer.annotation(annotations::TITLE) else {
             continue;
@@ -53,7 +53,7 @@ pub fn pull(
             entry: title.into(),
             reason: format!("the title {reason}"),
         })?;
-        if seen.insert(rel.clone(), ()).is_some() {
+        if !seen.insert(rel.clone()) {
             return Err(Error::InvalidInput(format!(
                 "two layers are titled {title:?}"
             )));
@@ -303,7 +303,6 @@ impl Claims {
                     "{} in the output directory is a symbolic link or not a directory",
                     parent.display()
                 )),
-                Ok(OnDisk::Absent) => None,
                 Ok(OnDisk::Dir) if *claim == Claim::Dir => None,
                 Ok(OnDisk::Dir) => Some(format!(
                     "is a directory in the output directory; pull will not replace it with a {}",
@@ -312,7 +311,7 @@ impl Claims {
                 Ok(OnDisk::Symlink | OnDisk::Other) if *claim == Claim::Dir => {
                     Some("exists in the output directory and is not a directory".to_string())
                 }
-                Ok(_) => None,
+                Ok(OnDisk::Absent | _) => None,
             };
             if let (Some(reason), Some(layer)) = (reason, layer_of(path)) {
                 return Err(Error::RefusedEntry {
@@ -486,26 +485,25 @@ pub fn safe_relative_path(name: &str) -> std::result::Result<PathBuf, &'static s
     Ok(out)
 }
 
-/// True when `link`, resolved lexically from directory `base` (relative to the root), stays in it.
+/// True when `link`, resolved from directory `base` (relative to the root, and free of
+/// symlinks: the claims and the disk check make sure of that), stays in the root. `..` may
+/// only lead the target: after a name it could climb out of a directory that is itself a
+/// symlink (`a -> .` then `b -> a/..`), which no lexical check can see.
 fn stays_inside(base: &Path, link: &Path) -> bool {
-    if link.is_absolute() {
-        return false;
-    }
-    let mut depth: i64 = base
+    let mut depth = base
         .components()
         .filter(|c| matches!(c, Component::Normal(_)))
-        .count() as i64;
+        .count();
+    let mut descended = false;
     for c in link.components() {
         match c {
-            Component::Normal(_) => depth += 1,
-            Component::ParentDir => {
-                depth -= 1;
-                if depth < 0 {
-                    return false;
-                }
-            }
+            Component::Normal(_) => descended = true,
+            Component::ParentDir if !descended => match depth.checked_sub(1) {
+                Some(d) => depth = d,
+                None => return false,
+            },
             Component::CurDir => {}
-            _ => return false,
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return false,
         }
     }
     true
@@ -524,5 +522,7 @@ mod tests {
         assert!(stays_inside(Path::new("d"), Path::new("../x")));
         assert!(!stays_inside(Path::new("d"), Path::new("../../x")));
         assert!(!stays_inside(Path::new(""), Path::new("/etc")));
+        assert!(stays_inside(Path::new("d/e"), Path::new("../../x/y")));
+        assert!(!stays_inside(Path::new("d"), Path::new("a/../x")));
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::{FileSpec, ProgressFactory, now_rfc3339};
+use super::{FileSpec, ProgressFactory, format_rfc3339, now};
 use crate::digest::{Algorithm, Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{Expected, Layout, open_buffered};
@@ -16,13 +16,21 @@ use crate::model::{Descriptor, EMPTY_JSON, annotations, media};
 /// Everything `push` needs besides the layout.
 #[derive(Debug, Clone, Default)]
 pub struct PushRequest {
+    /// The files and directories pushed as layers, in this order.
     pub files: Vec<FileSpec>,
+    /// The manifest's `artifactType` (oras's default applies when neither it nor a config is
+    /// given).
     pub artifact_type: Option<String>,
     /// Manifest annotations (`-a KEY=VALUE`).
     pub annotations: BTreeMap<String, String>,
+    /// The config blob; the empty JSON config when absent.
     pub config: Option<FileSpec>,
     /// A referrer's subject; written as the plain descriptor (mediaType, digest, size).
     pub subject: Option<Descriptor>,
+    /// Seconds since the epoch for `org.opencontainers.image.created` when the annotations do
+    /// not set it (`None`: now), and the mtime of every entry of a pushed directory (`None`: 0),
+    /// so the same inputs give the same digests (callers pass `SOURCE_DATE_EPOCH` here).
+    pub created: Option<u64>,
 }
 
 /// What a push stored: the manifest's descriptor as an `index.json` entry (without a tag), its
@@ -88,7 +96,7 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
     let pin = layout.pin()?;
     let mut layers = Vec::new();
     for spec in &req.files {
-        layers.push(push_file(layout, spec, progress)?);
+        layers.push(push_file(layout, spec, req.created, progress)?);
     }
     let config = match &req.config {
         Some(spec) => {
@@ -111,7 +119,7 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
     let mut annotations = req.annotations.clone();
     annotations
         .entry(annotations::CREATED.into())
-        .or_insert_with(now_rfc3339);
+        .or_insert_with(|| format_rfc3339(req.created.unwrap_or_else(now)));
 
     let mut m = Map::new();
     m.insert("schemaVersion".into(), Value::from(2));
@@ -176,12 +184,14 @@ fn title_of(path: &Path) -> Result<String> {
 fn push_file(
     layout: &Layout,
     spec: &FileSpec,
+    created: Option<u64>,
     progress: ProgressFactory<'_>,
 ) -> Result<Descriptor> {
     let title = title_of(&spec.path)?;
     let meta = fs::metadata(&spec.path).at(&spec.path)?;
     let mut desc = if meta.is_dir() {
-        let (digest, size, tar_digest) = push_directory(layout, &spec.path, &title)?;
+        let (digest, size, tar_digest) =
+            push_directory(layout, &spec.path, &title, created.unwrap_or(0))?;
         let mt = spec.media_type.as_deref().unwrap_or(media::LAYER_TAR_GZIP);
         let mut d = Descriptor::new(mt, digest, size);
         d.set_annotation(annotations::ORAS_CONTENT_DIGEST, tar_digest.as_str());
@@ -223,16 +233,107 @@ fn ingest_file(
 }
 
 /// Streams a directory as tar+gzip straight into `ingest/`, hashing the tar and the gzip.
-fn push_directory(layout: &Layout, dir: &Path, title: &str) -> Result<(Digest, u64, Digest)> {
+///
+/// The bytes depend on the tree's names, contents, symlink targets and executable bits alone:
+/// entries come sorted by name (not in `readdir` order, which differs between filesystems),
+/// every header has mtime `mtime`, uid and gid 0, no owner names, no atime or ctime, and mode
+/// 0755 (directories, executables), 0644 (other files) or 0777 (symlinks).
+fn push_directory(
+    layout: &Layout,
+    dir: &Path,
+    title: &str,
+    mtime: u64,
+) -> Result<(Digest, u64, Digest)> {
     let writer = layout.blob_writer(Algorithm::Sha256)?;
     let gz = flate2::write::GzEncoder::new(writer, flate2::Compression::default());
     let mut tar = tar::Builder::new(HashingWriter::new(gz, Algorithm::Sha256));
-    tar.mode(tar::HeaderMode::Deterministic);
-    tar.follow_symlinks(false);
-    tar.append_dir_all(title, dir).at(dir)?;
+    for entry in walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(dir).to_path_buf();
+            Error::Io {
+                path,
+                source: e.into(),
+            }
+        })?;
+        let path = entry.path();
+        let rel = path.strip_prefix(dir).unwrap_or(path);
+        let name = Path::new(title).join(rel);
+        let meta = entry.metadata().map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(mtime);
+        header.set_uid(0);
+        header.set_gid(0);
+        let kind = entry.file_type();
+        if kind.is_dir() {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_mode(0o755);
+            header.set_size(0);
+            tar.append_data(&mut header, &name, io::empty()).at(path)?;
+        } else if kind.is_file() {
+            let executable =
+                std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(if executable { 0o755 } else { 0o644 });
+            header.set_size(meta.len());
+            let file = open_buffered(path)?;
+            let mut exact = Exact {
+                inner: file,
+                left: meta.len(),
+            };
+            tar.append_data(&mut header, &name, &mut exact).at(path)?;
+        } else if kind.is_symlink() {
+            let target = fs::read_link(path).at(path)?;
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_mode(0o777);
+            header.set_size(0);
+            tar.append_link(&mut header, &name, &target).at(path)?;
+        } else {
+            return Err(Error::InvalidInput(format!(
+                "{}: not a regular file, directory or symbolic link; push does not archive it",
+                path.display()
+            )));
+        }
+    }
     let hashing = tar.into_inner().at(dir)?;
     let (gz, tar_digest, _) = hashing.finish();
     let writer = gz.finish().at(dir)?;
     let (digest, size) = writer.commit(&Expected::default())?;
     Ok((digest, size, tar_digest))
+}
+
+/// Reads exactly the size a tar header announced: a file that shrinks or grows while it is
+/// pushed is an error, not a corrupt archive.
+struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: io::Read> io::Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other("the file grew while it was pushed")),
+            };
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was pushed",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }

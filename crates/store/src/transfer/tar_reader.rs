@@ -235,6 +235,11 @@ impl<R: Read> TarReader<R> {
         }
     }
 
+    /// The input after the end-of-archive marker (what follows it is the caller's to check).
+    pub(crate) fn into_inner(self) -> R {
+        self.inner
+    }
+
     /// Reads the current member's data.
     pub(crate) fn data(&mut self) -> Data<'_, R> {
         Data { tar: self }

@@ -75,7 +75,7 @@ pub(super) fn validate_docker(
             .get(&norm)
             .ok_or_else(|| bad(format!("names {p:?}, which is not a file in the archive")))
     };
-    let mut blobs: BTreeMap<Digest, Staged> = c.blobs.clone();
+    let mut blobs: BTreeMap<Digest, Staged> = BTreeMap::new();
     let mut entries: Vec<Descriptor> = Vec::new();
     for (i, image) in images.iter().enumerate() {
         let Value::Object(obj) = image else {

@@ -9,10 +9,10 @@ use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{Expected, Layout, sync_dir};
 use crate::model::{Descriptor, ImageIndex};
+use crate::referrers::{EntryKind, classify};
 use crate::referrers::{Mode, ResponseKey, fallback_tag, keys};
 use crate::transfer::export::{Compression, record_annotation};
 
-use super::oci::{Record, record_kind};
 use super::staging::{Destination, Staged, Staging};
 use super::{ImportOptions, ImportReport, Incoming};
 
@@ -50,8 +50,13 @@ pub(super) fn merge(
     };
     for e in &incoming.entries {
         let entries = index.manifests_mut();
-        match record_kind(e) {
-            Record::Response(key, subject) => {
+        match classify(e) {
+            EntryKind::Response { subject } => {
+                let key = if e.annotation(keys::OCI_RESPONSE_SUBJECT).is_some() {
+                    ResponseKey::Oci
+                } else {
+                    ResponseKey::Olareg
+                };
                 if !keeps(Mode::Response, Some(key)) {
                     continue;
                 }
@@ -73,7 +78,9 @@ pub(super) fn merge(
                 }
                 continue;
             }
-            Record::Fallback(tag) => {
+            // A tag of that shape is a record only when it is the fallback tag of a subject
+            // the archive's referrers name; anything else is a user's tag, merged as one.
+            EntryKind::Fallback { tag } if subject_of_tag(&tag).is_some() => {
                 if !keeps(Mode::Tag, None) {
                     continue;
                 }
@@ -94,8 +101,12 @@ pub(super) fn merge(
                 }
                 continue;
             }
-            Record::Subject if !keeps(Mode::Annotation, None) => continue,
-            Record::Subject | Record::Other => {}
+            EntryKind::SubjectAnnotation { .. }
+                if e.ref_name().is_none() && !keeps(Mode::Annotation, None) =>
+            {
+                continue;
+            }
+            _ => {}
         }
         match e.ref_name() {
             Some(tag) => {
@@ -205,6 +216,7 @@ pub(super) fn commit(
         replaced: Vec::new(),
         referrers: incoming.all_relations,
         mode: mode_in_use.map(|(m, _)| m),
+        skipped: Vec::new(),
     };
     {
         let _pin = layout.pin()?;

@@ -67,6 +67,9 @@ pub struct ImportOptions {
     pub force: bool,
     /// The input's name for messages (a file name, or `stdin`).
     pub name: String,
+    /// Leave out blobs and layer files that nothing in the archive references, instead of
+    /// refusing the archive.
+    pub skip_unreferenced: bool,
 }
 
 /// What the archive turned out to be.
@@ -101,6 +104,8 @@ pub struct ImportReport {
     pub referrers: usize,
     /// The convention they were re-recorded in, when the destination uses one consistently.
     pub mode: Option<Mode>,
+    /// Archive members nothing referenced, left out (only with `skip_unreferenced`).
+    pub skipped: Vec<String>,
 }
 
 /// Imports the archive read from `input` into the layout at `dir` (created when missing).
@@ -124,7 +129,7 @@ pub fn import(
     };
     let (compression, reader) = decompress(&mut counted, &name)?;
     let collected = collect(reader, &staging, &name)?;
-    let incoming = validate(collected, &target, &staging, &name)?;
+    let (incoming, skipped) = validate(collected, &target, &staging, options, &name)?;
     let mode_in_use = match &target {
         Destination::Existing(l) => l.referrers_mode_in_use()?,
         _ => None,
@@ -134,7 +139,7 @@ pub fn import(
         let mut index = l.read_index()?;
         merge(&mut index, &incoming, mode_in_use, options.force)?;
     }
-    commit(
+    let mut report = commit(
         dir,
         target,
         &staging,
@@ -142,7 +147,9 @@ pub fn import(
         mode_in_use,
         options,
         compression,
-    )
+    )?;
+    report.skipped = skipped;
+    Ok(report)
 }
 
 struct Counting<'a> {
@@ -249,7 +256,52 @@ struct Incoming {
     all_relations: usize,
 }
 
-fn validate(c: Collected, target: &Destination, staging: &Staging, name: &str) -> Result<Incoming> {
+/// Validates the archive; members that nothing references refuse it (or, with
+/// `skip_unreferenced`, are returned by name and left out).
+fn validate(
+    c: Collected,
+    target: &Destination,
+    staging: &Staging,
+    options: &ImportOptions,
+    name: &str,
+) -> Result<(Incoming, Vec<String>)> {
+    let mut members: Vec<(Digest, String)> = c
+        .blobs
+        .values()
+        .chain(
+            c.files
+                .iter()
+                .filter(|(p, _)| p.ends_with("/layer.tar"))
+                .map(|(_, s)| s),
+        )
+        .map(|s| (s.digest.clone(), s.entry.clone()))
+        .collect();
+    let incoming = validate_members(c, target, staging, name)?;
+    members.retain(|(d, _)| !incoming.blobs.contains_key(d));
+    let mut unreferenced: Vec<String> = members.into_iter().map(|(_, e)| e).collect();
+    unreferenced.sort();
+    unreferenced.dedup();
+    if !unreferenced.is_empty() && !options.skip_unreferenced {
+        let shown: Vec<&str> = unreferenced.iter().take(3).map(String::as_str).collect();
+        return Err(corrupt(
+            name,
+            format!(
+                "{} member(s) that nothing in the archive references ({}{}); nothing was imported (skip them with --skip-unreferenced)",
+                unreferenced.len(),
+                shown.join(", "),
+                if unreferenced.len() > 3 { ", ..." } else { "" }
+            ),
+        ));
+    }
+    Ok((incoming, unreferenced))
+}
+
+fn validate_members(
+    c: Collected,
+    target: &Destination,
+    staging: &Staging,
+    name: &str,
+) -> Result<Incoming> {
     let existing = match target {
         Destination::Existing(l) => Some(l),
         _ => None,

@@ -9,7 +9,7 @@ use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{Layout, MAX_MANIFEST_SIZE};
 use crate::model::{Descriptor, ImageIndex, Manifest, media};
-use crate::referrers::{ResponseKey, keys, looks_like_fallback_tag};
+use crate::referrers::{EntryKind, classify};
 use crate::transfer::{Relation, dedup_relations};
 
 use super::staging::Staged;
@@ -30,35 +30,6 @@ pub(super) fn check_oci_layout(bytes: &[u8], name: &str) -> Result<()> {
             ),
         )),
     }
-}
-
-/// The kind of a record entry, as far as merging goes.
-pub(super) enum Record {
-    Response(ResponseKey, String),
-    Fallback(String),
-    Subject,
-    Other,
-}
-
-pub(super) fn record_kind(e: &Descriptor) -> Record {
-    for (key, k) in [
-        (keys::OCI_RESPONSE_SUBJECT, ResponseKey::Oci),
-        (keys::OLAREG_RESPONSE_SUBJECT, ResponseKey::Olareg),
-    ] {
-        if let Some(s) = e.annotation(key) {
-            return Record::Response(k, s.to_string());
-        }
-    }
-    if let Some(tag) = e.ref_name()
-        && looks_like_fallback_tag(tag)
-        && media::is_index(e.media_type())
-    {
-        return Record::Fallback(tag.to_string());
-    }
-    if e.annotation(keys::CONTAINERD_SUBJECT).is_some() && e.ref_name().is_none() {
-        return Record::Subject;
-    }
-    Record::Other
 }
 
 pub(super) fn validate_oci(
@@ -93,7 +64,10 @@ pub(super) fn validate_oci(
             (
                 e.clone(),
                 None,
-                matches!(record_kind(e), Record::Response(..) | Record::Fallback(_)),
+                matches!(
+                    classify(e),
+                    EntryKind::Response { .. } | EntryKind::Fallback { .. }
+                ),
             )
         })
         .collect();
@@ -209,6 +183,9 @@ pub(super) fn validate_oci(
     dedup_relations(&mut relations);
     let all_relations = relations.len();
     relations.retain(|r| recorded.contains(r.referrer.digest()));
+    // Only what index.json reaches is imported; the caller decides about the rest.
+    let mut blobs = blobs;
+    blobs.retain(|d, _| visited.contains(d));
     Ok(Incoming {
         format: ArchiveFormat::OciLayout,
         entries: index.manifests().to_vec(),

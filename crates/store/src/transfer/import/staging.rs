@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{Layout, MAX_MANIFEST_SIZE, OCI_LAYOUT_FILE};
+use crate::model::{Descriptor, ImageIndex, Manifest, media};
 use crate::transfer::tar_reader::{Kind, TarError, TarReader};
 
 use super::docker::legacy_alias;
@@ -163,6 +164,7 @@ pub(super) fn collect(
     let mut tar = TarReader::new(reader);
     let mut seen: HashSet<String> = HashSet::new();
     let mut c = Collected::default();
+    let mut declared = Declared::default();
     loop {
         let head = match tar.next() {
             Ok(Some(h)) => h,
@@ -230,7 +232,11 @@ pub(super) fn collect(
                 c.oci_layout = Some(read_small(&mut tar, size, MAX_SMALL_FILE, name, &path)?)
             }
             ["index.json"] => {
-                c.index = Some(read_small(&mut tar, size, MAX_MANIFEST_SIZE, name, &path)?)
+                let bytes = read_small(&mut tar, size, MAX_MANIFEST_SIZE, name, &path)?;
+                if let Ok(index) = ImageIndex::parse(&bytes) {
+                    declared.add(index.manifests());
+                }
+                c.index = Some(bytes);
             }
             ["manifest.json"] => {
                 c.docker_manifest =
@@ -244,6 +250,19 @@ pub(super) fn collect(
                         "uses the digest algorithm {alg:?}, which ocistow cannot verify"
                     ))
                 })?;
+                // A member the archive's own descriptors declare is staged only at that size,
+                // so a small compressed archive cannot unpack into a huge blob.
+                let media_type = match declared.sizes.get(&digest) {
+                    Some((expected, _)) if *expected != size => {
+                        return Err(Error::SizeMismatch {
+                            what: format!("{name}: entry {path:?} (the archive was refused)"),
+                            expected: *expected,
+                            actual: size,
+                        });
+                    }
+                    Some((_, mt)) => Some(mt.clone()),
+                    None => None,
+                };
                 let dest = staging.blob_path(&digest);
                 let (actual, written) = stage(&mut tar, &dest, algorithm, name, &path)?;
                 if actual != digest {
@@ -252,6 +271,12 @@ pub(super) fn collect(
                         expected: digest,
                         actual,
                     });
+                }
+                if let Some(mt) = media_type.filter(|mt| media::is_manifest(mt))
+                    && written <= MAX_MANIFEST_SIZE
+                    && let Ok(m) = Manifest::parse(&mt, &fs::read(&dest).at(&dest)?)
+                {
+                    declared.add(m.children());
                 }
                 let staged = Staged {
                     path: dest,
@@ -299,7 +324,48 @@ pub(super) fn collect(
             _ => {}
         }
     }
+    check_end(tar.into_inner(), name)?;
     Ok(c)
+}
+
+/// What follows the end-of-archive marker may only be the zero padding of the last record;
+/// reading it to the end also makes the decompressor check its integrity trailers (gzip's
+/// CRC-32 and size, zstd's checksum), so a truncated or corrupted trailer refuses the archive.
+fn check_end(mut rest: impl Read, name: &str) -> Result<()> {
+    const MAX_PADDING: u64 = 1 << 20;
+    let mut buf = vec![0u8; 64 << 10];
+    let mut total = 0u64;
+    loop {
+        let n = match rest.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(name, None, e)),
+        };
+        total += n as u64;
+        if total > MAX_PADDING || buf[..n].iter().any(|&b| b != 0) {
+            return Err(corrupt(
+                name,
+                "the archive has data after its end-of-archive marker; nothing was imported",
+            ));
+        }
+    }
+}
+
+/// Sizes and media types the archive's descriptors declare, as far as they were read.
+#[derive(Default)]
+struct Declared {
+    sizes: HashMap<Digest, (u64, String)>,
+}
+
+impl Declared {
+    fn add<'a>(&mut self, descriptors: impl IntoIterator<Item = &'a Descriptor>) {
+        for d in descriptors {
+            self.sizes
+                .entry(d.digest().clone())
+                .or_insert_with(|| (d.size(), d.media_type().to_string()));
+        }
+    }
 }
 
 pub(super) struct StagingFiles<'a> {
