@@ -13,4 +13,5 @@ mod interop;
 mod maintenance;
 mod pull_confinement;
 mod referrers;
+mod registry;
 mod transfer;
