@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 
 use ocistow_store::digest::HashingWriter;
-use ocistow_store::layout::MAX_MANIFEST_SIZE;
 use ocistow_store::model::media;
 use ocistow_store::{Descriptor, Digest, Expected, Layout, Manifest, Progress};
 use ureq::Body;
@@ -89,15 +88,25 @@ impl Client {
     ) -> Result<()> {
         let (url, resp) = self.get_blob(repository, desc)?;
         // One byte over the declared size is enough to know the peer sent too much.
-        let mut reader = resp.into_body().into_reader().take(desc.size() + 1);
+        let mut reader = PeerReader {
+            inner: resp.into_body().into_reader().take(desc.size() + 1),
+            failed: None,
+        };
         let expected = Expected {
             digest: Some(desc.digest().clone()),
             size: Some(desc.size()),
         };
-        layout
-            .write_blob_with_progress(&mut reader, expected, progress)
-            .map_err(|e| blame(e, &url))?;
-        Ok(())
+        match layout.write_blob_with_progress(&mut reader, expected, progress) {
+            Ok(_) => Ok(()),
+            Err(_) if reader.failed.is_some() => Err(Error::BadResponse {
+                url,
+                reason: format!(
+                    "the answer broke off while streaming the blob: {}",
+                    reader.failed.unwrap_or_default()
+                ),
+            }),
+            Err(e) => Err(blame(e, &url)),
+        }
     }
 
     /// Streams a blob into `out`, verifying size and digest; returns the size. `out` has seen
@@ -223,7 +232,7 @@ impl Client {
         let declared = header(&resp, "docker-content-digest").and_then(|d| Digest::parse(&d).ok());
         let content_type = header(&resp, "content-type")
             .map(|c| c.split(';').next().unwrap_or_default().trim().to_string());
-        let bytes = read_limited(resp, MAX_MANIFEST_SIZE, "manifest", &req.url)?;
+        let bytes = read_limited(resp, self.max_manifest_size, "manifest", &req.url)?;
         let expected = Digest::parse(reference).ok().or(declared);
         let alg = expected
             .as_ref()
@@ -330,7 +339,7 @@ impl Client {
                 return Err(status_error("GET", &req.url, resp, ""));
             }
             let next = next_link(&resp).map(|l| self.resolve_url(&l));
-            let bytes = read_limited(resp, MAX_MANIFEST_SIZE, "tags list", &url)?;
+            let bytes = read_limited(resp, self.max_manifest_size, "tags list", &url)?;
             let value: serde_json::Value =
                 serde_json::from_slice(&bytes).map_err(|e| Error::BadResponse {
                     url: url.clone(),
@@ -344,6 +353,20 @@ impl Client {
                 None => return Ok(tags),
             }
         }
+    }
+}
+
+/// Remembers a read error of the peer, so that it is not told as a local I/O error.
+struct PeerReader<R> {
+    inner: R,
+    failed: Option<String>,
+}
+
+impl<R: Read> Read for PeerReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            self.failed = Some(e.to_string());
+        })
     }
 }
 

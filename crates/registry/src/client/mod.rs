@@ -10,7 +10,11 @@
 mod api;
 mod auth;
 pub mod credentials;
+#[cfg(test)]
+pub(crate) mod fake;
 mod referrers;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -49,6 +53,8 @@ pub struct ClientOptions {
     pub backoff: Duration,
     /// Limit on connecting, and on each read or write once connected.
     pub timeout: Duration,
+    /// The largest manifest (or referrers page, or tags page) read from the registry.
+    pub max_manifest_size: u64,
 }
 
 impl Default for ClientOptions {
@@ -60,6 +66,7 @@ impl Default for ClientOptions {
             retries: 3,
             backoff: Duration::from_millis(200),
             timeout: Duration::from_mins(1),
+            max_manifest_size: ocistow_store::layout::MAX_MANIFEST_SIZE,
         }
     }
 }
@@ -73,6 +80,7 @@ pub struct Client {
     auth: Mutex<AuthCache>,
     retries: u32,
     backoff: Duration,
+    max_manifest_size: u64,
 }
 
 /// What the registry asked for so far: basic for everything, or a token per scope.
@@ -161,6 +169,7 @@ impl Client {
             auth: Mutex::new(AuthCache::default()),
             retries: options.retries,
             backoff: options.backoff,
+            max_manifest_size: options.max_manifest_size,
         })
     }
 

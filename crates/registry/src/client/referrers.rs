@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-use ocistow_store::layout::MAX_MANIFEST_SIZE;
 use ocistow_store::model::media;
 use ocistow_store::referrers::fallback_tag;
 use ocistow_store::{Descriptor, Digest, ImageIndex};
@@ -86,7 +85,7 @@ impl Client {
             let next = next_link(&resp).map(|l| self.resolve_url(&l));
             // The filter header is informative: the list is filtered here in any case.
             let _ = header(&resp, "oci-filters-applied");
-            let bytes = read_limited(resp, MAX_MANIFEST_SIZE, "referrers page", &url)?;
+            let bytes = read_limited(resp, self.max_manifest_size, "referrers page", &url)?;
             let page = ImageIndex::parse(&bytes).map_err(|reason| Error::BadResponse {
                 url: url.clone(),
                 reason: format!("the referrers answer is not an image index: {reason}"),
