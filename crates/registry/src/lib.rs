@@ -1,7 +1,7 @@
 //! `ocistow-registry`: copy OCI image layouts to and from registries that speak the OCI
 //! distribution API, with every referrer.
 //!
-//! - [`reference`]: `docker://HOST:PORT/REPO:TAG` and `docker://HOST/REPO@DIGEST`;
+//! - [`mod@reference`]: `docker://HOST:PORT/REPO:TAG` and `docker://HOST/REPO@DIGEST`;
 //! - [`client`]: the distribution client (auth, TLS, blobs, manifests, tags, referrers API
 //!   and fallback tags), every answer bounded and verified;
 //! - [`copy`]: layout to registry and back, on top of the store's transfer plan and referrers

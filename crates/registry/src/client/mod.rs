@@ -1,10 +1,10 @@
 //! A blocking client for the OCI distribution API, one registry per [`Client`].
 //!
-//! Every request goes through [`Client::send`]: it adds the credentials the registry asked
+//! Every request goes through `Client::send`: it adds the credentials the registry asked
 //! for (basic, or a bearer token fetched from the `WWW-Authenticate` challenge for the
 //! request's scope, then cached), and retries idempotent requests with backoff on 5xx answers
 //! and connection errors. Nothing read from the peer is unbounded: bodies read into memory go
-//! through [`read_limited`], blobs are streamed into the store's verified writer with their
+//! through `read_limited`, blobs are streamed into the store's verified writer with their
 //! declared size as the bound.
 
 mod api;
