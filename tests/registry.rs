@@ -359,3 +359,51 @@ fn a_refused_connection_is_a_clear_error_and_the_layout_is_unchanged() {
     );
     assert_eq!(common::snapshot(dst.root()), before);
 }
+
+#[test]
+fn a_sha512_manifest_is_refused_clearly_and_nothing_is_tagged() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::init(work.path().join("src")).unwrap();
+    let empty = layout.write_blob_bytes(b"{}").unwrap();
+    let empty = serde_json::json!({
+        "mediaType": "application/vnd.oci.empty.v1+json",
+        "digest": empty.digest().to_string(),
+        "size": 2,
+    });
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example",
+        "config": empty,
+        "layers": [empty],
+    }))
+    .unwrap();
+    let digest = Digest::of_bytes(ocistow_store::Algorithm::Sha512, &manifest);
+    let expected = ocistow_store::Expected {
+        digest: Some(digest.clone()),
+        size: Some(manifest.len() as u64),
+    };
+    layout.write_blob(&mut &manifest[..], expected).unwrap();
+    let desc = Descriptor::new(
+        "application/vnd.oci.image.manifest.v1+json",
+        digest.clone(),
+        manifest.len() as u64,
+    );
+    layout.add_entry(&desc, &["v1".into()]).unwrap();
+    let dest = RegistryRef::parse(&reg.reference("wide:v1")).unwrap();
+    let err = copy::push(
+        &layout,
+        &desc,
+        &c,
+        &dest,
+        &CopyOptions::default(),
+        &artifact::no_progress,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    assert!(err.to_string().contains("sha512"), "{err}");
+    assert!(err.to_string().contains("nothing was tagged"), "{err}");
+    assert_eq!(reg.manifest("wide", "v1").status, 404);
+}
