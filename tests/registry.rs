@@ -407,3 +407,47 @@ fn a_sha512_manifest_is_refused_clearly_and_nothing_is_tagged() {
     assert!(err.to_string().contains("nothing was tagged"), "{err}");
     assert_eq!(reg.manifest("wide", "v1").status, 404);
 }
+
+#[test]
+fn registry_to_registry_copies_mount_within_one_and_stream_between_two_with_every_referrer() {
+    let Some(a) = Registry::start() else { return };
+    let Some(b) = Registry::start() else { return };
+    let (ca, cb) = (
+        client(&a, CredentialSource::Anonymous),
+        client(&b, CredentialSource::Anonymous),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let fixture = "oras-multiplatform";
+    let src = push_fixture(&a, &ca, fixture, "origin", work.path());
+    let from = RegistryRef::parse(&a.reference("origin:multi")).unwrap();
+    for (reg, c, repo) in [(&a, &ca, "mirror/app"), (&b, &cb, "far/app")] {
+        let to = RegistryRef::parse(&reg.reference(repo)).unwrap();
+        let report = copy::copy_between(
+            &ca,
+            &from,
+            c,
+            &to,
+            &referrers_options(),
+            &artifact::no_progress,
+        )
+        .unwrap();
+        assert!(report.uploaded > 0, "{report:?}");
+        let want = src.read_manifest(&src.resolve(&Target::Tag("multi".into())).unwrap());
+        assert_eq!(reg.manifest(repo, "multi").body, want.unwrap().0);
+        for (subject, referrers) in expected_graph(fixture) {
+            let (status, listed, _) = fallback_listing(reg, repo, &subject);
+            assert_eq!(status, 200, "{repo}: no fallback tag for {subject}");
+            assert_eq!(listed, referrers, "{repo}: fallback tag of {subject}");
+        }
+        let again = copy::copy_between(
+            &ca,
+            &from,
+            c,
+            &to,
+            &referrers_options(),
+            &artifact::no_progress,
+        )
+        .unwrap();
+        assert_eq!((again.uploaded, again.fallback_added), (0, 0), "{again:?}");
+    }
+}

@@ -23,7 +23,7 @@ use ocistow_store::referrers::{Mode, ResponseKey};
 use ocistow_store::transfer::copy::plan_copy;
 use ocistow_store::{Descriptor, Digest, Expected, Layout, Manifest, Platform, Progress};
 
-use crate::client::{Client, ManifestBytes};
+use crate::client::{Client, Counting, ManifestBytes};
 use crate::error::{Error, Result};
 use crate::reference::{RegistryRef, RegistryTarget};
 
@@ -123,70 +123,186 @@ pub fn push(
         foreign: plan.plan.foreign.len(),
     };
 
-    // Manifests one at a time, in plan order: children first, and the referrers of one
-    // subject one after the other (a registry may lose an update to two at once).
-    let mut indexed: HashSet<Digest> = HashSet::new();
-    let mut already_there: HashSet<Digest> = HashSet::new();
-    let mut root_bytes: Option<(String, Vec<u8>)> = None;
-    for desc in manifests {
-        let (bytes, manifest) = layout.read_manifest(desc)?;
-        if desc.digest() == plan.root.digest() {
-            root_bytes = Some((desc.media_type().to_string(), bytes.clone()));
-        }
-        if client
-            .head_manifest(repo, desc.digest().as_str())?
-            .is_some()
-        {
-            already_there.insert(desc.digest().clone());
-            continue;
-        }
-        let put = client
-            .put_manifest(repo, desc.digest().as_str(), desc.media_type(), &bytes)
-            .map_err(|e| explain_refusal(e, client, desc, &manifest))?;
-        report.uploaded += 1;
-        report.bytes += desc.size();
-        if put.subject_indexed {
-            indexed.insert(desc.digest().clone());
-        }
-    }
-
-    if let RegistryTarget::Tag(tag) = &dest.target {
-        let (mt, bytes) = match root_bytes {
-            Some(rb) => rb,
-            None => (
-                plan.root.media_type().to_string(),
-                layout.read_manifest(&plan.root)?.0,
-            ),
-        };
-        client.put_manifest(repo, tag, &mt, &bytes)?;
-    }
-
-    // A referrer pushed earlier was indexed then if the registry has the API.
-    let needs_probe = plan
+    let manifests = manifests
+        .into_iter()
+        .map(|d| Ok((d.clone(), layout.read_manifest(d)?.0)))
+        .collect::<Result<Vec<_>>>()?;
+    let relations: Vec<(Descriptor, Digest)> = plan
         .plan
         .relations
         .iter()
-        .any(|r| already_there.contains(r.referrer.digest()));
-    let api = needs_probe && has_referrers_api(client, repo, plan.root.digest())?;
-    let mut fallback: BTreeMap<usize, (Digest, Vec<Descriptor>)> = BTreeMap::new();
-    let mut order: HashMap<Digest, usize> = HashMap::new();
-    for rel in &plan.plan.relations {
-        let d = rel.referrer.digest();
-        if indexed.contains(d) || (api && already_there.contains(d)) {
-            report.indexed_by_api += 1;
-            continue;
+        .map(|r| (r.referrer.clone(), r.subject.clone()))
+        .collect();
+    let root_bytes = match manifests
+        .iter()
+        .find(|(d, _)| d.digest() == plan.root.digest())
+    {
+        Some((_, b)) => b.clone(),
+        None => layout.read_manifest(&plan.root)?.0,
+    };
+    let tail = Tail {
+        client,
+        dest,
+        root: &plan.root,
+        root_bytes: &root_bytes,
+        manifests: &manifests,
+        relations: &relations,
+    };
+    tail.finish(&mut report)?;
+    Ok(report)
+}
+
+/// What every push ends with, whatever the source: manifests, the root's tag, fallback records.
+struct Tail<'a> {
+    client: &'a Client,
+    dest: &'a RegistryRef,
+    root: &'a Descriptor,
+    root_bytes: &'a [u8],
+    /// Children before parents.
+    manifests: &'a [(Descriptor, Vec<u8>)],
+    /// Referrer (as a referrers response lists it) and subject.
+    relations: &'a [(Descriptor, Digest)],
+}
+
+impl Tail<'_> {
+    fn finish(&self, report: &mut PushReport) -> Result<()> {
+        let (client, repo) = (self.client, self.dest.repository.as_str());
+        // Manifests one at a time, in order: children first, and the referrers of one subject
+        // one after the other (a registry may lose an update to two at once).
+        let mut indexed: HashSet<Digest> = HashSet::new();
+        let mut already_there: HashSet<Digest> = HashSet::new();
+        for (desc, bytes) in self.manifests {
+            if client
+                .head_manifest(repo, desc.digest().as_str())?
+                .is_some()
+            {
+                already_there.insert(desc.digest().clone());
+                continue;
+            }
+            let put = client
+                .put_manifest(repo, desc.digest().as_str(), desc.media_type(), bytes)
+                .map_err(|e| explain_refusal(e, client, desc, bytes))?;
+            report.uploaded += 1;
+            report.bytes += desc.size();
+            if put.subject_indexed {
+                indexed.insert(desc.digest().clone());
+            }
         }
-        let next = order.len();
-        let slot = *order.entry(rel.subject.clone()).or_insert(next);
-        fallback
-            .entry(slot)
-            .or_insert_with(|| (rel.subject.clone(), Vec::new()))
-            .1
-            .push(rel.referrer.clone());
+
+        if let RegistryTarget::Tag(tag) = &self.dest.target {
+            client.put_manifest(repo, tag, self.root.media_type(), self.root_bytes)?;
+        }
+
+        // A referrer pushed earlier was indexed then if the registry has the API.
+        let needs_probe = self
+            .relations
+            .iter()
+            .any(|(r, _)| already_there.contains(r.digest()));
+        let api = needs_probe && has_referrers_api(client, repo, self.root.digest())?;
+        let mut fallback: BTreeMap<usize, (Digest, Vec<Descriptor>)> = BTreeMap::new();
+        let mut order: HashMap<Digest, usize> = HashMap::new();
+        for (referrer, subject) in self.relations {
+            let d = referrer.digest();
+            if indexed.contains(d) || (api && already_there.contains(d)) {
+                report.indexed_by_api += 1;
+                continue;
+            }
+            let next = order.len();
+            let slot = *order.entry(subject.clone()).or_insert(next);
+            fallback
+                .entry(slot)
+                .or_insert_with(|| (subject.clone(), Vec::new()))
+                .1
+                .push(referrer.clone());
+        }
+        for (subject, referrers) in fallback.values() {
+            report.fallback_added += client.record_fallback(repo, subject, referrers)?;
+        }
+        Ok(())
     }
-    for (subject, referrers) in fallback.values() {
-        report.fallback_added += client.record_fallback(repo, subject, referrers)?;
+}
+
+/// Copies `src` (a tag or digest) and what it reaches from one registry to another, or within
+/// one (blobs are then mounted across repositories instead of moved). Without a tag or digest
+/// in `dest`, the source's tag is kept.
+pub fn copy_between(
+    src_client: &Client,
+    src: &RegistryRef,
+    dst_client: &Client,
+    dest: &RegistryRef,
+    options: &CopyOptions,
+    progress: ProgressFactory<'_>,
+) -> Result<PushReport> {
+    let graph = walk(src_client, src, options)?;
+    let dest = match (&dest.target, &src.target) {
+        (RegistryTarget::Repository, RegistryTarget::Tag(_)) => {
+            dest.with_target(src.target.clone())
+        }
+        _ => dest.clone(),
+    };
+    if let RegistryTarget::Digest(d) = &dest.target
+        && d != graph.root.digest()
+    {
+        return Err(Error::InvalidReference {
+            input: dest.to_string(),
+            reason: format!("the source is {}, not this digest", graph.root.digest()),
+        });
     }
+    let same_registry = src_client.registry() == dst_client.registry();
+    let (src_repo, dst_repo) = (src.repository.as_str(), dest.repository.as_str());
+    let blobs: Vec<&Descriptor> = graph.blobs.iter().collect();
+    let bar = progress("copy", blobs.iter().map(|d| d.size()).sum());
+    let moved = parallel(&blobs, options.concurrency, bar.as_ref(), |desc, p| {
+        if dst_client.blob_exists(dst_repo, desc)? {
+            p.advance(desc.size());
+            return Ok(false);
+        }
+        if same_registry && dst_client.mount_blob(dst_repo, src_repo, desc.digest())? {
+            p.advance(desc.size());
+            return Ok(true);
+        }
+        let reader = Counting {
+            inner: src_client.open_blob(src_repo, desc)?,
+            progress: p,
+        };
+        dst_client.push_blob_from(dst_repo, desc, Box::new(reader))?;
+        Ok(true)
+    })?;
+    let mut report = PushReport {
+        root: graph.root.clone(),
+        blobs: graph.blobs.len() + graph.manifests.len(),
+        uploaded: moved.iter().filter(|m| **m).count(),
+        bytes: blobs
+            .iter()
+            .zip(&moved)
+            .filter(|(_, m)| **m)
+            .map(|(d, _)| d.size())
+            .sum(),
+        referrers: graph.relations.len(),
+        indexed_by_api: 0,
+        fallback_added: 0,
+        foreign: 0,
+    };
+    let manifests: Vec<(Descriptor, Vec<u8>)> = graph
+        .manifests
+        .iter()
+        .map(|m| (m.descriptor(), m.bytes.clone()))
+        .collect();
+    let root_bytes = graph
+        .manifests
+        .iter()
+        .find(|m| m.digest == *graph.root.digest())
+        .map(|m| m.bytes.clone())
+        .unwrap_or_default();
+    let tail = Tail {
+        client: dst_client,
+        dest: &dest,
+        root: &graph.root,
+        root_bytes: &root_bytes,
+        manifests: &manifests,
+        relations: &graph.relations,
+    };
+    tail.finish(&mut report)?;
     Ok(report)
 }
 
@@ -196,8 +312,11 @@ fn has_referrers_api(client: &Client, repo: &str, any: &Digest) -> Result<bool> 
 }
 
 /// Turns a refused manifest PUT into what the user can act on.
-fn explain_refusal(e: Error, client: &Client, desc: &Descriptor, manifest: &Manifest) -> Error {
+fn explain_refusal(e: Error, client: &Client, desc: &Descriptor, bytes: &[u8]) -> Error {
     let Error::Status { status, code, .. } = &e else {
+        return e;
+    };
+    let Ok(manifest) = Manifest::parse(desc.media_type(), bytes) else {
         return e;
     };
     let unsupported = |reason: String| Error::Unsupported {

@@ -160,18 +160,47 @@ impl Client {
         desc: &Descriptor,
         progress: &dyn Progress,
     ) -> Result<()> {
+        self.upload(
+            repository,
+            desc,
+            ReqBody::Blob {
+                layout,
+                digest: desc.digest(),
+                size: desc.size(),
+                progress,
+            },
+        )
+    }
+
+    /// Uploads a blob streamed from another registry's answer (`POST`, then one `PUT`). The
+    /// reader is sent once: an upload is not retried.
+    pub fn push_blob_from(
+        &self,
+        repository: &str,
+        desc: &Descriptor,
+        reader: Box<dyn Read + '_>,
+    ) -> Result<()> {
+        let body = ReqBody::Stream {
+            reader: std::cell::RefCell::new(Some(reader)),
+            size: desc.size(),
+        };
+        self.upload(repository, desc, body)
+    }
+
+    /// Opens a blob for reading from this registry, at most its declared size.
+    pub fn open_blob(&self, repository: &str, desc: &Descriptor) -> Result<Box<dyn Read + Send>> {
+        let (_, resp) = self.get_blob(repository, desc)?;
+        Ok(Box::new(resp.into_body().into_reader().take(desc.size())))
+    }
+
+    fn upload(&self, repository: &str, desc: &Descriptor, body: ReqBody<'_>) -> Result<()> {
         let location = self.start_upload(repository, None, desc.digest())?;
         let Some(location) = location else {
             return Ok(());
         };
         let sep = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{sep}digest={}", desc.digest());
-        let req = Request::new("PUT", url, scope(repository, true)).body(ReqBody::Blob {
-            layout,
-            digest: desc.digest(),
-            size: desc.size(),
-            progress,
-        });
+        let req = Request::new("PUT", url, scope(repository, true)).body(body);
         let resp = self.send(&req)?;
         match resp.status().as_u16() {
             201 | 204 => Ok(()),

@@ -101,6 +101,11 @@ pub(crate) enum ReqBody<'a> {
         size: u64,
         progress: &'a dyn Progress,
     },
+    /// A body read once from elsewhere (another registry's answer).
+    Stream {
+        reader: std::cell::RefCell<Option<Box<dyn Read + 'a>>>,
+        size: u64,
+    },
 }
 
 /// One request: the URL, the scopes a token must grant, extra headers, the body, and whether
@@ -290,6 +295,21 @@ impl Client {
                 let mut reader = Counting {
                     inner: file.take(*size),
                     progress: *progress,
+                };
+                self.agent.run(
+                    builder
+                        .header("content-length", *size)
+                        .header("content-type", "application/octet-stream")
+                        .body(SendBody::from_reader(&mut reader))
+                        .map_err(http_err)?,
+                )
+            }
+            ReqBody::Stream { reader, size } => {
+                let Some(mut reader) = reader.borrow_mut().take() else {
+                    return Err(Error::BadResponse {
+                        url: req.url.clone(),
+                        reason: "the upload would have to be sent a second time".into(),
+                    });
                 };
                 self.agent.run(
                     builder
@@ -544,10 +564,10 @@ pub(crate) fn status_error(
     }
 }
 
-/// Counts bytes through a [`Progress`] as they are sent.
-struct Counting<'a, R> {
-    inner: R,
-    progress: &'a dyn Progress,
+/// Counts bytes through a [`Progress`] as they are read.
+pub(crate) struct Counting<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) progress: &'a dyn Progress,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
