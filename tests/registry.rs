@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use crate::common::registry::{Registry, docker_config};
+use crate::common::registry::{Proxy, RawResponse, Registry, Reply, docker_config};
 use crate::common::{self, copy_fixture, fixture_dir, have_tool, layout_fixtures};
 use ocistow_registry::client::{CredentialSource, Credentials};
 use ocistow_registry::copy::{self, CopyOptions, PullInto};
@@ -449,5 +449,206 @@ fn registry_to_registry_copies_mount_within_one_and_stream_between_two_with_ever
         )
         .unwrap();
         assert_eq!((again.uploaded, again.fallback_added), (0, 0), "{again:?}");
+    }
+}
+
+/// One misbehaviour of a registry and the error kind it must produce.
+struct Misbehaviour {
+    name: &'static str,
+    rewrite: fn(&str, &str, RawResponse) -> Reply,
+    expect: fn(&Error) -> bool,
+}
+
+fn flip_last_byte(mut r: RawResponse) -> Reply {
+    if let Some(b) = r.body.last_mut() {
+        *b ^= 1;
+    }
+    r.into()
+}
+
+fn misbehaviours() -> Vec<Misbehaviour> {
+    vec![
+        Misbehaviour {
+            name: "blob content that does not match its digest",
+            rewrite: |m, p, r| {
+                if m == "GET" && p.contains("/blobs/") && r.status == 200 {
+                    flip_last_byte(r)
+                } else {
+                    r.into()
+                }
+            },
+            expect: |e| matches!(e, Error::DigestMismatch { .. }),
+        },
+        Misbehaviour {
+            name: "a manifest that does not match its digest",
+            rewrite: |m, p, r| {
+                if m == "GET" && p.contains("/manifests/sha256:") && r.status == 200 {
+                    let mut r = r;
+                    r.body.extend(b" ");
+                    r.into()
+                } else {
+                    r.into()
+                }
+            },
+            expect: |e| matches!(e, Error::DigestMismatch { .. }),
+        },
+        Misbehaviour {
+            name: "a blob cut off halfway",
+            rewrite: |m, p, r| {
+                let cut = (r.body.len() / 2).max(1) - 1;
+                let mut reply: Reply = r.into();
+                if m == "GET" && p.contains("/blobs/") && reply.status == 200 {
+                    reply.cut_at = Some(cut);
+                }
+                reply
+            },
+            expect: |e| matches!(e, Error::BadResponse { .. }),
+        },
+        Misbehaviour {
+            name: "a manifest over the size limit",
+            rewrite: |m, p, r| {
+                let mut reply: Reply = r.into();
+                if m == "GET" && p.ends_with("/manifests/v1") {
+                    reply.body = vec![b' '; (65 << 20) as usize];
+                }
+                reply
+            },
+            expect: |e| matches!(e, Error::TooLarge { .. }),
+        },
+        Misbehaviour {
+            name: "a 401 after authenticating",
+            rewrite: |_, _, _| Reply {
+                status: 401,
+                headers: vec![("www-authenticate".into(), "Basic realm=\"x\"".into())],
+                body: br#"{"errors":[{"code":"UNAUTHORIZED","message":"no"}]}"#.to_vec(),
+                cut_at: None,
+            },
+            expect: |e| matches!(e, Error::Unauthorized { .. }),
+        },
+        Misbehaviour {
+            name: "a registry that always fails",
+            rewrite: |_, _, _| Reply {
+                status: 503,
+                headers: Vec::new(),
+                body: Vec::new(),
+                cut_at: None,
+            },
+            expect: |e| matches!(e, Error::Status { status: 503, .. }),
+        },
+    ]
+}
+
+#[test]
+fn a_pull_from_a_misbehaving_registry_is_refused_and_the_layout_is_unchanged() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    push_fixture(&reg, &c, "oras-referrers", "app", work.path());
+    for (i, case) in misbehaviours().into_iter().enumerate() {
+        let proxy = Proxy::start(reg.port, case.rewrite);
+        let options = ClientOptions {
+            plain_http: true,
+            backoff: std::time::Duration::from_millis(5),
+            credentials: CredentialSource::Given(Credentials {
+                username: "u".into(),
+                password: "p".into(),
+            }),
+            ..Default::default()
+        };
+        let pc = Client::new(&proxy.host(), &options).unwrap();
+        let dst = Layout::init(work.path().join(format!("dst-{i}"))).unwrap();
+        let before = common::snapshot(dst.root());
+        let from = RegistryRef::parse(&proxy.reference("app:v1")).unwrap();
+        let err = copy::pull(
+            &pc,
+            &from,
+            &dst,
+            &referrers_options(),
+            &PullInto {
+                tags: vec!["v1".into()],
+                ..Default::default()
+            },
+            &artifact::no_progress,
+        )
+        .expect_err(case.name);
+        assert!((case.expect)(&err), "{}: {err:?}", case.name);
+        let after = common::snapshot(dst.root());
+        assert_eq!(
+            after.keys().collect::<Vec<_>>(),
+            before.keys().collect::<Vec<_>>(),
+            "{}: files appeared",
+            case.name
+        );
+        assert_eq!(after, before, "{}: the layout changed", case.name);
+    }
+}
+
+#[test]
+fn a_link_loop_in_the_tags_list_is_an_error() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    push_fixture(&reg, &c, "oras-referrers", "app", work.path());
+    let proxy = Proxy::start(reg.port, |_, p, r| {
+        let mut reply: Reply = r.into();
+        if p.contains("/tags/list") {
+            reply
+                .headers
+                .push(("link".into(), format!("<{p}>; rel=\"next\"")));
+        }
+        reply
+    });
+    let pc = Client::new(
+        &proxy.host(),
+        &ClientOptions {
+            plain_http: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(c.tags("app").unwrap().contains(&"v1".to_string()));
+    let err = pc.tags("app").unwrap_err();
+    assert!(err.to_string().contains("leads back"), "{err}");
+}
+
+#[test]
+fn a_push_that_fails_at_its_tag_records_no_fallback_tag() {
+    let Some(reg) = Registry::start() else { return };
+    let proxy = Proxy::refusing(reg.port, |m, p| {
+        let refused = m == "PUT" && p.contains("/manifests/") && !p.contains("/manifests/sha256:");
+        refused.then(|| Reply {
+            status: 400,
+            headers: Vec::new(),
+            body:
+                br#"{"errors":[{"code":"TAG_INVALID","message":"manifest tag did not match URI"}]}"#
+                    .to_vec(),
+            cut_at: None,
+        })
+    });
+    let pc = Client::new(
+        &proxy.host(),
+        &ClientOptions {
+            plain_http: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = Layout::open(copy_fixture("oras-referrers", &work.path().join("src"))).unwrap();
+    let (tag, desc) = root_tags(&src).remove(0);
+    let dest = RegistryRef::parse(&proxy.reference(&format!("app:{tag}"))).unwrap();
+    let err = copy::push(
+        &src,
+        &desc,
+        &pc,
+        &dest,
+        &referrers_options(),
+        &artifact::no_progress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("TAG_INVALID"), "{err}");
+    assert_eq!(reg.manifest("app", &tag).status, 404);
+    for subject in expected_graph("oras-referrers").keys() {
+        assert_eq!(fallback_listing(&reg, "app", subject).0, 404, "{subject}");
     }
 }

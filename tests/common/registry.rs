@@ -302,3 +302,189 @@ pub fn docker_config(dir: &Path, host: &str, user: &str, password: &str) -> Path
     .unwrap();
     path
 }
+
+/// What a [`Proxy`] sends back for one upstream answer.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Send the headers as they are (with the full length) but only this many body bytes,
+    /// then hang up.
+    pub cut_at: Option<usize>,
+}
+
+impl From<RawResponse> for Reply {
+    fn from(r: RawResponse) -> Self {
+        Reply {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+            cut_at: None,
+        }
+    }
+}
+
+type Rewrite = dyn Fn(&str, &str, RawResponse) -> Reply + Send + Sync;
+type Refuse = dyn Fn(&str, &str) -> Option<Reply> + Send + Sync;
+
+/// A misbehaving registry: forwards every request to a real one and rewrites the answers
+/// (corrupts, truncates, loops, refuses). One request per connection; stops on drop.
+pub struct Proxy {
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// `rewrite(method, path, upstream answer)` decides what the client gets.
+    pub fn start(
+        upstream: u16,
+        rewrite: impl Fn(&str, &str, RawResponse) -> Reply + Send + Sync + 'static,
+    ) -> Proxy {
+        Self::with(upstream, |_, _| None, rewrite)
+    }
+
+    /// `refuse(method, path)` answers in place of the registry, which never sees the request.
+    pub fn refusing(
+        upstream: u16,
+        refuse: impl Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static,
+    ) -> Proxy {
+        Self::with(upstream, refuse, |_, _, r| r.into())
+    }
+
+    fn with(
+        upstream: u16,
+        refuse: impl Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static,
+        rewrite: impl Fn(&str, &str, RawResponse) -> Reply + Send + Sync + 'static,
+    ) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let refuse: std::sync::Arc<Refuse> = std::sync::Arc::new(refuse);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let rewrite: std::sync::Arc<Rewrite> = std::sync::Arc::new(rewrite);
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (rewrite, refuse) = (rewrite.clone(), refuse.clone());
+                std::thread::spawn(move || {
+                    let _ = forward(conn, upstream, port, refuse.as_ref(), rewrite.as_ref());
+                });
+            }
+        });
+        Proxy {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn reference(&self, rest: &str) -> String {
+        format!("docker://{}/{rest}", self.host())
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn forward(
+    mut client: TcpStream,
+    upstream: u16,
+    own_port: u16,
+    refuse: &Refuse,
+    rewrite: &Rewrite,
+) -> std::io::Result<()> {
+    use std::io::BufRead;
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = std::io::BufReader::new(client.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut parts = request_line.split_whitespace();
+    let (method, path) = (
+        parts.next().unwrap_or_default().to_string(),
+        parts.next().unwrap_or_default().to_string(),
+    );
+    let mut head = request_line.clone();
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        if h.trim_end().is_empty() {
+            break;
+        }
+        let lower = h.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        head.push_str(&h);
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body)?;
+    let reply = match refuse(&method, &path) {
+        Some(r) => r,
+        None => {
+            let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+            up.set_read_timeout(Some(Duration::from_secs(30)))?;
+            up.write_all(head.as_bytes())?;
+            up.write_all(&body)?;
+            let raw = read_all(&mut up);
+            let mut answer = parse_response(&raw);
+            if method == "HEAD" {
+                answer.body.clear();
+            }
+            rewrite(&method, &path, answer)
+        }
+    };
+    let mut out = format!("HTTP/1.1 {} X\r\n", reply.status);
+    let mut has_len = false;
+    for (k, v) in &reply.headers {
+        if k == "connection" || k == "transfer-encoding" {
+            continue;
+        }
+        // Upload locations name the upstream registry: point them back through the proxy.
+        let v = v.replace(
+            &format!("127.0.0.1:{upstream}"),
+            &format!("127.0.0.1:{own_port}"),
+        );
+        if k == "content-length" {
+            has_len = true;
+            if method != "HEAD" && reply.cut_at.is_none() {
+                out.push_str(&format!("content-length: {}\r\n", reply.body.len()));
+                continue;
+            }
+        }
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !has_len && method != "HEAD" {
+        out.push_str(&format!("content-length: {}\r\n", reply.body.len()));
+    }
+    out.push_str("connection: close\r\n\r\n");
+    client.write_all(out.as_bytes())?;
+    if method != "HEAD" {
+        let end = reply
+            .cut_at
+            .unwrap_or(reply.body.len())
+            .min(reply.body.len());
+        client.write_all(&reply.body[..end])?;
+    }
+    client.flush()
+}

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use ocistow_store::artifact::ProgressFactory;
+use ocistow_store::layout::INGEST_DIR;
 use ocistow_store::model::media;
 use ocistow_store::referrers::{Mode, ResponseKey};
 use ocistow_store::transfer::copy::plan_copy;
@@ -400,6 +401,27 @@ pub fn pull(
     let graph = walk(client, src, options)?;
     // A corrupt index.json would fail the final update: find out before downloading.
     layout.read_index()?;
+    let ingest = layout.root().join(INGEST_DIR);
+    let had_ingest = ingest.exists();
+    let result = store(client, src, layout, &graph, options, into, progress);
+    if result.is_err() && !had_ingest {
+        // A refused pull leaves the layout as it was: the verified writer's work area goes too
+        // when this pull created it and nothing else is in it (remove_dir refuses otherwise).
+        let _ = std::fs::remove_dir(&ingest);
+    }
+    result
+}
+
+/// Writes a walked graph into `layout`: blobs while pinned, then `index.json`.
+fn store(
+    client: &Client,
+    src: &RegistryRef,
+    layout: &Layout,
+    graph: &Graph,
+    options: &CopyOptions,
+    into: &PullInto,
+    progress: ProgressFactory<'_>,
+) -> Result<PullReport> {
     let _pin = layout.pin()?;
     let mut missing = Vec::new();
     let mut foreign = 0;
@@ -429,7 +451,7 @@ pub fn pull(
         layout.record_referrer_auto(referrer, subject, into.mode, into.response_key)?;
     }
     Ok(PullReport {
-        root: graph.root,
+        root: graph.root.clone(),
         blobs: graph.blobs.len() + graph.manifests.len(),
         downloaded: missing.len(),
         bytes: missing.iter().map(|d| d.size()).sum(),
