@@ -652,3 +652,46 @@ fn a_push_that_fails_at_its_tag_records_no_fallback_tag() {
         assert_eq!(fallback_listing(&reg, "app", subject).0, 404, "{subject}");
     }
 }
+
+#[test]
+fn a_pull_with_one_platform_takes_that_manifest_as_its_root() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    let src = push_fixture(&reg, &c, "oras-multiplatform", "multi", work.path());
+    let arm = src.resolve(&Target::Tag("linux-arm64".into())).unwrap();
+    let from = RegistryRef::parse(&reg.reference("multi:multi")).unwrap();
+    let platform = ocistow_store::Platform::parse("linux/arm64").unwrap();
+    let (resolved, bytes) = ocistow_registry::resolve(&c, &from, Some(&platform)).unwrap();
+    assert_eq!(resolved.digest(), arm.digest());
+    assert_eq!(bytes.bytes, src.read_manifest(&arm).unwrap().0);
+    let back = Layout::init(work.path().join("back")).unwrap();
+    let options = CopyOptions {
+        platforms: vec![platform],
+        ..Default::default()
+    };
+    let report = copy::pull(
+        &c,
+        &from,
+        &back,
+        &options,
+        &PullInto {
+            tags: vec!["arm".into()],
+            ..Default::default()
+        },
+        &artifact::no_progress,
+    )
+    .unwrap();
+    assert_eq!(report.root.digest(), arm.digest());
+    assert_eq!(
+        back.resolve(&Target::Tag("arm".into())).unwrap().digest(),
+        arm.digest()
+    );
+    let err = ocistow_registry::resolve(
+        &c,
+        &from,
+        Some(&ocistow_store::Platform::parse("linux/s390x").unwrap()),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("linux/s390x"), "{err}");
+}

@@ -473,24 +473,7 @@ fn walk(client: &Client, src: &RegistryRef, options: &CopyOptions) -> Result<Gra
     let mut root = first.descriptor();
     let mut only = None;
     if !options.platforms.is_empty() {
-        let Ok(Manifest::Index(index)) = Manifest::parse(&first.media_type, &first.bytes) else {
-            return Err(Error::InvalidReference {
-                input: src.to_string(),
-                reason: "--platform applies only to an index".into(),
-            });
-        };
-        let mut picked: Vec<Descriptor> = Vec::new();
-        for p in &options.platforms {
-            let hit = index
-                .manifests()
-                .iter()
-                .find(|d| d.platform().is_some_and(|dp| p.matches(&dp)))
-                .ok_or_else(|| Error::InvalidReference {
-                    input: src.to_string(),
-                    reason: format!("the index has no manifest for platform {p}"),
-                })?;
-            picked.push(hit.clone());
-        }
+        let mut picked = pick_platforms(src, &first, &options.platforms)?;
         if picked.len() == 1 {
             root = picked.swap_remove(0);
         } else {
@@ -567,6 +550,35 @@ fn walk(client: &Client, src: &RegistryRef, options: &CopyOptions) -> Result<Gra
         .relations
         .retain(|(r, _)| relation_seen.insert(r.digest().clone()));
     Ok(graph)
+}
+
+/// The children of the index `manifest` (fetched for `src`) that match `platforms`, one for
+/// each platform in order.
+pub(crate) fn pick_platforms(
+    src: &RegistryRef,
+    manifest: &ManifestBytes,
+    platforms: &[Platform],
+) -> Result<Vec<Descriptor>> {
+    let Ok(Manifest::Index(index)) = Manifest::parse(&manifest.media_type, &manifest.bytes) else {
+        return Err(Error::InvalidReference {
+            input: src.to_string(),
+            reason: "a platform can be chosen only from an index".into(),
+        });
+    };
+    platforms
+        .iter()
+        .map(|p| {
+            index
+                .manifests()
+                .iter()
+                .find(|d| d.platform().is_some_and(|dp| p.matches(&dp)))
+                .cloned()
+                .ok_or_else(|| Error::InvalidReference {
+                    input: src.to_string(),
+                    reason: format!("the index has no manifest for platform {p}"),
+                })
+        })
+        .collect()
 }
 
 /// Runs `job` over `items` on up to `concurrency` threads, all progress reaching `bar` from

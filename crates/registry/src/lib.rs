@@ -20,11 +20,33 @@ pub mod reference;
 use std::collections::HashSet;
 
 use ocistow_store::referrers::Node;
-use ocistow_store::{Descriptor, Digest};
+use ocistow_store::{Descriptor, Digest, Platform};
 
 pub use client::{Client, ClientOptions};
 pub use error::{Error, Result};
 pub use reference::{RegistryRef, RegistryTarget, is_registry_ref};
+
+/// The manifest `r` names (a tag or digest), or with `platform` that platform's manifest of
+/// the index it names; with its exact bytes.
+pub fn resolve(
+    client: &Client,
+    r: &RegistryRef,
+    platform: Option<&Platform>,
+) -> Result<(Descriptor, client::ManifestBytes)> {
+    let reference = r
+        .manifest_reference()
+        .ok_or_else(|| Error::InvalidReference {
+            input: r.to_string(),
+            reason: "name a tag or a digest".into(),
+        })?;
+    let manifest = client.get_manifest(&r.repository, &reference)?;
+    let Some(p) = platform else {
+        return Ok((manifest.descriptor(), manifest));
+    };
+    let child = copy::pick_platforms(r, &manifest, std::slice::from_ref(p))?.remove(0);
+    let bytes = client.get_manifest(&r.repository, child.digest().as_str())?;
+    Ok((child, bytes))
+}
 
 /// The referrers of `root` in `repository`, recursively, as the store's discover tree: only
 /// `artifact_types` when some are given, down to `depth` levels (all when `None`). Cycles
