@@ -16,5 +16,6 @@ mod maintenance;
 mod pull_confinement;
 mod push_reproducible;
 mod referrers;
+mod registry;
 mod snapshots;
 mod transfer;

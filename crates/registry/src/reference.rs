@@ -1,0 +1,221 @@
+//! Registry references: `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, as skopeo spells them.
+
+use std::fmt;
+
+use ocistow_store::Digest;
+
+use crate::error::{Error, Result};
+
+/// The scheme prefix that marks a registry reference.
+pub const SCHEME: &str = "docker://";
+
+/// What a reference names inside a repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryTarget {
+    /// A tag.
+    Tag(String),
+    /// A manifest digest.
+    Digest(Digest),
+    /// Only the repository (for a tags list, or a copy that keeps the source's tag).
+    Repository,
+}
+
+/// A parsed `docker://` reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRef {
+    /// `HOST[:PORT]`, as written.
+    pub registry: String,
+    /// The repository path (`library/alpine`).
+    pub repository: String,
+    /// The tag or digest.
+    pub target: RegistryTarget,
+}
+
+/// True when `input` is written as a registry reference.
+pub fn is_registry_ref(input: &str) -> bool {
+    input.starts_with(SCHEME)
+}
+
+impl RegistryRef {
+    /// Parses `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`. The host is never implied: a reference
+    /// without one is an error rather than a silent trip to a public registry.
+    ///
+    /// ```
+    /// use ocistow_registry::reference::{RegistryRef, RegistryTarget};
+    /// let r = RegistryRef::parse("docker://127.0.0.1:5000/team/app:v1").unwrap();
+    /// assert_eq!(r.registry, "127.0.0.1:5000");
+    /// assert_eq!(r.repository, "team/app");
+    /// assert_eq!(r.target, RegistryTarget::Tag("v1".into()));
+    /// assert!(RegistryRef::parse("docker://app:v1").is_err());
+    /// ```
+    pub fn parse(input: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::InvalidReference {
+            input: input.into(),
+            reason: reason.into(),
+        };
+        let rest = input
+            .strip_prefix(SCHEME)
+            .ok_or_else(|| bad("a registry reference starts with docker://"))?;
+        let (registry, path) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("expected HOST[:PORT]/REPOSITORY"))?;
+        validate_registry(registry).map_err(|r| bad(&r))?;
+        let (repository, target) = if let Some((repo, digest)) = path.split_once('@') {
+            let digest = Digest::parse(digest).map_err(|e| bad(&e.to_string()))?;
+            (repo, RegistryTarget::Digest(digest))
+        } else {
+            let last_slash = path.rfind('/').map_or(0, |i| i + 1);
+            match path[last_slash..].find(':') {
+                Some(colon) => {
+                    let at = last_slash + colon;
+                    let tag = &path[at + 1..];
+                    validate_tag(tag).map_err(|r| bad(&r))?;
+                    (&path[..at], RegistryTarget::Tag(tag.into()))
+                }
+                None => (path, RegistryTarget::Repository),
+            }
+        };
+        validate_repository(repository).map_err(|r| bad(&r))?;
+        Ok(RegistryRef {
+            registry: registry.into(),
+            repository: repository.into(),
+            target,
+        })
+    }
+
+    /// The same repository with another target.
+    #[must_use]
+    pub fn with_target(&self, target: RegistryTarget) -> RegistryRef {
+        RegistryRef {
+            target,
+            ..self.clone()
+        }
+    }
+
+    /// The tag or digest as the manifests endpoint takes it, if any.
+    pub fn manifest_reference(&self) -> Option<String> {
+        match &self.target {
+            RegistryTarget::Tag(t) => Some(t.clone()),
+            RegistryTarget::Digest(d) => Some(d.to_string()),
+            RegistryTarget::Repository => None,
+        }
+    }
+}
+
+impl fmt::Display for RegistryRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{SCHEME}{}/{}", self.registry, self.repository)?;
+        match &self.target {
+            RegistryTarget::Tag(t) => write!(f, ":{t}"),
+            RegistryTarget::Digest(d) => write!(f, "@{d}"),
+            RegistryTarget::Repository => Ok(()),
+        }
+    }
+}
+
+fn validate_registry(registry: &str) -> Result<(), String> {
+    if registry.is_empty() {
+        return Err("no registry host".into());
+    }
+    let (host, port) = match registry.rsplit_once(':') {
+        Some((h, _)) if !h.ends_with(']') && h.contains(':') => (registry, None),
+        Some((h, p)) => (h, Some(p)),
+        None => (registry, None),
+    };
+    if let Some(p) = port
+        && p.parse::<u16>().is_err()
+    {
+        return Err(format!("port {p:?} is not a number from 0 to 65535"));
+    }
+    let is_host_char = |c: char| c.is_ascii_alphanumeric() || "-.[]:".contains(c);
+    if host.is_empty() || !host.chars().all(is_host_char) {
+        return Err(format!("{host:?} is not a host name or address"));
+    }
+    // A first component without a dot, a port or `localhost` is a repository name in docker's
+    // grammar: refuse it instead of guessing a registry.
+    if !(host.contains('.') || host.contains(':') || port.is_some() || host == "localhost") {
+        return Err(format!(
+            "{host:?} does not look like a registry host (write docker://HOST[:PORT]/REPO)"
+        ));
+    }
+    Ok(())
+}
+
+/// Repository names as the distribution spec allows them: `/`-separated lowercase components,
+/// separators `.`, `_`, `__` and runs of `-` between alphanumerics.
+fn validate_repository(repo: &str) -> Result<(), String> {
+    if repo.is_empty() {
+        return Err("no repository".into());
+    }
+    if repo.len() > 255 {
+        return Err("repository name longer than 255 characters".into());
+    }
+    for component in repo.split('/') {
+        let ok = !component.is_empty()
+            && component
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+            && component.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && component.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && !component.contains("..")
+            && !component.contains("___");
+        if !ok {
+            return Err(format!(
+                "repository component {component:?} is not lowercase letters and digits \
+                 separated by '.', '_', '__' or '-'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Tags: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+pub fn validate_tag(tag: &str) -> Result<(), String> {
+    let mut chars = tag.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !first_ok
+        || tag.len() > 128
+        || !chars.all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
+        return Err(format!(
+            "tag {tag:?} is not 1 to 128 of [A-Za-z0-9._-] starting with a letter, digit or '_'"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tags_digests_and_bare_repositories() {
+        let d = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+        let r = RegistryRef::parse(&format!("docker://localhost/a/b@{d}")).unwrap();
+        assert_eq!(r.target, RegistryTarget::Digest(d.parse().unwrap()));
+        assert_eq!(r.to_string(), format!("docker://localhost/a/b@{d}"));
+        let r = RegistryRef::parse("docker://reg.example:5000/a").unwrap();
+        assert_eq!(r.target, RegistryTarget::Repository);
+        assert_eq!(r.registry, "reg.example:5000");
+        let r = RegistryRef::parse("docker://[::1]:5000/a:latest").unwrap();
+        assert_eq!(r.registry, "[::1]:5000");
+    }
+
+    #[test]
+    fn refuses_what_a_registry_would() {
+        for bad in [
+            "localhost/a:b",
+            "docker://localhost",
+            "docker://localhost/Upper:v1",
+            "docker://localhost/a:-bad",
+            "docker://localhost/a@sha256:../../x",
+            "docker://localhost:99999/a",
+            "docker://localhost/a//b",
+            "docker://noport/a",
+        ] {
+            assert!(RegistryRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,697 @@
+//! Layouts to and from a real registry (distribution 2.8, which has no referrers API, so every
+//! referrer goes through the fallback tag), read back by independent readers: raw HTTP and
+//! skopeo.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::common::registry::{Proxy, RawResponse, Registry, Reply, docker_config};
+use crate::common::{self, copy_fixture, fixture_dir, have_tool, layout_fixtures};
+use ocistow_registry::client::{CredentialSource, Credentials};
+use ocistow_registry::copy::{self, CopyOptions, PullInto};
+use ocistow_registry::{Client, ClientOptions, Error, RegistryRef};
+use ocistow_store::artifact::{self, FileSpec, PushRequest};
+use ocistow_store::layout::NoProgress;
+use ocistow_store::maintenance::FsckOptions;
+use ocistow_store::referrers::{ScanOptions, fallback_tag, looks_like_fallback_tag};
+use ocistow_store::{Descriptor, Digest, Layout, Target};
+
+fn client(reg: &Registry, credentials: CredentialSource) -> Client {
+    let options = ClientOptions {
+        plain_http: true,
+        credentials,
+        ..Default::default()
+    };
+    Client::new(&reg.host(), &options).unwrap()
+}
+
+fn referrers_options() -> CopyOptions {
+    CopyOptions {
+        referrers: true,
+        ..Default::default()
+    }
+}
+
+/// The tags of a layout that name images (fallback-tag records are not roots).
+fn root_tags(layout: &Layout) -> Vec<(String, Descriptor)> {
+    layout
+        .tags()
+        .unwrap()
+        .into_iter()
+        .filter(|(t, _)| !looks_like_fallback_tag(t))
+        .collect()
+}
+
+/// `expected-referrers.json`: subject -> referrer digests.
+fn expected_graph(fixture: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let text = std::fs::read(fixture_dir(fixture).join("expected-referrers.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(subject, list)| {
+            let digests = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["digest"].as_str().unwrap().to_string())
+                .collect();
+            (subject.clone(), digests)
+        })
+        .collect()
+}
+
+/// What discover finds in a layout for each of `subjects`.
+fn layout_graph(layout: &Layout, subjects: &[String]) -> BTreeMap<String, BTreeSet<String>> {
+    let graph = layout.scan_referrers(ScanOptions::default()).unwrap();
+    subjects
+        .iter()
+        .map(|s| {
+            let d: Digest = s.parse().unwrap();
+            let found = graph
+                .referrers_of(&d)
+                .iter()
+                .map(|r| r.digest().to_string())
+                .collect();
+            (s.clone(), found)
+        })
+        .collect()
+}
+
+/// Pushes every image tag of the fixture with its referrers into repository `repo`.
+fn push_fixture(reg: &Registry, c: &Client, fixture: &str, repo: &str, work: &Path) -> Layout {
+    let src = Layout::open(copy_fixture(fixture, &work.join(format!("src-{fixture}")))).unwrap();
+    for (tag, desc) in root_tags(&src) {
+        let dest = RegistryRef::parse(&reg.reference(&format!("{repo}:{tag}"))).unwrap();
+        copy::push(
+            &src,
+            &desc,
+            c,
+            &dest,
+            &referrers_options(),
+            &artifact::no_progress,
+        )
+        .unwrap_or_else(|e| panic!("push of {fixture}:{tag}: {e}"));
+    }
+    src
+}
+
+#[test]
+fn every_fixture_pushed_and_pulled_back_keeps_its_referrers_graph_and_digests() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    let skopeo = have_tool("skopeo");
+    for fixture in layout_fixtures() {
+        let src = push_fixture(&reg, &c, fixture, fixture, work.path());
+        let back = Layout::init(work.path().join(format!("back-{fixture}"))).unwrap();
+        for (tag, desc) in root_tags(&src) {
+            let from = RegistryRef::parse(&reg.reference(&format!("{fixture}:{tag}"))).unwrap();
+            let into = PullInto {
+                tags: vec![tag.clone()],
+                ..Default::default()
+            };
+            copy::pull(
+                &c,
+                &from,
+                &back,
+                &referrers_options(),
+                &into,
+                &artifact::no_progress,
+            )
+            .unwrap_or_else(|e| panic!("pull of {fixture}:{tag}: {e}"));
+            assert_eq!(
+                back.resolve(&Target::Tag(tag.clone())).unwrap().digest(),
+                desc.digest(),
+                "{fixture}:{tag}"
+            );
+            if skopeo {
+                let out = std::process::Command::new("skopeo")
+                    .args(["inspect", "--raw", "--tls-verify=false"])
+                    .arg(reg.reference(&format!("{fixture}:{tag}")))
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "skopeo: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert_eq!(
+                    out.stdout,
+                    src.read_manifest(&desc).unwrap().0,
+                    "{fixture}:{tag}"
+                );
+            }
+        }
+        let expected = expected_graph(fixture);
+        let subjects: Vec<String> = expected.keys().cloned().collect();
+        assert_eq!(layout_graph(&back, &subjects), expected, "{fixture}");
+        let report = back
+            .fsck(&FsckOptions::default(), &NoProgress)
+            .unwrap_or_else(|e| panic!("fsck {fixture}: {e}"));
+        assert!(report.is_clean(), "{fixture}: {report:?}");
+    }
+}
+
+/// The descriptors the registry's fallback tag of `subject` lists, read over raw HTTP.
+fn fallback_listing(reg: &Registry, repo: &str, subject: &str) -> (u16, BTreeSet<String>, Vec<u8>) {
+    let tag = fallback_tag(&subject.parse().unwrap());
+    let r = reg.manifest(repo, &tag);
+    if r.status != 200 {
+        return (r.status, BTreeSet::new(), r.body);
+    }
+    let listed = r.json()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["digest"].as_str().unwrap().to_string())
+        .collect();
+    (r.status, listed, r.body)
+}
+
+#[test]
+fn every_convention_gives_complete_fallback_records_and_a_second_push_changes_nothing() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    let mut before = BTreeMap::new();
+    for fixture in layout_fixtures() {
+        push_fixture(&reg, &c, fixture, fixture, work.path());
+        for (subject, referrers) in expected_graph(fixture) {
+            let (status, listed, bytes) = fallback_listing(&reg, fixture, &subject);
+            assert_eq!(status, 200, "{fixture}: no fallback tag for {subject}");
+            assert_eq!(listed, referrers, "{fixture}: fallback tag of {subject}");
+            before.insert((fixture, subject), bytes);
+        }
+    }
+    for fixture in layout_fixtures() {
+        let src = Layout::open(work.path().join(format!("src-{fixture}"))).unwrap();
+        for (tag, desc) in root_tags(&src) {
+            let dest = RegistryRef::parse(&reg.reference(&format!("{fixture}:{tag}"))).unwrap();
+            let again = copy::push(
+                &src,
+                &desc,
+                &c,
+                &dest,
+                &referrers_options(),
+                &artifact::no_progress,
+            )
+            .unwrap();
+            assert_eq!(again.uploaded, 0, "{fixture}:{tag}: {again:?}");
+            assert_eq!(again.fallback_added, 0, "{fixture}:{tag}: {again:?}");
+        }
+    }
+    for ((fixture, subject), bytes) in &before {
+        assert_eq!(
+            &fallback_listing(&reg, fixture, subject).2,
+            bytes,
+            "{fixture}: the fallback tag of {subject} changed on the second push"
+        );
+    }
+}
+
+#[test]
+fn a_push_keeps_a_referrer_someone_else_recorded_in_the_fallback_tag() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    let fixture = "oras-referrers";
+    push_fixture(&reg, &c, fixture, "shared", work.path());
+    // Another client pushes its own referrer and rewrites the fallback tag with only that one,
+    // as a client racing ours would.
+    let other = Layout::init(work.path().join("other")).unwrap();
+    let file = work.path().join("note.txt");
+    std::fs::write(&file, "someone else's note\n").unwrap();
+    let pushed = artifact::push(
+        &other,
+        &PushRequest {
+            files: vec![FileSpec {
+                path: file,
+                media_type: Some("text/plain".into()),
+            }],
+            artifact_type: Some("application/vnd.example.note".into()),
+            ..Default::default()
+        },
+        &artifact::no_progress,
+    )
+    .unwrap();
+    other.add_entry(&pushed.descriptor, &[]).unwrap();
+    let theirs =
+        RegistryRef::parse(&reg.reference(&format!("shared@{}", pushed.descriptor.digest())))
+            .unwrap();
+    copy::push(
+        &other,
+        &pushed.descriptor,
+        &c,
+        &theirs,
+        &CopyOptions::default(),
+        &artifact::no_progress,
+    )
+    .unwrap();
+    let (subject, ours) = expected_graph(fixture).into_iter().next().unwrap();
+    let their_index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [serde_json::to_value(&pushed.descriptor).unwrap()],
+    });
+    let tag = fallback_tag(&subject.parse().unwrap());
+    let status = reg.put_manifest(
+        "shared",
+        &tag,
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&their_index).unwrap(),
+    );
+    assert_eq!(status, 201);
+
+    let src = Layout::open(work.path().join(format!("src-{fixture}"))).unwrap();
+    let (tag_name, desc) = root_tags(&src).remove(0);
+    let dest = RegistryRef::parse(&reg.reference(&format!("shared:{tag_name}"))).unwrap();
+    let report = copy::push(
+        &src,
+        &desc,
+        &c,
+        &dest,
+        &referrers_options(),
+        &artifact::no_progress,
+    )
+    .unwrap();
+    assert!(report.fallback_added >= ours.len(), "{report:?}");
+    let (_, listed, _) = fallback_listing(&reg, "shared", &subject);
+    let mut want = ours.clone();
+    want.insert(pushed.descriptor.digest().to_string());
+    assert_eq!(listed, want);
+}
+
+#[test]
+fn basic_auth_with_docker_config_and_given_credentials_and_a_clear_refusal() {
+    let Some(reg) = Registry::start_with_user("alice", "s3cret") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let src = Layout::open(copy_fixture("oras-referrers", &work.path().join("src"))).unwrap();
+    let (tag, desc) = root_tags(&src).remove(0);
+    let dest = RegistryRef::parse(&reg.reference(&format!("auth/app:{tag}"))).unwrap();
+    let push = |c: &Client| {
+        copy::push(
+            &src,
+            &desc,
+            c,
+            &dest,
+            &referrers_options(),
+            &artifact::no_progress,
+        )
+    };
+
+    let config = docker_config(work.path(), &reg.host(), "alice", "s3cret");
+    push(&client(&reg, CredentialSource::DockerConfig(config))).unwrap();
+    assert_eq!(reg.manifest("auth/app", &tag).status, 200);
+
+    let given = Credentials {
+        username: "alice".into(),
+        password: "s3cret".into(),
+    };
+    let report = push(&client(&reg, CredentialSource::Given(given))).unwrap();
+    assert_eq!(report.uploaded, 0);
+
+    let wrong = Credentials {
+        username: "alice".into(),
+        password: "wrong".into(),
+    };
+    let err = push(&client(&reg, CredentialSource::Given(wrong))).unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
+    assert!(err.to_string().contains("\"alice\" were refused"), "{err}");
+    assert!(
+        !err.to_string().contains("wrong"),
+        "the password leaked: {err}"
+    );
+
+    let err = push(&client(&reg, CredentialSource::Anonymous)).unwrap_err();
+    assert!(err.to_string().contains("none were given"), "{err}");
+}
+
+#[test]
+fn a_refused_connection_is_a_clear_error_and_the_layout_is_unchanged() {
+    let work = tempfile::tempdir().unwrap();
+    let port = common::registry::free_port();
+    let options = ClientOptions {
+        plain_http: true,
+        retries: 1,
+        backoff: std::time::Duration::from_millis(10),
+        ..Default::default()
+    };
+    let c = Client::new(&format!("127.0.0.1:{port}"), &options).unwrap();
+    let dst = Layout::init(work.path().join("dst")).unwrap();
+    let before = common::snapshot(dst.root());
+    let from = RegistryRef::parse(&format!("docker://127.0.0.1:{port}/a:v1")).unwrap();
+    let err = copy::pull(
+        &c,
+        &from,
+        &dst,
+        &referrers_options(),
+        &PullInto::default(),
+        &artifact::no_progress,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert_eq!(common::snapshot(dst.root()), before);
+}
+
+#[test]
+fn a_sha512_manifest_is_refused_clearly_and_nothing_is_tagged() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    let layout = Layout::init(work.path().join("src")).unwrap();
+    let empty = layout.write_blob_bytes(b"{}").unwrap();
+    let empty = serde_json::json!({
+        "mediaType": "application/vnd.oci.empty.v1+json",
+        "digest": empty.digest().to_string(),
+        "size": 2,
+    });
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example",
+        "config": empty,
+        "layers": [empty],
+    }))
+    .unwrap();
+    let digest = Digest::of_bytes(ocistow_store::Algorithm::Sha512, &manifest);
+    let expected = ocistow_store::Expected {
+        digest: Some(digest.clone()),
+        size: Some(manifest.len() as u64),
+    };
+    layout.write_blob(&mut &manifest[..], expected).unwrap();
+    let desc = Descriptor::new(
+        "application/vnd.oci.image.manifest.v1+json",
+        digest.clone(),
+        manifest.len() as u64,
+    );
+    layout.add_entry(&desc, &["v1".into()]).unwrap();
+    let dest = RegistryRef::parse(&reg.reference("wide:v1")).unwrap();
+    let err = copy::push(
+        &layout,
+        &desc,
+        &c,
+        &dest,
+        &CopyOptions::default(),
+        &artifact::no_progress,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    assert!(err.to_string().contains("sha512"), "{err}");
+    assert!(err.to_string().contains("nothing was tagged"), "{err}");
+    assert_eq!(reg.manifest("wide", "v1").status, 404);
+}
+
+#[test]
+fn registry_to_registry_copies_mount_within_one_and_stream_between_two_with_every_referrer() {
+    let Some(a) = Registry::start() else { return };
+    let Some(b) = Registry::start() else { return };
+    let (ca, cb) = (
+        client(&a, CredentialSource::Anonymous),
+        client(&b, CredentialSource::Anonymous),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let fixture = "oras-multiplatform";
+    let src = push_fixture(&a, &ca, fixture, "origin", work.path());
+    let from = RegistryRef::parse(&a.reference("origin:multi")).unwrap();
+    for (reg, c, repo) in [(&a, &ca, "mirror/app"), (&b, &cb, "far/app")] {
+        let to = RegistryRef::parse(&reg.reference(repo)).unwrap();
+        let report = copy::copy_between(
+            &ca,
+            &from,
+            c,
+            &to,
+            &referrers_options(),
+            &artifact::no_progress,
+        )
+        .unwrap();
+        assert!(report.uploaded > 0, "{report:?}");
+        let want = src.read_manifest(&src.resolve(&Target::Tag("multi".into())).unwrap());
+        assert_eq!(reg.manifest(repo, "multi").body, want.unwrap().0);
+        for (subject, referrers) in expected_graph(fixture) {
+            let (status, listed, _) = fallback_listing(reg, repo, &subject);
+            assert_eq!(status, 200, "{repo}: no fallback tag for {subject}");
+            assert_eq!(listed, referrers, "{repo}: fallback tag of {subject}");
+        }
+        let again = copy::copy_between(
+            &ca,
+            &from,
+            c,
+            &to,
+            &referrers_options(),
+            &artifact::no_progress,
+        )
+        .unwrap();
+        assert_eq!((again.uploaded, again.fallback_added), (0, 0), "{again:?}");
+    }
+}
+
+/// One misbehaviour of a registry and the error kind it must produce.
+struct Misbehaviour {
+    name: &'static str,
+    rewrite: fn(&str, &str, RawResponse) -> Reply,
+    expect: fn(&Error) -> bool,
+}
+
+fn flip_last_byte(mut r: RawResponse) -> Reply {
+    if let Some(b) = r.body.last_mut() {
+        *b ^= 1;
+    }
+    r.into()
+}
+
+fn misbehaviours() -> Vec<Misbehaviour> {
+    vec![
+        Misbehaviour {
+            name: "blob content that does not match its digest",
+            rewrite: |m, p, r| {
+                if m == "GET" && p.contains("/blobs/") && r.status == 200 {
+                    flip_last_byte(r)
+                } else {
+                    r.into()
+                }
+            },
+            expect: |e| matches!(e, Error::DigestMismatch { .. }),
+        },
+        Misbehaviour {
+            name: "a manifest that does not match its digest",
+            rewrite: |m, p, r| {
+                if m == "GET" && p.contains("/manifests/sha256:") && r.status == 200 {
+                    let mut r = r;
+                    r.body.extend(b" ");
+                    r.into()
+                } else {
+                    r.into()
+                }
+            },
+            expect: |e| matches!(e, Error::DigestMismatch { .. }),
+        },
+        Misbehaviour {
+            name: "a blob cut off halfway",
+            rewrite: |m, p, r| {
+                let cut = (r.body.len() / 2).max(1) - 1;
+                let mut reply: Reply = r.into();
+                if m == "GET" && p.contains("/blobs/") && reply.status == 200 {
+                    reply.cut_at = Some(cut);
+                }
+                reply
+            },
+            expect: |e| matches!(e, Error::BadResponse { .. }),
+        },
+        Misbehaviour {
+            name: "a manifest over the size limit",
+            rewrite: |m, p, r| {
+                let mut reply: Reply = r.into();
+                if m == "GET" && p.ends_with("/manifests/v1") {
+                    reply.body = vec![b' '; (65 << 20) as usize];
+                }
+                reply
+            },
+            expect: |e| matches!(e, Error::TooLarge { .. }),
+        },
+        Misbehaviour {
+            name: "a 401 after authenticating",
+            rewrite: |_, _, _| Reply {
+                status: 401,
+                headers: vec![("www-authenticate".into(), "Basic realm=\"x\"".into())],
+                body: br#"{"errors":[{"code":"UNAUTHORIZED","message":"no"}]}"#.to_vec(),
+                cut_at: None,
+            },
+            expect: |e| matches!(e, Error::Unauthorized { .. }),
+        },
+        Misbehaviour {
+            name: "a registry that always fails",
+            rewrite: |_, _, _| Reply {
+                status: 503,
+                headers: Vec::new(),
+                body: Vec::new(),
+                cut_at: None,
+            },
+            expect: |e| matches!(e, Error::Status { status: 503, .. }),
+        },
+    ]
+}
+
+#[test]
+fn a_pull_from_a_misbehaving_registry_is_refused_and_the_layout_is_unchanged() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    push_fixture(&reg, &c, "oras-referrers", "app", work.path());
+    for (i, case) in misbehaviours().into_iter().enumerate() {
+        let proxy = Proxy::start(reg.port, case.rewrite);
+        let options = ClientOptions {
+            plain_http: true,
+            backoff: std::time::Duration::from_millis(5),
+            credentials: CredentialSource::Given(Credentials {
+                username: "u".into(),
+                password: "p".into(),
+            }),
+            ..Default::default()
+        };
+        let pc = Client::new(&proxy.host(), &options).unwrap();
+        let dst = Layout::init(work.path().join(format!("dst-{i}"))).unwrap();
+        let before = common::snapshot(dst.root());
+        let from = RegistryRef::parse(&proxy.reference("app:v1")).unwrap();
+        let err = copy::pull(
+            &pc,
+            &from,
+            &dst,
+            &referrers_options(),
+            &PullInto {
+                tags: vec!["v1".into()],
+                ..Default::default()
+            },
+            &artifact::no_progress,
+        )
+        .expect_err(case.name);
+        assert!((case.expect)(&err), "{}: {err:?}", case.name);
+        let after = common::snapshot(dst.root());
+        assert_eq!(
+            after.keys().collect::<Vec<_>>(),
+            before.keys().collect::<Vec<_>>(),
+            "{}: files appeared",
+            case.name
+        );
+        assert_eq!(after, before, "{}: the layout changed", case.name);
+    }
+}
+
+#[test]
+fn a_link_loop_in_the_tags_list_is_an_error() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    push_fixture(&reg, &c, "oras-referrers", "app", work.path());
+    let proxy = Proxy::start(reg.port, |_, p, r| {
+        let mut reply: Reply = r.into();
+        if p.contains("/tags/list") {
+            reply
+                .headers
+                .push(("link".into(), format!("<{p}>; rel=\"next\"")));
+        }
+        reply
+    });
+    let pc = Client::new(
+        &proxy.host(),
+        &ClientOptions {
+            plain_http: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(c.tags("app").unwrap().contains(&"v1".to_string()));
+    let err = pc.tags("app").unwrap_err();
+    assert!(err.to_string().contains("leads back"), "{err}");
+}
+
+#[test]
+fn a_push_that_fails_at_its_tag_records_no_fallback_tag() {
+    let Some(reg) = Registry::start() else { return };
+    let proxy = Proxy::refusing(reg.port, |m, p| {
+        let refused = m == "PUT" && p.contains("/manifests/") && !p.contains("/manifests/sha256:");
+        refused.then(|| Reply {
+            status: 400,
+            headers: Vec::new(),
+            body:
+                br#"{"errors":[{"code":"TAG_INVALID","message":"manifest tag did not match URI"}]}"#
+                    .to_vec(),
+            cut_at: None,
+        })
+    });
+    let pc = Client::new(
+        &proxy.host(),
+        &ClientOptions {
+            plain_http: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = Layout::open(copy_fixture("oras-referrers", &work.path().join("src"))).unwrap();
+    let (tag, desc) = root_tags(&src).remove(0);
+    let dest = RegistryRef::parse(&proxy.reference(&format!("app:{tag}"))).unwrap();
+    let err = copy::push(
+        &src,
+        &desc,
+        &pc,
+        &dest,
+        &referrers_options(),
+        &artifact::no_progress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("TAG_INVALID"), "{err}");
+    assert_eq!(reg.manifest("app", &tag).status, 404);
+    for subject in expected_graph("oras-referrers").keys() {
+        assert_eq!(fallback_listing(&reg, "app", subject).0, 404, "{subject}");
+    }
+}
+
+#[test]
+fn a_pull_with_one_platform_takes_that_manifest_as_its_root() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    let src = push_fixture(&reg, &c, "oras-multiplatform", "multi", work.path());
+    let arm = src.resolve(&Target::Tag("linux-arm64".into())).unwrap();
+    let from = RegistryRef::parse(&reg.reference("multi:multi")).unwrap();
+    let platform = ocistow_store::Platform::parse("linux/arm64").unwrap();
+    let (resolved, bytes) = ocistow_registry::resolve(&c, &from, Some(&platform)).unwrap();
+    assert_eq!(resolved.digest(), arm.digest());
+    assert_eq!(bytes.bytes, src.read_manifest(&arm).unwrap().0);
+    let back = Layout::init(work.path().join("back")).unwrap();
+    let options = CopyOptions {
+        platforms: vec![platform],
+        ..Default::default()
+    };
+    let report = copy::pull(
+        &c,
+        &from,
+        &back,
+        &options,
+        &PullInto {
+            tags: vec!["arm".into()],
+            ..Default::default()
+        },
+        &artifact::no_progress,
+    )
+    .unwrap();
+    assert_eq!(report.root.digest(), arm.digest());
+    assert_eq!(
+        back.resolve(&Target::Tag("arm".into())).unwrap().digest(),
+        arm.digest()
+    );
+    let err = ocistow_registry::resolve(
+        &c,
+        &from,
+        Some(&ocistow_store::Platform::parse("linux/s390x").unwrap()),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("linux/s390x"), "{err}");
+}
