@@ -777,10 +777,11 @@ Arguments:
   <DIR>    The layout to merge into (created when missing)
 
 Options:
-      --force            Let tags in the tarball replace existing tags that point elsewhere
-      --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
-  -h, --help             Print help
+      --force              Let tags in the tarball replace existing tags that point elsewhere
+      --layout <DIR>       Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
+      --format <FORMAT>    Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --skip-unreferenced  Leave out blobs that nothing in the tarball references instead of refusing it
+  -h, --help               Print help
 
 Examples:
   ocistow import v1.tar ./layout
