@@ -408,7 +408,9 @@ fn generate_large(dir: &Path, size: u64) -> io::Result<(std::path::PathBuf, Stri
         hasher.update(&chunk[..n]);
         left -= n as u64;
     }
-    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    out.into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?
+        .sync_all()?;
     let digest = hasher.finish();
     let path = dir.join(digest.blob_path());
     fs::rename(&temp, &path)?;
@@ -440,7 +442,7 @@ fn timed(cmd: &mut Command, ok_codes: &[i32]) -> Result<Duration, String> {
     let out = cmd
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("{:?}: {e}", cmd.get_program()))?;
+        .map_err(|e| format!("{}: {e}", cmd.get_program().display()))?;
     let elapsed = start.elapsed();
     if !out.status.code().is_some_and(|c| ok_codes.contains(&c)) {
         return Err(format!(

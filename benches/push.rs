@@ -22,7 +22,9 @@
 
 mod common;
 
-use common::{env_number, generate, load_average, median, remove_path, run_cmd, sync};
+use common::{
+    Who, cpu_time, env_number, generate, load_average, median, remove_path, run_cmd, sync,
+};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -212,30 +214,16 @@ fn run_once(
     if !opts.settle.is_zero() {
         std::thread::sleep(opts.settle);
     }
-    let cpu_before = children_cpu();
+    let cpu_before = cpu_time(Who::Children);
     let start = Instant::now();
     kind.exec(input, out.as_deref())?;
     let elapsed = start.elapsed();
-    let cpu = children_cpu().saturating_sub(cpu_before);
+    let cpu = cpu_time(Who::Children).saturating_sub(cpu_before);
     kind.verify(out.as_deref(), hex, opts.size)?;
     if let Some(out) = &out {
         remove_path(out)?;
     }
     Ok((elapsed, cpu))
-}
-
-/// User plus system CPU time of all waited-for child processes so far.
-fn children_cpu() -> Duration {
-    // SAFETY: getrusage only writes into the zeroed struct it is given.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru);
-        ru
-    };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn measure(work: &Path, opts: &Options) -> Result<(), String> {
@@ -294,8 +282,7 @@ fn report(opts: &Options, times: &[Vec<Duration>], cpu: &[Vec<Duration>]) {
         Kind::ALL
             .iter()
             .position(|k| *k == kind)
-            .map(|i| median(&times[i]))
-            .unwrap_or(f64::NAN)
+            .map_or(f64::NAN, |i| median(&times[i]))
     };
     println!();
     println!(

@@ -36,7 +36,7 @@
 
 mod common;
 
-use common::{env_number, run_cmd, sync};
+use common::{Who, cpu_time, env_number, run_cmd, sync};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -185,7 +185,7 @@ impl Op {
 /// One round, in an order where every source mode exists before it is needed (the first
 /// converts out of annotation mode produce the response and tag layouts).
 fn round_order() -> Vec<Op> {
-    use Mode::*;
+    use Mode::{Annotation, Response, Tag};
     vec![
         Op::ReadIndex(Annotation),
         Op::Rewrite(Annotation),
@@ -500,7 +500,7 @@ fn measure(
     let reference = format!("{}:v1", f.dir.display());
     let sample = match op {
         Op::ReadIndex(_) => {
-            let clock = Clock::start(libc::RUSAGE_SELF);
+            let clock = Clock::start(Who::Myself);
             let layout = Layout::open(&f.dir).map_err(|e| e.to_string())?;
             let index = layout.read_index().map_err(|e| e.to_string())?;
             let sample = clock.stop();
@@ -511,7 +511,7 @@ fn measure(
         }
         Op::Rewrite(_) => {
             sync();
-            let clock = Clock::start(libc::RUSAGE_SELF);
+            let clock = Clock::start(Who::Myself);
             let layout = Layout::open(&f.dir).map_err(|e| e.to_string())?;
             layout
                 .edit_index(|index| {
@@ -536,7 +536,7 @@ fn measure(
             )?
         }
         Op::ReadManifests => {
-            let clock = Clock::start(libc::RUSAGE_SELF);
+            let clock = Clock::start(Who::Myself);
             let mut parsed = 0usize;
             for path in &f.manifests {
                 let bytes = read(path)?;
@@ -656,7 +656,7 @@ fn timed(cmd: &mut Command) -> Result<Sample, String> {
 /// Runs a command after `sync`, timing it; returns its stdout too.
 fn timed_output(cmd: &mut Command) -> Result<(Sample, String), String> {
     sync();
-    let clock = Clock::start(libc::RUSAGE_CHILDREN);
+    let clock = Clock::start(Who::Children);
     let out = run_cmd(cmd.env_remove("OCISTOW_REFERRERS_MODE"))?;
     Ok((clock.stop(), out))
 }
@@ -671,15 +671,15 @@ struct Sample {
 }
 
 struct Clock {
-    who: libc::c_int,
+    who: Who,
     wall: Instant,
     cpu: Duration,
 }
 
 impl Clock {
-    /// `who` is `RUSAGE_SELF` for work done in this process, `RUSAGE_CHILDREN` for a command
+    /// `who` is `Who::Myself` for work done in this process, `Who::Children` for a command
     /// (waited for before `stop`).
-    fn start(who: libc::c_int) -> Clock {
+    fn start(who: Who) -> Clock {
         Clock {
             who,
             cpu: cpu_time(who),
@@ -696,17 +696,6 @@ impl Clock {
     }
 }
 
-fn cpu_time(who: libc::c_int) -> Duration {
-    // SAFETY: getrusage(2) only writes the struct it is given, which is plain data.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(who, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
 // ---- report -------------------------------------------------------------------------------
 
 fn median(times: impl Iterator<Item = Duration>) -> f64 {
@@ -718,7 +707,7 @@ fn median(times: impl Iterator<Item = Duration>) -> f64 {
     } else if n % 2 == 1 {
         secs[n / 2]
     } else {
-        (secs[n / 2 - 1] + secs[n / 2]) / 2.0
+        f64::midpoint(secs[n / 2 - 1], secs[n / 2])
     }
 }
 
@@ -728,7 +717,7 @@ fn report(
     slow: f64,
     (results, infos): &(Results, BTreeMap<usize, Info>),
 ) {
-    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let mib = |b: u64| b as f64 / f64::from(1 << 20);
     let mut out = String::new();
     let _ = writeln!(out);
     let _ = writeln!(

@@ -194,7 +194,7 @@ fn measure(work: &Path, size: u64, blobs: u64, runs: usize, zstd: bool) -> Resul
     let mut files = Vec::new();
     for i in 0..blobs {
         let f = work.join(format!("layer-{i}.bin"));
-        let part = size / blobs + if i < size % blobs { 1 } else { 0 };
+        let part = size / blobs + u64::from(i < size % blobs);
         generate(&f, part, i).map_err(|e| format!("{}: {e}", f.display()))?;
         push.arg(&f);
         files.push(f);

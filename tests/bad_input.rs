@@ -306,7 +306,7 @@ fn uppercase_hex_digest() {
     let (_tmp, dir) = writable_fixture("oras-referrers");
     let upper = FILE_TXT.replace(&FILE_TXT[7..], &FILE_TXT[7..].to_uppercase());
     for cmd in [vec!["blob", "get"], vec!["resolve"], vec!["blob", "exists"]] {
-        let mut args: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        let mut args: Vec<String> = cmd.iter().map(std::string::ToString::to_string).collect();
         args.push(r(&dir, "@", &upper));
         let stderr = fails(&dir, &args, USAGE);
         assert_mentions(&stderr, &upper);
@@ -319,7 +319,7 @@ fn wrong_length_digest() {
     let (_tmp, dir) = writable_fixture("oras-referrers");
     for bad in ["sha256:51bc0fc1", &format!("{FILE_TXT}00")] {
         for cmd in [vec!["blob", "get"], vec!["resolve"]] {
-            let mut args: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+            let mut args: Vec<String> = cmd.iter().map(std::string::ToString::to_string).collect();
             args.push(r(&dir, "@", bad));
             let stderr = fails(&dir, &args, USAGE);
             assert_mentions(&stderr, bad);
@@ -335,7 +335,7 @@ fn path_traversal(cmd: &[&str]) {
     fs::create_dir_all(dir.join("etc")).unwrap();
     fs::write(dir.join("etc/passwd"), "SENTINEL-must-not-be-read\n").unwrap();
     let bad = "sha256:../../etc/passwd";
-    let mut args: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+    let mut args: Vec<String> = cmd.iter().map(std::string::ToString::to_string).collect();
     args.push(r(&dir, "@", bad));
     let before = snapshot(&dir);
     let out = ocistow().args(&args).assert();
@@ -527,7 +527,7 @@ fn manifest_put_refuses(name: &str, content: &[u8], extra: &[&str], reason: &str
         r(&dir, ":", "x"),
         file.display().to_string(),
     ];
-    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(extra.iter().map(std::string::ToString::to_string));
     let stderr = fails(&dir, &args, USAGE);
     assert_mentions(&stderr, "not a valid");
     assert_mentions(&stderr, reason);

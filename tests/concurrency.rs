@@ -1,5 +1,5 @@
 //! Many processes against one layout: no lost tags under concurrent pushes, a consistent layout
-//! after a writer is SIGKILLed at any point, and a clear, harmless failure when the lock is held.
+//! after a writer is `SIGKILLed` at any point, and a clear, harmless failure when the lock is held.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
@@ -117,7 +117,9 @@ fn leftovers(layout: &Path) -> (Vec<String>, Vec<String>) {
     let ingest = names(layout.join("ingest"));
     let root_tmp = names(layout.to_path_buf())
         .into_iter()
-        .filter(|n| n.starts_with(".ocistow-") && n.ends_with(".tmp"))
+        .filter(|n| {
+            n.starts_with(".ocistow-") && Path::new(n).extension().is_some_and(|e| e == "tmp")
+        })
         .collect();
     (ingest, root_tmp)
 }
@@ -151,7 +153,7 @@ fn max_overlap(intervals: &[(Instant, Instant)]) -> usize {
         now += d;
         max = max.max(now);
     }
-    max as usize
+    usize::try_from(max).unwrap_or(0)
 }
 
 #[test]
@@ -414,16 +416,16 @@ fn sigkill_during_push_leaves_a_consistent_layout() {
             completed += 1;
             let digest = String::from_utf8(out.stdout).unwrap().trim().to_string();
             acknowledged.insert(tag.clone(), digest);
-        } else if out.status.signal() == Some(libc::SIGKILL) {
+        } else if out.status.signal() == Some(rustix::process::Signal::KILL.as_raw()) {
             killed += 1;
-            if !tagged.is_empty() {
-                k_tagged += 1;
-            } else {
+            if tagged.is_empty() {
                 let new = blob_names(&layout).len() - blobs_before;
                 *k_by_blobs.entry(new).or_default() += 1;
                 if leftovers(&layout).0.len() > ingest_before {
                     k_mid_blob += 1;
                 }
+            } else {
+                k_tagged += 1;
             }
         } else {
             panic!(

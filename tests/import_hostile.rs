@@ -13,7 +13,7 @@ use ocistow_store::{Algorithm, Digest};
 use serde_json::json;
 
 const INTEGRITY: i32 = 5;
-const TIMEOUT: Duration = Duration::from_secs(60);
+const TIMEOUT: Duration = Duration::from_mins(1);
 
 fn s(p: &Path) -> String {
     p.display().to_string()

@@ -423,7 +423,7 @@ fn ocistow_reads_layouts_written_by_skopeo() {
         .code(5)
         .stderr(predicates::str::contains("digest mismatch"));
     assert!(!out2.join("note.txt").exists());
-    assert_eq!(fs::read_dir(&out2).map(|d| d.count()).unwrap_or(0), 0);
+    assert_eq!(fs::read_dir(&out2).map_or(0, std::iter::Iterator::count), 0);
     let got = tmp.path().join("got.txt");
     ocistow()
         .args(["blob", "get", &at(&other, &note_digest), "-o"])
@@ -484,7 +484,7 @@ fn umoci_unpacks_our_image_and_refuses_our_artifact() {
     let b = build(tmp.path());
     let layout = b.layout.display().to_string();
     // umoci needs --rootless to unpack as an unprivileged user.
-    let rootless = unsafe { libc::geteuid() } != 0;
+    let rootless = !rustix::process::geteuid().is_root();
     let unpack = |image: &str, bundle: &Path| {
         let mut args = vec!["unpack"];
         if rootless {

@@ -191,7 +191,7 @@ fn age(path: &Path, age: Duration) {
         .unwrap();
 }
 
-const HOURS_2: Duration = Duration::from_secs(2 * 3600);
+const HOURS_2: Duration = Duration::from_hours(2);
 
 // ---- 1. referrers live with their subjects, in every mode -----------------------------------
 
@@ -418,7 +418,7 @@ fn gc_in_a_loop_never_deletes_what_concurrent_pushes_reference() {
                         if i == PUSHES / 2 {
                             // Halfway, make sure gc has really run among the writers, whatever
                             // the machine's load (bounded: a stuck gc fails below instead).
-                            let deadline = Instant::now() + Duration::from_secs(120);
+                            let deadline = Instant::now() + Duration::from_mins(2);
                             while gc_runs.load(Ordering::SeqCst) < 3 && Instant::now() < deadline {
                                 std::thread::sleep(Duration::from_millis(10));
                             }
@@ -458,7 +458,10 @@ fn gc_in_a_loop_never_deletes_what_concurrent_pushes_reference() {
             })
             .collect();
         // Stop the gc loop whatever happened to the writers, then report their failures.
-        let results: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
+        let results: Vec<_> = writers
+            .into_iter()
+            .map(std::thread::ScopedJoinHandle::join)
+            .collect();
         runs_during.store(gc_runs.load(Ordering::SeqCst), Ordering::SeqCst);
         done.store(true, Ordering::SeqCst);
         for r in results {
@@ -597,7 +600,9 @@ fn gc_removes_stale_work_files_but_never_a_live_writers_or_another_tools() {
     assert!(!fresh.exists());
     assert!(live[0].exists() && foreign.exists());
     // The writer can still finish.
-    let (digest, _) = writer.commit(&Default::default()).unwrap();
+    let (digest, _) = writer
+        .commit(&ocistow_store::layout::Expected::default())
+        .unwrap();
     assert!(layout.blob_exists(&digest).unwrap());
 }
 

@@ -194,7 +194,7 @@ fn no_directory_is_created_through_a_symlink_in_the_output_directory() {
         unpack(&[Member::Dir("link/made/"), Member::File("link/made/f", b"x")]),
     ] {
         let s = scene(&layers, |out, victim| {
-            symlink(victim, out.join("link")).unwrap()
+            symlink(victim, out.join("link")).unwrap();
         });
         assert_refused(&s, USAGE, "link");
     }

@@ -59,7 +59,7 @@ fn status(dir: &Path) -> (Value, i32) {
             out.stderr
         )
     });
-    let expected_code = if issues(&v).is_empty() { 0 } else { 1 };
+    let expected_code = i32::from(!issues(&v).is_empty());
     assert_eq!(
         out.code, expected_code,
         "status exit code disagrees with its issues: {v:#}"
@@ -217,8 +217,7 @@ fn assert_unchanged(dir: &Path, before: &BTreeMap<PathBuf, Option<Vec<u8>>>, con
 /// Runs `f` on every item in parallel threads and fails once, naming every item that failed.
 fn check_all<T: Sync>(items: &[T], name: impl Fn(&T) -> String + Sync, f: impl Fn(&T) + Sync) {
     let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(4)
+        .map_or(4, std::num::NonZero::get)
         .clamp(2, 8);
     let mut failed = Vec::new();
     for chunk in items.chunks(threads) {
@@ -232,7 +231,10 @@ fn check_all<T: Sync>(items: &[T], name: impl Fn(&T) -> String + Sync, f: impl F
                     let msg = e
                         .downcast_ref::<String>()
                         .cloned()
-                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .or_else(|| {
+                            e.downcast_ref::<&str>()
+                                .map(std::string::ToString::to_string)
+                        })
                         .unwrap_or_default();
                     failed.push(format!("[{n}] {msg}"));
                 }
@@ -385,39 +387,35 @@ fn discover_lists_exactly_the_true_referrers_of_every_fixture() {
         fixtures.len() >= 6,
         "expected-referrers.json missing: {fixtures:?}"
     );
-    check_all(
-        &fixtures,
-        |n| n.to_string(),
-        |name| {
-            let (_t, dir) = writable_fixture(name);
-            let before = snapshot(&dir);
-            let expected = expected_edges(name);
-            for subject in subjects_of(&expected) {
-                let want: BTreeSet<(String, String, String)> = expected
-                    .iter()
-                    .filter(|e| e.0 == subject)
-                    .map(|e| (e.1.clone(), e.2.clone(), e.3.clone()))
-                    .collect();
-                assert_eq!(
-                    direct_referrers(&dir, &subject, false),
-                    want,
-                    "{name}: referrers of {subject}"
-                );
-                assert_eq!(
-                    direct_referrers(&dir, &subject, true),
-                    want,
-                    "{name}: referrers of {subject} with --deep"
-                );
-            }
-            assert_graph(&dir, &expected, name);
-            let (st, _) = status(&dir);
-            assert!(
-                issues(&st).is_empty(),
-                "{name}: a layout written by the tool is consistent: {st:#}"
+    check_all(&fixtures, std::string::ToString::to_string, |name| {
+        let (_t, dir) = writable_fixture(name);
+        let before = snapshot(&dir);
+        let expected = expected_edges(name);
+        for subject in subjects_of(&expected) {
+            let want: BTreeSet<(String, String, String)> = expected
+                .iter()
+                .filter(|e| e.0 == subject)
+                .map(|e| (e.1.clone(), e.2.clone(), e.3.clone()))
+                .collect();
+            assert_eq!(
+                direct_referrers(&dir, &subject, false),
+                want,
+                "{name}: referrers of {subject}"
             );
-            assert_unchanged(&dir, &before, &format!("{name}: discover/status"));
-        },
-    );
+            assert_eq!(
+                direct_referrers(&dir, &subject, true),
+                want,
+                "{name}: referrers of {subject} with --deep"
+            );
+        }
+        assert_graph(&dir, &expected, name);
+        let (st, _) = status(&dir);
+        assert!(
+            issues(&st).is_empty(),
+            "{name}: a layout written by the tool is consistent: {st:#}"
+        );
+        assert_unchanged(&dir, &before, &format!("{name}: discover/status"));
+    });
 }
 
 /// Removes every "reference" key, recursively (it holds the tool's own name for the layout).
@@ -434,7 +432,7 @@ fn without_reference(v: &Value) -> Value {
     }
 }
 
-/// Compares with key order (serde_json preserves it in this workspace).
+/// Compares with key order (`serde_json` preserves it in this workspace).
 fn assert_same_json(ours: &Value, theirs: &Value, context: &str) {
     let a = serde_json::to_string_pretty(&without_reference(ours)).unwrap();
     let b = serde_json::to_string_pretty(&without_reference(theirs)).unwrap();
@@ -1240,7 +1238,7 @@ fn fallback_tag_on_a_non_index_is_reported() {
     );
 }
 
-fn artifact_with_subject(artifact_type: &str, subject: Value) -> Vec<u8> {
+fn artifact_with_subject(artifact_type: &str, subject: &Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -1258,7 +1256,7 @@ fn a_subject_with_an_invalid_digest_is_rejected_or_reported() {
     let (_t, dir) = writable_fixture("oras-referrers");
     let bad = artifact_with_subject(
         "application/vnd.example.bad",
-        json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:XYZ", "size": 553}),
+        &json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:XYZ", "size": 553}),
     );
     let file = dir.parent().unwrap().join("bad.json");
     fs::write(&file, &bad).unwrap();
@@ -1322,7 +1320,7 @@ fn referrer_of_a_missing_subject_and_referrer_reachable_from_nothing() {
     let absent = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     let orphan = artifact_with_subject(
         "application/vnd.example.orphan-subject",
-        json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": absent, "size": 123}),
+        &json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": absent, "size": 123}),
     );
     let file = tmp.path().join("orphan.json");
     fs::write(&file, &orphan).unwrap();
@@ -1357,7 +1355,7 @@ fn referrer_of_a_missing_subject_and_referrer_reachable_from_nothing() {
     let size = fs::metadata(blob_path(&dir, &v1)).unwrap().len();
     let hidden = artifact_with_subject(
         "application/vnd.example.hidden",
-        json!({"mediaType": manifest, "digest": v1, "size": size}),
+        &json!({"mediaType": manifest, "digest": v1, "size": size}),
     );
     let hfile = tmp.path().join("hidden.json");
     fs::write(&hfile, &hidden).unwrap();

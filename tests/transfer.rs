@@ -86,11 +86,6 @@ fn artifact_with_referrers(dir: &Path, work: &Path) -> BTreeMap<&'static str, St
 
 /// `discover --format json` with the `reference` strings (which name the layout) removed.
 fn discover(reference: &str, platform: Option<&str>) -> Value {
-    let mut args = vec!["discover", reference, "--format", "json"];
-    if let Some(p) = platform {
-        args.extend(["--platform", p]);
-    }
-    let mut v = json_of(&ocistow().args(&args).assert().success());
     fn strip(v: &mut Value) {
         if let Value::Object(m) = v {
             m.remove("reference");
@@ -101,6 +96,11 @@ fn discover(reference: &str, platform: Option<&str>) -> Value {
             a.iter_mut().for_each(strip);
         }
     }
+    let mut args = vec!["discover", reference, "--format", "json"];
+    if let Some(p) = platform {
+        args.extend(["--platform", p]);
+    }
+    let mut v = json_of(&ocistow().args(&args).assert().success());
     strip(&mut v);
     v
 }
@@ -120,10 +120,9 @@ fn graph(reference: &str, platform: Option<&str>) -> Value {
 }
 
 fn count_referrers(v: &Value) -> usize {
-    v["referrers"]
-        .as_array()
-        .map(|a| a.len() + a.iter().map(count_referrers).sum::<usize>())
-        .unwrap_or(0)
+    v["referrers"].as_array().map_or(0, |a| {
+        a.len() + a.iter().map(count_referrers).sum::<usize>()
+    })
 }
 
 /// Every blob file of a layout, by digest.
@@ -1091,7 +1090,7 @@ fn hostile_absurd_size() {
             b'0',
             b"",
             b"hello",
-            Some(0o77777777777),
+            Some(0o777_7777_7777),
         )
         .finish();
     // index.json's manifest declares the blob as 5 bytes: refused before staging 8 GiB.

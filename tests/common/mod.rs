@@ -69,7 +69,6 @@ pub fn copy_tree(src: &Path, dest: &Path) {
 /// Every file and directory below `dir`, with file contents: equal snapshots mean the tree is
 /// byte-identical (including files such as a lock or ingest temp that should not appear).
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
-    let mut out = BTreeMap::new();
     fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Option<Vec<u8>>>) {
         for entry in fs::read_dir(dir).unwrap() {
             let entry = entry.unwrap();
@@ -82,6 +81,7 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
             }
         }
     }
+    let mut out = BTreeMap::new();
     walk(dir, dir, &mut out);
     out
 }
@@ -92,12 +92,12 @@ pub fn have_tool(tool: &str) -> bool {
         .arg("-c")
         .arg(format!("command -v {tool}"))
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+        .is_ok_and(|o| o.status.success());
     if !found {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{tool} is required under CI but is not installed (.ci/run installs it)");
-        }
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "{tool} is required under CI but is not installed (.ci/run installs it)"
+        );
         eprintln!("SKIP: {tool} is not installed (it is required under CI=true)");
     }
     found

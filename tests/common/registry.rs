@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -208,10 +209,10 @@ pub fn raw_get(
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     if let Some(a) = accept {
-        req.push_str(&format!("Accept: {a}\r\n"));
+        let _ = write!(req, "Accept: {a}\r\n");
     }
     if let Some(a) = auth {
-        req.push_str(&format!("Authorization: {a}\r\n"));
+        let _ = write!(req, "Authorization: {a}\r\n");
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes())?;
@@ -439,20 +440,19 @@ fn forward(
     head.push_str("Connection: close\r\n\r\n");
     let mut body = vec![0u8; len];
     reader.read_exact(&mut body)?;
-    let reply = match refuse(&method, &path) {
-        Some(r) => r,
-        None => {
-            let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
-            up.set_read_timeout(Some(Duration::from_secs(30)))?;
-            up.write_all(head.as_bytes())?;
-            up.write_all(&body)?;
-            let raw = read_all(&mut up);
-            let mut answer = parse_response(&raw);
-            if method == "HEAD" {
-                answer.body.clear();
-            }
-            rewrite(&method, &path, answer)
+    let reply = if let Some(r) = refuse(&method, &path) {
+        r
+    } else {
+        let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
+        up.set_read_timeout(Some(Duration::from_secs(30)))?;
+        up.write_all(head.as_bytes())?;
+        up.write_all(&body)?;
+        let raw = read_all(&mut up);
+        let mut answer = parse_response(&raw);
+        if method == "HEAD" {
+            answer.body.clear();
         }
+        rewrite(&method, &path, answer)
     };
     let mut out = format!("HTTP/1.1 {} X\r\n", reply.status);
     let mut has_len = false;
@@ -468,14 +468,14 @@ fn forward(
         if k == "content-length" {
             has_len = true;
             if method != "HEAD" && reply.cut_at.is_none() {
-                out.push_str(&format!("content-length: {}\r\n", reply.body.len()));
+                let _ = write!(out, "content-length: {}\r\n", reply.body.len());
                 continue;
             }
         }
-        out.push_str(&format!("{k}: {v}\r\n"));
+        let _ = write!(out, "{k}: {v}\r\n");
     }
     if !has_len && method != "HEAD" {
-        out.push_str(&format!("content-length: {}\r\n", reply.body.len()));
+        let _ = write!(out, "content-length: {}\r\n", reply.body.len());
     }
     out.push_str("connection: close\r\n\r\n");
     client.write_all(out.as_bytes())?;

@@ -55,22 +55,6 @@ impl Context {
         self.format == Format::Json
     }
 
-    /// `SOURCE_DATE_EPOCH` in seconds, when set; a value that is not a whole number of seconds
-    /// is refused (reproducible-builds.org: a malformed value is an error, not "now").
-    pub fn source_date_epoch(&self) -> Result<Option<u64>> {
-        match std::env::var_os(SOURCE_DATE_EPOCH_VAR) {
-            None => Ok(None),
-            Some(v) => {
-                let text = v.to_string_lossy();
-                text.trim().parse::<u64>().map(Some).map_err(|_| {
-                    usage(format!(
-                        "{SOURCE_DATE_EPOCH_VAR}={text:?} is not a number of seconds since 1970"
-                    ))
-                })
-            }
-        }
-    }
-
     /// A reference argument, read against `--layout` when given.
     pub fn reference(&self, arg: &str) -> Result<Reference> {
         Ok(match &self.layout {
@@ -110,20 +94,6 @@ impl Context {
     /// Opens a layout, creating it when missing.
     pub fn init_dir(&self, dir: &Path) -> Result<Layout> {
         Ok(Layout::init(dir)?.with_lock_timeout(self.lock_timeout))
-    }
-
-    /// What a reference names, or with `platform` that platform's manifest of the index it names.
-    pub fn resolve(
-        &self,
-        layout: &Layout,
-        r: &Reference,
-        platform: Option<&str>,
-    ) -> Result<Descriptor> {
-        let desc = layout.resolve(&r.target)?;
-        match platform {
-            None => Ok(desc),
-            Some(p) => Ok(layout.select_platform(&desc, &parse_platform(p)?)?),
-        }
     }
 
     /// The write mode of a new referrer: the flag (or `OCISTOW_REFERRERS_MODE`), else the
@@ -175,6 +145,31 @@ impl Context {
         } else {
             "--referrers-mode"
         }
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` in seconds, when set; a value that is not a whole number of seconds
+/// is refused (reproducible-builds.org: a malformed value is an error, not "now").
+pub fn source_date_epoch() -> Result<Option<u64>> {
+    match std::env::var_os(SOURCE_DATE_EPOCH_VAR) {
+        None => Ok(None),
+        Some(v) => {
+            let text = v.to_string_lossy();
+            text.trim().parse::<u64>().map(Some).map_err(|_| {
+                usage(format!(
+                    "{SOURCE_DATE_EPOCH_VAR}={text:?} is not a number of seconds since 1970"
+                ))
+            })
+        }
+    }
+}
+
+/// What a reference names, or with `platform` that platform's manifest of the index it names.
+pub fn resolve(layout: &Layout, r: &Reference, platform: Option<&str>) -> Result<Descriptor> {
+    let desc = layout.resolve(&r.target)?;
+    match platform {
+        None => Ok(desc),
+        Some(p) => Ok(layout.select_platform(&desc, &parse_platform(p)?)?),
     }
 }
 

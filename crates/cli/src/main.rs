@@ -4,6 +4,10 @@
 //! (with its arguments), `context.rs` what commands share (global options, environment,
 //! reference resolution), `output.rs` stdout and formats, `exit.rs` every exit code.
 
+// The doc comments of clap's argument types are the users' help text, written as help is
+// (`FILE[:MEDIATYPE]`), not as rustdoc links; escaping them would show the backslashes in --help.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod cli;
 mod commands;
 mod context;

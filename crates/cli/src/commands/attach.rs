@@ -4,7 +4,7 @@ use anyhow::Result;
 use ocistow_store::artifact::{self, FileSpec, PushRequest};
 
 use crate::cli::RecordArgs;
-use crate::context::{Context, parse_annotations, referrer_descriptor};
+use crate::context::{Context, parse_annotations, referrer_descriptor, resolve, source_date_epoch};
 use crate::exit::Outcome;
 use crate::output::Output;
 use crate::progress;
@@ -31,14 +31,14 @@ pub struct Args {
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let r = ctx.reference(&args.reference)?;
     let layout = ctx.open(&r)?;
-    let subject = ctx.resolve(&layout, &r, args.platform.as_deref())?;
+    let subject = resolve(&layout, &r, args.platform.as_deref())?;
     let req = PushRequest {
         files: args.files.iter().map(|f| FileSpec::parse(f)).collect(),
         artifact_type: Some(args.artifact_type.clone()),
         annotations: parse_annotations(&args.annotations)?,
         config: None,
         subject: Some(subject.clone()),
-        created: ctx.source_date_epoch()?,
+        created: source_date_epoch()?,
     };
     let pushed = artifact::push(&layout, &req, &progress::bar)?;
     let referrer = referrer_descriptor(&pushed.descriptor);

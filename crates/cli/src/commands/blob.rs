@@ -150,7 +150,7 @@ fn put(
     } else {
         let path = Path::new(file);
         let mut f = fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let len = f.metadata().map_or(0, |m| m.len());
         let bar = progress::bar(file, len);
         layout
             .write_blob_with_progress(&mut f, expected, bar.as_ref())

@@ -7,7 +7,7 @@ use ocistow_store::{Error, Reference, Target};
 use serde_json::json;
 
 use crate::cli::RecordArgs;
-use crate::context::{Context, parse_platform};
+use crate::context::{Context, parse_platform, resolve};
 use crate::exit::Outcome;
 use crate::output::Output;
 use crate::progress;
@@ -31,7 +31,7 @@ pub struct Args {
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let src_ref = ctx.reference(&args.source)?;
     let src = ctx.open(&src_ref)?;
-    let root = ctx.resolve(&src, &src_ref, None)?;
+    let root = resolve(&src, &src_ref, None)?;
     let dst_ref = Reference::parse(&args.destination)?;
     let tags = match (&dst_ref.target, &src_ref.target) {
         (Target::Tag(t), _) | (Target::Only, Target::Tag(t)) => vec![t.clone()],

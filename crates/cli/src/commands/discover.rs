@@ -7,7 +7,7 @@ use anyhow::Result;
 use ocistow_store::referrers::{Node, ScanOptions};
 use ocistow_store::{Descriptor, Error, Target};
 
-use crate::context::Context;
+use crate::context::{Context, resolve};
 use crate::exit::Outcome;
 use crate::output::{Format, Output};
 
@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let r = ctx.reference(&args.reference)?;
     let layout = ctx.open(&r)?;
     let graph = layout.scan_referrers(ScanOptions { deep: args.deep })?;
-    let root = match (ctx.resolve(&layout, &r, platform), &r.target) {
+    let root = match (resolve(&layout, &r, platform), &r.target) {
         (Ok(d), _) => d,
         // A subject whose blob is absent still has an answer: describe it from what its
         // referrers say about it.

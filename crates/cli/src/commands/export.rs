@@ -9,7 +9,7 @@ use ocistow_store::transfer::{self, Compression, ExportOptions, ExportRoot};
 use ocistow_store::{Error, Target};
 use serde_json::json;
 
-use crate::context::Context;
+use crate::context::{Context, source_date_epoch};
 use crate::exit::{Outcome, usage};
 use crate::output::Output;
 use crate::progress;
@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
-    let mtime = ctx.source_date_epoch()?.unwrap_or(0);
+    let mtime = source_date_epoch()?.unwrap_or(0);
     let compression = match (args.gzip, args.zstd) {
         (true, _) => Compression::Gzip,
         (_, true) => Compression::Zstd,

@@ -45,7 +45,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
             }
             Err(e) => return Err(anyhow!(e).context(input.to_string())),
         };
-        let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let size = f.metadata().map_or(0, |m| m.len());
         (Box::new(f), size, input.to_string())
     };
     let bar = progress::bar(&name, size);
@@ -77,7 +77,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
             "tags": report.tags,
             "replacedTags": report.replaced,
             "referrers": report.referrers,
-            "referrersMode": report.mode.map(|m| m.as_str()),
+            "referrersMode": report.mode.map(ocistow_store::referrers::Mode::as_str),
             "skipped": report.skipped,
         }))?;
     } else {

@@ -9,7 +9,7 @@ use ocistow_store::layout::MAX_MANIFEST_SIZE;
 use ocistow_store::referrers::ScanOptions;
 use ocistow_store::{Error, Target};
 
-use crate::context::Context;
+use crate::context::{Context, resolve};
 use crate::exit::Outcome;
 use crate::output::Output;
 
@@ -86,7 +86,7 @@ fn get(
 ) -> Result<Outcome> {
     let r = ctx.reference(reference)?;
     let layout = ctx.open(&r)?;
-    let desc = ctx.resolve(&layout, &r, platform)?;
+    let desc = resolve(&layout, &r, platform)?;
     let (bytes, _) = layout.read_manifest(&desc)?;
     out.raw().write_all(&bytes)?;
     Ok(Outcome::Ok)
@@ -132,7 +132,7 @@ fn put(
 fn delete(ctx: &Context, reference: &str, with_referrers: bool) -> Result<Outcome> {
     let r = ctx.reference(reference)?;
     let layout = ctx.open(&r)?;
-    let desc = ctx.resolve(&layout, &r, None)?;
+    let desc = resolve(&layout, &r, None)?;
     let graph = layout.scan_referrers(ScanOptions { deep: false })?;
     let mut doomed = BTreeSet::from([desc.digest().clone()]);
     let direct: Vec<String> = graph

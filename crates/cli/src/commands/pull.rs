@@ -6,7 +6,7 @@ use anyhow::Result;
 use ocistow_store::artifact;
 use serde_json::json;
 
-use crate::context::Context;
+use crate::context::{Context, resolve};
 use crate::exit::Outcome;
 use crate::output::Output;
 use crate::progress;
@@ -26,7 +26,7 @@ pub struct Args {
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let r = ctx.reference(&args.reference)?;
     let layout = ctx.open(&r)?;
-    let desc = ctx.resolve(&layout, &r, args.platform.as_deref())?;
+    let desc = resolve(&layout, &r, args.platform.as_deref())?;
     let written = artifact::pull(&layout, &desc, &args.output, &progress::bar)?;
     if ctx.json() {
         let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();

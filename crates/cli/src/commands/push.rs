@@ -5,7 +5,7 @@ use ocistow_store::artifact::{self, FileSpec, PushRequest};
 use ocistow_store::{Error, Target};
 
 use crate::cli::RecordArgs;
-use crate::context::{Context, parse_annotations, referrer_descriptor};
+use crate::context::{Context, parse_annotations, referrer_descriptor, resolve, source_date_epoch};
 use crate::exit::Outcome;
 use crate::output::Output;
 use crate::progress;
@@ -56,7 +56,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
                 ))
                 .into());
             }
-            Some(ctx.resolve(&layout, &sr, None)?)
+            Some(resolve(&layout, &sr, None)?)
         }
         None => None,
     };
@@ -66,7 +66,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         annotations: parse_annotations(&args.annotations)?,
         config: args.config.as_deref().map(FileSpec::parse),
         subject: subject.clone(),
-        created: ctx.source_date_epoch()?,
+        created: source_date_epoch()?,
     };
     let pushed = artifact::push(&layout, &req, &progress::bar)?;
     layout.add_entry(&pushed.descriptor, &tags)?;

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::context::Context;
+use crate::context::{Context, resolve};
 use crate::exit::Outcome;
 use crate::output::Output;
 
@@ -18,7 +18,7 @@ pub struct Args {
 pub fn run(ctx: &Context, _out: &mut Output, args: &Args) -> Result<Outcome> {
     let r = ctx.reference(&args.reference)?;
     let layout = ctx.open(&r)?;
-    let desc = ctx.resolve(&layout, &r, None)?;
+    let desc = resolve(&layout, &r, None)?;
     layout.add_entry(&desc, &args.tags)?;
     for t in &args.tags {
         eprintln!("Tagged {} as {t}", desc.digest());
