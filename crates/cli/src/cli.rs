@@ -1,18 +1,18 @@
-//! The command-line grammar: global options and the list of commands. Each command's own
-//! arguments live with its code in `commands/<command>.rs`; what several commands share (how a
-//! new referrer is recorded) is here.
+//! The command-line grammar: global options, the list of commands, and the one match that runs
+//! each. A command's own arguments live with its code in `commands/<command>.rs`.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use ocistow_store::referrers::{Mode, ResponseKey};
+use anyhow::Result;
+use clap::{Parser, Subcommand};
 
 use crate::commands::{
     attach, blob, copy, discover, export, fsck, gc, import, init, ls, manifest, pull, push,
     referrers, resolve, tag, tags, untag,
 };
-use crate::exit;
-use crate::output::Format;
+use crate::context::Context;
+use crate::exit::{self, Outcome};
+use crate::output::{Format, Output};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -139,49 +139,28 @@ pub enum Command {
     Ls(ls::Args),
 }
 
-/// How a new referrer is recorded (`push --subject`, `attach`, `copy`).
-#[derive(Args, Debug, Clone)]
-pub struct RecordArgs {
-    /// Record referrers as subject annotations, referrers responses or fallback tags
-    /// [default: what the layout already uses consistently, else annotation].
-    #[arg(long, value_enum, env = "OCISTOW_REFERRERS_MODE", value_name = "MODE")]
-    pub referrers_mode: Option<ModeArg>,
-    /// Annotation key for response records: oci (org.opencontainers.image.referrer.subject)
-    /// or olareg (org.olareg.referrer.subject) [default: what the layout uses, else oci].
-    #[arg(long, value_enum, value_name = "KEY")]
-    pub response_key: Option<KeyArg>,
-}
-
-/// A referrer write mode on the command line.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ModeArg {
-    Annotation,
-    Response,
-    Tag,
-}
-
-impl From<ModeArg> for Mode {
-    fn from(m: ModeArg) -> Mode {
-        match m {
-            ModeArg::Annotation => Mode::Annotation,
-            ModeArg::Response => Mode::Response,
-            ModeArg::Tag => Mode::Tag,
-        }
-    }
-}
-
-/// The annotation key of referrers-response records on the command line.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum KeyArg {
-    Oci,
-    Olareg,
-}
-
-impl From<KeyArg> for ResponseKey {
-    fn from(k: KeyArg) -> ResponseKey {
-        match k {
-            KeyArg::Oci => ResponseKey::Oci,
-            KeyArg::Olareg => ResponseKey::Olareg,
+impl Command {
+    /// Runs the command: the one place a command is matched to its code.
+    pub fn run(self, ctx: &Context, out: &mut Output) -> Result<Outcome> {
+        match self {
+            Command::Init(args) => init::run(ctx, out, &args),
+            Command::Push(args) => push::run(ctx, out, &args),
+            Command::Pull(args) => pull::run(ctx, out, &args),
+            Command::Tag(args) => tag::run(ctx, out, &args),
+            Command::Untag(args) => untag::run(ctx, out, &args),
+            Command::Tags(args) => tags::run(ctx, out, &args),
+            Command::Resolve(args) => resolve::run(ctx, out, &args),
+            Command::Manifest(cmd) => manifest::run(ctx, out, &cmd),
+            Command::Blob(cmd) => blob::run(ctx, out, &cmd),
+            Command::Attach(args) => attach::run(ctx, out, &args),
+            Command::Discover(args) => discover::run(ctx, out, &args),
+            Command::Referrers(cmd) => referrers::run(ctx, out, &cmd),
+            Command::Copy(args) => copy::run(ctx, out, &args),
+            Command::Export(args) => export::run(ctx, out, &args),
+            Command::Import(args) => import::run(ctx, out, &args),
+            Command::Gc(args) => gc::run(ctx, out, &args),
+            Command::Fsck(args) => fsck::run(ctx, out, &args),
+            Command::Ls(args) => ls::run(ctx, out, &args),
         }
     }
 }

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
+use clap::{Args, ValueEnum};
 use ocistow_store::layout::DEFAULT_LOCK_TIMEOUT;
 use ocistow_store::model::annotations::REF_NAME;
 use ocistow_store::referrers::{Mode, ResponseKey};
 use ocistow_store::{Descriptor, Digest, Error, Layout, Platform, Reference};
 
-use crate::cli::{Cli, RecordArgs};
 use crate::exit::usage;
 use crate::output::Format;
 
@@ -34,16 +34,16 @@ pub struct Context {
 }
 
 impl Context {
-    /// The global options of `cli` and the environment; a malformed `OCISTOW_LOCK_TIMEOUT` is
-    /// refused rather than replaced by the default.
-    pub fn new(cli: &Cli) -> Result<Context> {
+    /// The global options (`--layout`, `--format`) and the environment; a malformed
+    /// `OCISTOW_LOCK_TIMEOUT` is refused rather than replaced by the default.
+    pub fn new(layout: Option<PathBuf>, format: Format) -> Result<Context> {
         let lock_timeout = match std::env::var_os(LOCK_TIMEOUT_VAR) {
             None => DEFAULT_LOCK_TIMEOUT,
             Some(v) => parse_lock_timeout(&v.to_string_lossy())?,
         };
         Ok(Context {
-            layout: cli.layout.clone(),
-            format: cli.format,
+            layout,
+            format,
             lock_timeout,
             referrers_mode_from_env: std::env::var_os(REFERRERS_MODE_VAR)
                 .is_some_and(|v| !v.is_empty()),
@@ -215,6 +215,53 @@ pub fn referrer_descriptor(entry: &Descriptor) -> Descriptor {
     let mut d = entry.clone();
     d.remove_annotation(REF_NAME);
     d
+}
+
+/// How a new referrer is recorded (`push --subject`, `attach`, `copy`).
+#[derive(Args, Debug, Clone)]
+pub struct RecordArgs {
+    /// Record referrers as subject annotations, referrers responses or fallback tags
+    /// [default: what the layout already uses consistently, else annotation].
+    #[arg(long, value_enum, env = "OCISTOW_REFERRERS_MODE", value_name = "MODE")]
+    pub referrers_mode: Option<ModeArg>,
+    /// Annotation key for response records: oci (org.opencontainers.image.referrer.subject)
+    /// or olareg (org.olareg.referrer.subject) [default: what the layout uses, else oci].
+    #[arg(long, value_enum, value_name = "KEY")]
+    pub response_key: Option<KeyArg>,
+}
+
+/// A referrer write mode on the command line.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Annotation,
+    Response,
+    Tag,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Annotation => Mode::Annotation,
+            ModeArg::Response => Mode::Response,
+            ModeArg::Tag => Mode::Tag,
+        }
+    }
+}
+
+/// The annotation key of referrers-response records on the command line.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeyArg {
+    Oci,
+    Olareg,
+}
+
+impl From<KeyArg> for ResponseKey {
+    fn from(k: KeyArg) -> ResponseKey {
+        match k {
+            KeyArg::Oci => ResponseKey::Oci,
+            KeyArg::Olareg => ResponseKey::Olareg,
+        }
+    }
 }
 
 #[cfg(test)]

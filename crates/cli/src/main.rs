@@ -37,7 +37,8 @@ fn main() -> ExitCode {
         }
     };
     let mut out = Output::stdout();
-    let result = Context::new(&cli).and_then(|ctx| commands::run(&ctx, &mut out, cli.command));
+    let result =
+        Context::new(cli.layout, cli.format).and_then(|ctx| cli.command.run(&ctx, &mut out));
     let flushed = out.flush().map_err(anyhow::Error::from);
     match result.and_then(|outcome| flushed.map(|()| outcome)) {
         Ok(outcome) => ExitCode::from(outcome.code()),

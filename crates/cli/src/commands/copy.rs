@@ -6,8 +6,7 @@ use ocistow_store::transfer::{self, CopyOptions};
 use ocistow_store::{Error, Reference, Target};
 use serde_json::json;
 
-use crate::cli::RecordArgs;
-use crate::context::{Context, parse_platform, resolve};
+use crate::context::{Context, RecordArgs, parse_platform, resolve};
 use crate::exit::Outcome;
 use crate::output::Output;
 use crate::progress;

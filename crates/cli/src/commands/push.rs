@@ -4,8 +4,9 @@ use anyhow::Result;
 use ocistow_store::artifact::{self, FileSpec, PushRequest};
 use ocistow_store::{Error, Target};
 
-use crate::cli::RecordArgs;
-use crate::context::{Context, parse_annotations, referrer_descriptor, resolve, source_date_epoch};
+use crate::context::{
+    Context, RecordArgs, parse_annotations, referrer_descriptor, resolve, source_date_epoch,
+};
 use crate::exit::Outcome;
 use crate::output::Output;
 use crate::progress;

@@ -7,8 +7,7 @@ use anyhow::Result;
 use ocistow_store::referrers::{Convention, Mode, ResponseKey, ScanOptions};
 use serde_json::{Value, json};
 
-use crate::cli::{KeyArg, ModeArg};
-use crate::context::Context;
+use crate::context::{Context, KeyArg, ModeArg};
 use crate::exit::Outcome;
 use crate::output::Output;
 
