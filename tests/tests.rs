@@ -5,6 +5,7 @@
 mod common;
 mod hostile_tar;
 
+mod architecture;
 mod bad_input;
 mod cli;
 mod concurrency;

@@ -1,6 +1,7 @@
 //! `ocistow`: the command-line face of `ocistow-store`. Parse, run, exit.
 //!
-//! Where things are: `cli.rs` is the grammar, `commands/<command>.rs` the code of each command
+//! Where things are: `cli.rs` is the grammar (and the one match that runs a command),
+//! `commands/<command>.rs` the code of each command
 //! (with its arguments), `context.rs` what commands share (global options, environment,
 //! reference resolution), `output.rs` stdout and formats, `exit.rs` every exit code.
 
