@@ -134,6 +134,27 @@ pub enum Error {
         waited: Duration,
     },
 
+    /// A path that must be a regular file (a blob, `index.json`, `oci-layout`) is something
+    /// else. Opened without blocking, so a FIFO is reported instead of hanging.
+    #[error("{path}: is {kind}, not a regular file")]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is instead: "a FIFO", "a directory", "a device", "a socket".
+        kind: &'static str,
+    },
+
+    /// A file is larger than ocistow reads into memory, or than its descriptor declares.
+    #[error("{path}: more than {limit} bytes{why}")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The most that was allowed.
+        limit: u64,
+        /// Why the limit applies (may be empty).
+        why: &'static str,
+    },
+
     /// The operation would overwrite something the caller did not ask to replace.
     #[error("{0}")]
     Conflict(String),

@@ -19,9 +19,10 @@ use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::fsck::hash::{hashing_threads, subject_suspects};
 use crate::inventory::BlobFile;
-use crate::layout::{INGEST_DIR, Layout, MAX_MANIFEST_SIZE, TEMP_PREFIX, sync_dir};
-use crate::model::{Descriptor, ImageIndex, Manifest, media};
+use crate::layout::{INGEST_DIR, Layout, TEMP_PREFIX, sync_dir};
+use crate::model::{Descriptor, ImageIndex, media};
 use crate::referrers::{EntryKind, Graph, classify, fallback_tag, looks_like_fallback_tag};
+use crate::walk::{Content, Visitor, Walker};
 
 /// How many times gc re-marks when `index.json` changed between removing dead records and
 /// sweeping (another process edited it in the short window between the two locked steps).
@@ -221,14 +222,14 @@ impl Layout {
             entries,
             live: HashSet::new(),
             live_tags: HashSet::new(),
-            stack: Vec::new(),
+            roots: Vec::new(),
             by_subject: HashMap::new(),
             by_tag: HashMap::new(),
         };
         let roles: Vec<Role> = entries.iter().map(|e| self.role(e, &graph)).collect();
         for (i, role) in roles.iter().enumerate() {
             match role {
-                Role::Root => marker.stack.push(entries[i].clone()),
+                Role::Root => marker.roots.push(entries[i].clone()),
                 Role::Record(RecordKey::Subject(d)) => {
                     marker.by_subject.entry(d.clone()).or_default().push(i);
                 }
@@ -240,11 +241,11 @@ impl Layout {
         if options.keep_orphan_referrers {
             for (i, role) in roles.iter().enumerate() {
                 if matches!(role, Role::Record(_)) {
-                    marker.stack.push(entries[i].clone());
+                    marker.roots.push(entries[i].clone());
                 }
             }
             for r in graph.referrers() {
-                marker.stack.push(r.descriptor.clone());
+                marker.roots.push(r.descriptor.clone());
             }
         }
         marker.run()?;
@@ -441,7 +442,7 @@ fn report(plan: GcPlan, dead: Vec<Descriptor>, work: Vec<RemovedFile>, dry_run: 
     }
 }
 
-/// The mark phase: a work list of descriptors; every digest that becomes live brings its
+/// The mark phase, a visitor of the one walk: every digest that becomes live brings its
 /// children, its referrers and the records that list its referrers.
 struct Marker<'a> {
     layout: &'a Layout,
@@ -449,87 +450,68 @@ struct Marker<'a> {
     entries: &'a [Descriptor],
     live: HashSet<Digest>,
     live_tags: HashSet<String>,
-    stack: Vec<Descriptor>,
+    roots: Vec<Descriptor>,
     by_subject: HashMap<Digest, Vec<usize>>,
     by_tag: HashMap<String, Vec<usize>>,
 }
 
 impl Marker<'_> {
     fn run(&mut self) -> Result<()> {
-        while let Some(desc) = self.stack.pop() {
-            if self.live.contains(desc.digest()) {
-                continue;
-            }
-            self.live.insert(desc.digest().clone());
-            let children = manifest_children(self.layout, &desc)?;
-            self.stack.extend(children);
-            let digest = desc.digest();
-            for r in self.graph.referrers_of(digest) {
-                self.stack.push(r.descriptor.clone());
-            }
-            if let Some(list) = self.by_subject.get(digest) {
-                self.stack
-                    .extend(list.iter().map(|&i| self.entries[i].clone()));
-            }
-            if !self.by_tag.is_empty() {
-                let tag = fallback_tag(digest);
-                if let Some(list) = self.by_tag.get(&tag) {
-                    self.stack
-                        .extend(list.iter().map(|&i| self.entries[i].clone()));
-                    self.live_tags.insert(tag);
-                }
-            }
+        let layout = self.layout;
+        let mut walker = Walker::new(layout);
+        for root in std::mem::take(&mut self.roots) {
+            walker.walk(&root, self)?;
         }
         Ok(())
     }
 }
 
-/// The descriptors a manifest points to (not its subject). Absent blobs and non-manifests have
-/// none. A blob that its descriptor calls a manifest but that cannot be read or parsed is an
-/// error: gc cannot know what it keeps alive.
-fn manifest_children(layout: &Layout, desc: &Descriptor) -> Result<Vec<Descriptor>> {
-    let digest = desc.digest();
-    let mt = desc.media_type();
-    let declared = media::is_manifest(mt);
-    let maybe = declared || mt.is_empty() || mt == "application/octet-stream";
-    if !maybe || digest.known_algorithm().is_err() {
-        return Ok(Vec::new());
-    }
-    let path = layout.blob_path(digest);
-    let refuse = |reason: String| Error::Corrupt {
-        path: path.clone(),
-        reason: format!(
-            "{reason}; gc stops because it cannot tell which blobs this manifest keeps (see `ocistow fsck`)"
-        ),
-    };
-    let Some(size) = layout.blob_size(digest)? else {
-        return Ok(Vec::new());
-    };
-    if size > MAX_MANIFEST_SIZE {
-        return if declared {
-            Err(refuse(format!("{size} bytes is too large for a manifest")))
-        } else {
-            Ok(Vec::new())
+impl Visitor for Marker<'_> {
+    fn enter(
+        &mut self,
+        desc: &Descriptor,
+        _: Option<&Descriptor>,
+        content: Content,
+    ) -> Result<Vec<Descriptor>> {
+        let digest = desc.digest();
+        self.live.insert(digest.clone());
+        let mut next = match content {
+            Content::Manifest { manifest, .. } => {
+                manifest.children().into_iter().cloned().collect()
+            }
+            Content::Absent | Content::Blob { .. } => Vec::new(),
+            // A blob its descriptor calls a manifest but that cannot be read or parsed: gc
+            // cannot know what it keeps alive. An I/O error (a FIFO, a device) stops gc too.
+            Content::Invalid {
+                declared, error, ..
+            } => {
+                if declared || matches!(error, Error::Io { .. } | Error::NotRegularFile { .. }) {
+                    return Err(Error::Corrupt {
+                        path: self.layout.blob_path(digest),
+                        reason: format!(
+                            "{error}; gc stops because it cannot tell which blobs this manifest keeps (see `ocistow fsck`)"
+                        ),
+                    });
+                }
+                Vec::new()
+            }
         };
-    }
-    let bytes = match layout.read_blob(digest) {
-        Ok(b) => b,
-        Err(Error::NotFound { .. }) => return Ok(Vec::new()),
-        Err(e @ Error::Io { .. }) => return Err(e),
-        Err(e) if declared => return Err(refuse(e.to_string())),
-        Err(_) => return Ok(Vec::new()),
-    };
-    let mt = if declared {
-        mt.to_string()
-    } else {
-        match Manifest::sniff_media_type(&bytes) {
-            Some(m) if media::is_manifest(&m) => m,
-            _ => return Ok(Vec::new()),
+        next.extend(
+            self.graph
+                .referrers_of(digest)
+                .into_iter()
+                .map(|r| r.descriptor.clone()),
+        );
+        if let Some(list) = self.by_subject.get(digest) {
+            next.extend(list.iter().map(|&i| self.entries[i].clone()));
         }
-    };
-    match Manifest::parse(&mt, &bytes) {
-        Ok(m) => Ok(m.children().into_iter().cloned().collect()),
-        Err(reason) if declared => Err(refuse(format!("not a valid {mt}: {reason}"))),
-        Err(_) => Ok(Vec::new()),
+        if !self.by_tag.is_empty() {
+            let tag = fallback_tag(digest);
+            if let Some(list) = self.by_tag.get(&tag) {
+                next.extend(list.iter().map(|&i| self.entries[i].clone()));
+                self.live_tags.insert(tag);
+            }
+        }
+        Ok(next)
     }
 }

@@ -44,6 +44,7 @@ pub mod reference;
 pub mod referrers;
 pub mod tags;
 pub mod transfer;
+mod walk;
 
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, Result};

@@ -17,7 +17,7 @@ const HASH_BUFFER: usize = 1 << 20;
 /// Hashing threads report progress at least every this many bytes.
 const PROGRESS_STEP: u64 = 4 << 20;
 /// Blobs larger than this are not manifests for a deep referrers scan (as in `referrers::scan`).
-const SUBJECT_SCAN_MAX: u64 = 4 << 20;
+const SUBJECT_SCAN_MAX: u64 = crate::layout::MAX_MANIFEST_SIZE;
 
 /// The outcome of hashing one blob file.
 #[derive(Debug, Clone)]

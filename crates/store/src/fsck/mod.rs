@@ -19,11 +19,12 @@ use serde::ser::SerializeStruct;
 
 use self::hash::{Hashed, hash_files, hashing_threads};
 use crate::digest::Digest;
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::inventory::BlobFile;
-use crate::layout::{Layout, MAX_MANIFEST_SIZE, Progress};
-use crate::model::{Descriptor, Manifest, media};
+use crate::layout::{Layout, Progress};
+use crate::model::Descriptor;
 use crate::referrers::{Convention, Graph, Issue, Mode, ResponseKey, ScanOptions};
+use crate::walk::{Content, Visitor, Walker};
 
 /// What [`Layout::fsck`] should do besides checking.
 #[derive(Debug, Clone, Default)]
@@ -264,7 +265,12 @@ impl FsckReport {
 #[derive(Debug, Clone, Copy)]
 enum BlobState {
     Absent,
-    Present { size: u64, intact: bool },
+    /// Its path could not be looked up (not a regular file, say); already a problem.
+    Unreadable,
+    Present {
+        size: u64,
+        intact: bool,
+    },
 }
 
 impl Layout {
@@ -370,27 +376,29 @@ impl Layout {
         suspects: &HashSet<Digest>,
     ) -> Result<(Vec<Problem>, Vec<Note>)> {
         let index = self.read_index()?;
-        let mut walk = Walk {
+        let mut check = Check {
             layout: self,
             states,
+            root_via: String::new(),
             visited: HashSet::new(),
             missing: HashSet::new(),
             problems: Vec::new(),
             notes: Vec::new(),
         };
+        let mut walker = Walker::new(self);
         for (i, entry) in index.manifests().iter().enumerate() {
-            let via = match entry.ref_name() {
+            check.root_via = match entry.ref_name() {
                 Some(t) => format!("index.json entry {i} ({t:?})"),
                 None => format!("index.json entry {i}"),
             };
-            walk.descriptor(entry, &via)?;
+            walker.walk(entry, &mut check)?;
         }
-        let Walk {
+        let Check {
             visited,
             mut problems,
             mut notes,
             ..
-        } = walk;
+        } = check;
         let graph = self.referrers_graph(suspects)?;
         for issue in graph.issues() {
             match issue {
@@ -509,107 +517,148 @@ fn repairable(p: &Problem) -> bool {
     )
 }
 
-/// The walk of everything reachable from `index.json`.
-struct Walk<'a> {
+/// The check of everything reachable from `index.json`: a visitor of the one walk.
+struct Check<'a> {
     layout: &'a Layout,
     states: &'a mut HashMap<Digest, BlobState>,
+    /// Where the root being walked is listed.
+    root_via: String,
+    /// Manifests read (parsed or not).
     visited: HashSet<Digest>,
     missing: HashSet<Digest>,
     problems: Vec<Problem>,
     notes: Vec<Note>,
 }
 
-impl Walk<'_> {
-    /// A blob's state: from the hashing pass, else (a blob written since, by repair) looked up
-    /// and verified now.
-    fn state(&mut self, digest: &Digest) -> Result<BlobState> {
+impl Check<'_> {
+    /// A blob's state: from the hashing pass, else (a blob written since, by repair, or a path
+    /// the inventory does not list as a file) looked up and verified now. A path that cannot
+    /// be looked up is a problem, and the check goes on.
+    fn state(&mut self, digest: &Digest) -> BlobState {
         if let Some(s) = self.states.get(digest) {
-            return Ok(*s);
+            return *s;
         }
-        let state = match self.layout.blob_size(digest)? {
-            None => BlobState::Absent,
-            Some(size) => BlobState::Present {
+        let state = match self.layout.blob_size(digest) {
+            Ok(None) => BlobState::Absent,
+            Ok(Some(size)) => BlobState::Present {
                 size,
                 intact: digest.known_algorithm().is_err()
                     || self.layout.verify_blob(digest, Some(size)).is_ok(),
             },
+            Err(e) => {
+                self.problems.push(Problem::UnreadableBlob {
+                    digest: digest.clone(),
+                    reason: e.to_string(),
+                });
+                BlobState::Unreadable
+            }
         };
         self.states.insert(digest.clone(), state);
-        Ok(state)
+        state
     }
 
-    fn descriptor(&mut self, desc: &Descriptor, via: &str) -> Result<()> {
-        let mut stack = vec![(desc.clone(), via.to_string())];
-        while let Some((desc, via)) = stack.pop() {
-            let digest = desc.digest().clone();
-            if let Some(data) = desc.data() {
-                self.check_data(&desc, data, &via);
-            }
-            let (size, intact) = match self.state(&digest)? {
-                BlobState::Absent => {
-                    if !desc.urls().is_empty() {
-                        self.notes.push(Note::NonDistributable {
-                            digest,
-                            referenced_by: via,
-                        });
-                    } else if self.missing.insert(digest.clone()) {
-                        self.problems.push(Problem::MissingBlob {
-                            digest,
-                            referenced_by: via,
-                        });
-                    }
-                    continue;
-                }
-                BlobState::Present { size, intact } => (size, intact),
-            };
-            if size != desc.size() {
-                self.problems.push(Problem::SizeMismatch {
-                    digest: digest.clone(),
-                    referenced_by: via.clone(),
-                    declared: desc.size(),
-                    actual: size,
-                });
-            }
-            let mt = desc.media_type();
-            if !media::is_manifest(mt) || !intact || !self.visited.insert(digest.clone()) {
-                continue;
-            }
-            if size > MAX_MANIFEST_SIZE {
-                self.problems.push(Problem::InvalidManifest {
-                    digest,
-                    referenced_by: via,
-                    reason: format!("{size} bytes is too large for a manifest"),
-                });
-                continue;
-            }
-            let path = self.layout.blob_path(&digest);
-            let bytes = match fs::read(&path) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.problems.push(Problem::UnreadableBlob {
+    fn via(&self, parent: Option<&Descriptor>) -> String {
+        match parent {
+            Some(p) => format!("manifest {}", p.digest()),
+            None => self.root_via.clone(),
+        }
+    }
+
+    /// What every reference to a blob is checked for: its `data`, presence and size. Returns
+    /// whether the blob is present and intact.
+    fn reference(&mut self, desc: &Descriptor, via: &str) -> bool {
+        let digest = desc.digest().clone();
+        if let Some(data) = desc.data() {
+            self.check_data(desc, data, via);
+        }
+        match self.state(&digest) {
+            BlobState::Unreadable => false,
+            BlobState::Absent => {
+                if !desc.urls().is_empty() {
+                    self.notes.push(Note::NonDistributable {
                         digest,
-                        reason: e.to_string(),
+                        referenced_by: via.to_string(),
                     });
-                    continue;
+                } else if self.missing.insert(digest.clone()) {
+                    self.problems.push(Problem::MissingBlob {
+                        digest,
+                        referenced_by: via.to_string(),
+                    });
                 }
-            };
-            match Manifest::parse(mt, &bytes) {
-                Ok(m) => {
-                    let parent = format!("manifest {digest}");
-                    for child in m.children().into_iter().rev() {
-                        stack.push((child.clone(), parent.clone()));
-                    }
+                false
+            }
+            BlobState::Present { size, intact } => {
+                if size != desc.size() {
+                    self.problems.push(Problem::SizeMismatch {
+                        digest,
+                        referenced_by: via.to_string(),
+                        declared: desc.size(),
+                        actual: size,
+                    });
                 }
-                Err(reason) => self.problems.push(Problem::InvalidManifest {
-                    digest,
-                    referenced_by: via,
-                    reason,
-                }),
+                intact
             }
         }
-        Ok(())
+    }
+}
+
+impl Visitor for Check<'_> {
+    fn enter(
+        &mut self,
+        desc: &Descriptor,
+        parent: Option<&Descriptor>,
+        content: Content,
+    ) -> Result<Vec<Descriptor>> {
+        let via = self.via(parent);
+        if !self.reference(desc, &via) {
+            return Ok(Vec::new());
+        }
+        let digest = desc.digest().clone();
+        match content {
+            Content::Manifest { manifest, .. } => {
+                self.visited.insert(digest);
+                Ok(manifest.children().into_iter().cloned().collect())
+            }
+            Content::Invalid {
+                declared, error, ..
+            } => {
+                self.visited.insert(digest.clone());
+                match error {
+                    Error::InvalidManifest { reason, .. } if declared => {
+                        self.problems.push(Problem::InvalidManifest {
+                            digest,
+                            referenced_by: via,
+                            reason,
+                        });
+                    }
+                    Error::Corrupt { reason, .. } if declared => {
+                        self.problems.push(Problem::InvalidManifest {
+                            digest,
+                            referenced_by: via,
+                            reason,
+                        });
+                    }
+                    // Content that only looked like a manifest is a plain blob.
+                    Error::InvalidManifest { .. } | Error::Corrupt { .. } => {}
+                    other => self.problems.push(Problem::UnreadableBlob {
+                        digest,
+                        reason: other.to_string(),
+                    }),
+                }
+                Ok(Vec::new())
+            }
+            Content::Absent | Content::Blob { .. } => Ok(Vec::new()),
+        }
     }
 
+    fn again(&mut self, desc: &Descriptor, parent: Option<&Descriptor>, _: bool) -> Result<()> {
+        let via = self.via(parent);
+        self.reference(desc, &via);
+        Ok(())
+    }
+}
+
+impl Check<'_> {
     fn check_data(&mut self, desc: &Descriptor, data: &str, via: &str) {
         let reason = match base64::engine::general_purpose::STANDARD.decode(data) {
             Err(e) => Some(format!("not base64: {e}")),

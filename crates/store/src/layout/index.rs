@@ -1,11 +1,12 @@
 //! The only writer of `index.json`.
 
-use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::fs;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::{FileId, Layout, TEMP_PREFIX, sync_dir};
+use super::blobs::read_limited;
+use super::{FileId, Layout, MAX_INDEX_SIZE, TEMP_PREFIX, sync_dir};
 use crate::error::{Error, IoContext, Result};
 use crate::model::ImageIndex;
 
@@ -18,10 +19,11 @@ impl Layout {
     fn read_index_with_bytes(&self) -> Result<(Vec<u8>, ImageIndex)> {
         let path = self.index_path();
         // Identity and content from one open file, so they describe the same version.
-        let mut file = File::open(&path).at(&path)?;
+        let (bytes, file) = read_limited(&path, MAX_INDEX_SIZE, "")?.ok_or_else(|| Error::Io {
+            path: path.clone(),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
         let id = FileId::of(&file.metadata().at(&path)?);
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).at(&path)?;
         let index = ImageIndex::parse(&bytes).map_err(|reason| Error::Corrupt {
             path: path.clone(),
             reason,

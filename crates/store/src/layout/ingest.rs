@@ -4,7 +4,7 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::sys::start_writeback;
 use super::{
@@ -278,7 +278,7 @@ pub(super) fn check_matches(
 
 /// Copies with one large buffer, reporting progress, and stops as soon as more than `limit`
 /// bytes arrive (so a hostile stream cannot fill the disk past what was declared).
-fn copy_limited(
+pub(super) fn copy_limited(
     reader: &mut dyn Read,
     out: &mut dyn Write,
     progress: &dyn Progress,
@@ -316,13 +316,4 @@ fn copy_limited(
         progress.advance(n as u64);
     }
     Ok(total)
-}
-
-pub(super) fn copy_with_progress(
-    reader: &mut dyn Read,
-    out: &mut dyn Write,
-    progress: &dyn Progress,
-    path: &Path,
-) -> Result<u64> {
-    copy_limited(reader, out, progress, None, &path.display().to_string())
 }

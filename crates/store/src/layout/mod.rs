@@ -16,7 +16,7 @@ mod manifests;
 mod sys;
 
 use std::fs::{self, File};
-use std::io::{self, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::model::ImageIndex;
 
+pub(crate) use blobs::open_regular;
 pub use ingest::BlobWriter;
 pub use lock::LayoutLock;
 
@@ -52,6 +53,10 @@ const LAYOUT_VERSION: &str = "1.0.0";
 const COPY_BUFFER: usize = 1 << 20;
 /// Manifests larger than this are refused when read into memory (registries cap them at 4 MiB).
 pub const MAX_MANIFEST_SIZE: u64 = 64 << 20;
+/// `index.json` larger than this is refused (100,000 entries take about 30 MiB).
+pub const MAX_INDEX_SIZE: u64 = 512 << 20;
+/// `oci-layout` larger than this is refused (the real one is 30 bytes).
+pub const MAX_OCI_LAYOUT_SIZE: u64 = 64 << 10;
 /// How long a writer waits for another process's lock, unless told otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_mins(1);
 
@@ -222,15 +227,11 @@ impl Layout {
 
     fn check_oci_layout_file(&self) -> Result<()> {
         let path = self.oci_layout_path();
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::NotALayout {
-                    path,
-                    reason: "oci-layout file is missing".into(),
-                });
-            }
-            Err(e) => return Err(Error::Io { path, source: e }),
+        let Some((bytes, _)) = blobs::read_limited(&path, MAX_OCI_LAYOUT_SIZE, "")? else {
+            return Err(Error::NotALayout {
+                path,
+                reason: "oci-layout file is missing".into(),
+            });
         };
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::NotALayout {
             path: path.clone(),

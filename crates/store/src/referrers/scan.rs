@@ -12,11 +12,9 @@ use super::{
 };
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::layout::{BLOBS_DIR, Layout};
+use crate::layout::{BLOBS_DIR, Layout, MAX_MANIFEST_SIZE};
 use crate::model::{Descriptor, Manifest, media};
-
-/// Blobs larger than this are not opened by a deep scan: they are not manifests.
-const DEEP_SCAN_MAX: u64 = 4 << 20;
+use crate::walk::{Content, Visitor, Walker, read_content, starts_like_json_object};
 
 /// What to scan.
 #[derive(Debug, Clone, Copy, Default)]
@@ -42,7 +40,10 @@ struct Loaded {
 struct Scanner<'a> {
     layout: &'a Layout,
     loaded: HashMap<Digest, Option<Loaded>>,
-    walked: HashSet<Digest>,
+    /// The one walk, shared by every entry so each manifest is entered once.
+    walker: Walker<'a>,
+    /// The convention of the entry being walked.
+    root_via: Convention,
     graph: Graph,
     claims: Vec<Claim>,
     /// (convention, subject or tag) of every record index found.
@@ -57,7 +58,8 @@ impl Layout {
         let mut s = Scanner {
             layout: self,
             loaded: HashMap::new(),
-            walked: HashSet::new(),
+            walker: Walker::new(self),
+            root_via: Convention::Plain,
             graph: Graph::default(),
             claims: Vec::new(),
             recorded_subjects: HashSet::new(),
@@ -163,32 +165,31 @@ impl Scanner<'_> {
         Ok(())
     }
 
-    /// Visits a manifest reached as `via`: records it when its blob has a subject, and walks
-    /// an index's children (attestations and other nested referrers).
+    /// Walks from a manifest reached as `via` (see [`Visitor`] below): records every manifest
+    /// on the way whose blob has a subject, through an index's children (attestations and
+    /// other nested referrers).
     fn walk(&mut self, desc: &Descriptor, via: Convention) -> Result<()> {
-        if let Some(referrer) = self.referrer_of(desc)? {
-            let (d, s) = referrer;
+        self.root_via = via;
+        let mut walker = std::mem::replace(&mut self.walker, Walker::new(self.layout));
+        let result = walker.walk(desc, self);
+        self.walker = walker;
+        result
+    }
+
+    /// The convention a descriptor is reached by: the root's, or that of an index child.
+    fn via(&self, desc: &Descriptor, parent: Option<&Descriptor>) -> Convention {
+        if parent.is_none() {
+            self.root_via
+        } else if desc.annotation(keys::DOCKER_REFERENCE_TYPE) == Some(keys::ATTESTATION_MANIFEST) {
+            Convention::Attestation
+        } else {
+            Convention::Nested
+        }
+    }
+
+    fn add_if_referrer(&mut self, desc: &Descriptor, via: Convention) -> Result<()> {
+        if let Some((d, s)) = self.referrer_of(desc)? {
             self.graph.add(d, s, via);
-        }
-        if !self.walked.insert(desc.digest().clone()) {
-            return Ok(());
-        }
-        let children: Vec<Descriptor> = match self.load(desc)? {
-            Some(Loaded {
-                manifest: Manifest::Index(i),
-                ..
-            }) => i.manifests().to_vec(),
-            _ => return Ok(()),
-        };
-        for child in children {
-            let nested_via = if child.annotation(keys::DOCKER_REFERENCE_TYPE)
-                == Some(keys::ATTESTATION_MANIFEST)
-            {
-                Convention::Attestation
-            } else {
-                Convention::Nested
-            };
-            self.walk(&child, nested_via)?;
         }
         Ok(())
     }
@@ -225,19 +226,21 @@ impl Scanner<'_> {
     }
 
     fn read(&mut self, desc: &Descriptor) -> Result<Option<Loaded>> {
-        let mt = desc.media_type();
-        let maybe_manifest =
-            media::is_manifest(mt) || mt.is_empty() || mt == "application/octet-stream";
-        if !maybe_manifest || desc.digest().known_algorithm().is_err() {
-            return Ok(None);
-        }
-        match self.layout.read_manifest(desc) {
-            Ok((bytes, manifest)) => {
-                let media_type = if media::is_manifest(mt) {
-                    mt.to_string()
-                } else {
-                    Manifest::sniff_media_type(&bytes).unwrap_or_default()
-                };
+        let content = read_content(self.layout, desc);
+        self.loaded_from(desc, content)
+    }
+
+    /// What a walk read, as the scan keeps it; unreadable manifests become issues, and a
+    /// blob that cannot be read at all (I/O, not a regular file) stops the scan.
+    fn loaded_from(&mut self, desc: &Descriptor, content: Content) -> Result<Option<Loaded>> {
+        match content {
+            Content::Absent | Content::Blob { .. } => Ok(None),
+            Content::Manifest {
+                media_type,
+                manifest,
+                bytes,
+                ..
+            } => {
                 if let Err(reason) = subject_is_usable(&bytes) {
                     self.graph.issues.push(Issue::BadSubject {
                         manifest: desc.digest().clone(),
@@ -249,24 +252,20 @@ impl Scanner<'_> {
                     manifest,
                 }))
             }
-            Err(Error::NotFound { .. }) => Ok(None),
-            Err(Error::Io { path, source }) => Err(Error::Io { path, source }),
-            Err(e) => {
-                let reason = e.to_string();
+            Content::Invalid {
+                error: error @ (Error::Io { .. } | Error::NotRegularFile { .. }),
+                ..
+            } => Err(error),
+            Content::Invalid { error, bytes, .. } => {
                 // A bad `subject` makes the whole manifest fail to parse; say so precisely.
-                let bad_subject = self
-                    .layout
-                    .read_blob(desc.digest())
-                    .ok()
-                    .and_then(|b| subject_is_usable(&b).err());
-                match bad_subject {
+                match bytes.and_then(|b| subject_is_usable(&b).err()) {
                     Some(reason) => self.graph.issues.push(Issue::BadSubject {
                         manifest: desc.digest().clone(),
                         reason,
                     }),
                     None => self.graph.issues.push(Issue::UnreadableManifest {
                         digest: desc.digest().clone(),
-                        reason,
+                        reason: error.to_string(),
                     }),
                 }
                 Ok(None)
@@ -295,7 +294,7 @@ impl Scanner<'_> {
                 };
                 let Ok(meta) = f.metadata() else { continue };
                 if !meta.is_file()
-                    || meta.len() > DEEP_SCAN_MAX
+                    || meta.len() > MAX_MANIFEST_SIZE
                     || self.loaded.contains_key(&digest)
                 {
                     continue;
@@ -306,16 +305,12 @@ impl Scanner<'_> {
         // Deterministic order whatever the directory order is.
         found.sort();
         for (digest, size) in found {
-            let Ok(bytes) = self.layout.read_blob(&digest) else {
-                continue;
-            };
-            let Some(mt) = Manifest::sniff_media_type(&bytes) else {
-                continue;
-            };
-            if !media::is_manifest(&mt) {
+            // Found by digest alone: the content decides (the one rule, through `load`). A
+            // first byte other than `{` rules a blob out without reading it all.
+            if !starts_like_json_object(&self.layout.blob_path(&digest)) {
                 continue;
             }
-            let desc = Descriptor::new(&mt, digest.clone(), size);
+            let desc = Descriptor::new("application/octet-stream", digest.clone(), size);
             if self.graph.get(&digest).is_none()
                 && let Some((d, s)) = self.referrer_of(&desc)?
             {
@@ -472,6 +467,35 @@ impl Scanner<'_> {
                 });
             }
         }
+    }
+}
+
+impl Visitor for Scanner<'_> {
+    fn enter(
+        &mut self,
+        desc: &Descriptor,
+        parent: Option<&Descriptor>,
+        content: Content,
+    ) -> Result<Vec<Descriptor>> {
+        let digest = desc.digest().clone();
+        if !self.loaded.contains_key(&digest) {
+            let loaded = self.loaded_from(desc, content)?;
+            self.loaded.insert(digest.clone(), loaded);
+        }
+        let via = self.via(desc, parent);
+        self.add_if_referrer(desc, via)?;
+        Ok(match self.loaded.get(&digest) {
+            Some(Some(Loaded {
+                manifest: Manifest::Index(i),
+                ..
+            })) => i.manifests().to_vec(),
+            _ => Vec::new(),
+        })
+    }
+
+    fn again(&mut self, desc: &Descriptor, parent: Option<&Descriptor>, _: bool) -> Result<()> {
+        let via = self.via(desc, parent);
+        self.add_if_referrer(desc, via)
     }
 }
 

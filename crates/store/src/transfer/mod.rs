@@ -30,9 +30,10 @@ pub use import::{ArchiveFormat, ImportOptions, ImportReport, import};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::layout::{Layout, MAX_MANIFEST_SIZE};
-use crate::model::{Descriptor, Manifest, media};
+use crate::layout::Layout;
+use crate::model::{Descriptor, Manifest};
 use crate::referrers::Graph;
+use crate::walk::{Content, Visitor, Walker};
 
 /// A referrer relation to carry over: the referrer as a referrers response lists it
 /// (media type, digest, size, artifactType, its manifest's annotations) and its subject.
@@ -66,131 +67,117 @@ impl Plan {
 /// Builds [`Plan`]s over one source layout. Several roots can be added to one plan: what they
 /// share is listed once.
 pub struct Planner<'a> {
-    layout: &'a Layout,
-    graph: Option<&'a Graph>,
-    seen: HashSet<Digest>,
-    relations_seen: HashSet<Digest>,
-    plan: Plan,
+    walker: Walker<'a>,
+    state: PlanVisitor<'a>,
 }
 
-/// One step of the iterative walk: a descriptor to expand, or one whose children are done.
-enum Step {
-    Enter(Descriptor, Option<HashSet<Digest>>),
-    Leave(Descriptor),
+/// The planner's visitor of the one walk.
+struct PlanVisitor<'a> {
+    layout: &'a Layout,
+    graph: Option<&'a Graph>,
+    /// The children of the root to walk (a platform selection), for the root being added.
+    only: Option<HashSet<Digest>>,
+    /// Absent non-distributable blobs: not listed in the plan.
+    skipped: HashSet<Digest>,
+    relations_seen: HashSet<Digest>,
+    plan: Plan,
 }
 
 impl<'a> Planner<'a> {
     /// A planner over `layout`; with `graph`, referrers of every node are followed too.
     pub fn new(layout: &'a Layout, graph: Option<&'a Graph>) -> Self {
         Planner {
-            layout,
-            graph,
-            seen: HashSet::new(),
-            relations_seen: HashSet::new(),
-            plan: Plan::default(),
+            walker: Walker::new(layout),
+            state: PlanVisitor {
+                layout,
+                graph,
+                only: None,
+                skipped: HashSet::new(),
+                relations_seen: HashSet::new(),
+                plan: Plan::default(),
+            },
         }
     }
 
     /// Adds `root` and everything it reaches. With `only_children`, an index root walks only
     /// those of its children (a platform selection); the index blob itself is kept as it is.
     pub fn add(&mut self, root: &Descriptor, only_children: Option<HashSet<Digest>>) -> Result<()> {
-        // Iterative, so a deeply nested graph cannot exhaust the stack.
-        let mut stack = vec![Step::Enter(root.clone(), only_children)];
-        while let Some(step) = stack.pop() {
-            match step {
-                Step::Leave(desc) => {
-                    self.plan.blobs.push(desc.clone());
-                    self.follow_referrers(&desc, &mut stack);
-                }
-                Step::Enter(desc, only) => {
-                    if !self.seen.insert(desc.digest().clone()) {
-                        continue;
-                    }
-                    if !self.check_present(&desc)? {
-                        continue;
-                    }
-                    stack.push(Step::Leave(desc.clone()));
-                    if !self.is_manifest(&desc)? {
-                        continue;
-                    }
-                    let (_, manifest) = self.layout.read_manifest(&desc)?;
-                    let children: Vec<Descriptor> = manifest
-                        .children()
-                        .into_iter()
-                        .filter(|c| only.as_ref().is_none_or(|o| o.contains(c.digest())))
-                        .cloned()
-                        .collect();
-                    // Reversed so that children are visited (and listed) in manifest order.
-                    for child in children.into_iter().rev() {
-                        stack.push(Step::Enter(child, None));
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.state.only = only_children;
+        self.walker.walk(root, &mut self.state)
     }
 
-    fn follow_referrers(&mut self, desc: &Descriptor, stack: &mut Vec<Step>) {
-        let Some(graph) = self.graph else { return };
-        for r in graph.referrers_of(desc.digest()).into_iter().rev() {
-            if self.relations_seen.insert(r.digest().clone()) {
-                self.plan.relations.push(Relation {
-                    referrer: r.descriptor.clone(),
-                    subject: desc.digest().clone(),
+    /// The plan built so far.
+    pub fn finish(self) -> Plan {
+        self.state.plan
+    }
+}
+
+impl Visitor for PlanVisitor<'_> {
+    fn enter(
+        &mut self,
+        desc: &Descriptor,
+        parent: Option<&Descriptor>,
+        content: Content,
+    ) -> Result<Vec<Descriptor>> {
+        let digest = desc.digest();
+        let size = match content {
+            Content::Absent if !desc.urls().is_empty() => {
+                self.plan.foreign.push(desc.clone());
+                self.skipped.insert(digest.clone());
+                return Ok(Vec::new());
+            }
+            Content::Absent => {
+                return Err(Error::NotFound {
+                    what: format!("blob {digest} in {}", self.layout.root().display()),
+                    hint: " (the source layout is incomplete; a descriptor without urls must have its blob)"
+                        .into(),
                 });
             }
-            stack.push(Step::Enter(r.descriptor.clone(), None));
-        }
-    }
-
-    /// True when the blob is there with the declared size; false for an absent
-    /// non-distributable blob; an error otherwise.
-    fn check_present(&mut self, desc: &Descriptor) -> Result<bool> {
-        let digest = desc.digest();
-        match self.layout.blob_size(digest)? {
-            Some(size) if size == desc.size() => Ok(true),
-            Some(size) => Err(Error::SizeMismatch {
+            Content::Invalid { error, .. } => return Err(error),
+            Content::Blob { size } | Content::Manifest { size, .. } => size,
+        };
+        if size != desc.size() {
+            return Err(Error::SizeMismatch {
                 what: format!(
                     "blob {digest} in {}",
                     self.layout.root().join(digest.blob_path()).display()
                 ),
                 expected: desc.size(),
                 actual: size,
-            }),
-            None if !desc.urls().is_empty() => {
-                self.plan.foreign.push(desc.clone());
-                Ok(false)
-            }
-            None => Err(Error::NotFound {
-                what: format!("blob {digest} in {}", self.layout.root().display()),
-                hint: " (the source layout is incomplete; a descriptor without urls must have its blob)"
-                    .into(),
-            }),
+            });
         }
+        let only = if parent.is_none() {
+            self.only.take()
+        } else {
+            None
+        };
+        Ok(content
+            .children()
+            .into_iter()
+            .filter(|c| only.as_ref().is_none_or(|o| o.contains(c.digest())))
+            .collect())
     }
 
-    fn is_manifest(&self, desc: &Descriptor) -> Result<bool> {
-        is_manifest_blob(self.layout, desc)
+    fn leave(&mut self, desc: &Descriptor) -> Result<Vec<Descriptor>> {
+        if self.skipped.contains(desc.digest()) {
+            return Ok(Vec::new());
+        }
+        self.plan.blobs.push(desc.clone());
+        let Some(graph) = self.graph else {
+            return Ok(Vec::new());
+        };
+        let mut next = Vec::new();
+        for r in graph.referrers_of(desc.digest()) {
+            if self.relations_seen.insert(r.digest().clone()) {
+                self.plan.relations.push(Relation {
+                    referrer: r.descriptor.clone(),
+                    subject: desc.digest().clone(),
+                });
+            }
+            next.push(r.descriptor.clone());
+        }
+        Ok(next)
     }
-
-    /// The plan built so far.
-    pub fn finish(self) -> Plan {
-        self.plan
-    }
-}
-
-/// True when `desc` names a manifest: by media type, or, for entries without a useful media type,
-/// by the shape of the (small enough) blob.
-pub(crate) fn is_manifest_blob(layout: &Layout, desc: &Descriptor) -> Result<bool> {
-    let mt = desc.media_type();
-    if media::is_manifest(mt) {
-        return Ok(true);
-    }
-    if !(mt.is_empty() || mt == "application/octet-stream") || desc.size() > MAX_MANIFEST_SIZE {
-        return Ok(false);
-    }
-    let bytes = layout.read_blob(desc.digest())?;
-    Ok(Manifest::sniff_media_type(&bytes).is_some_and(|m| media::is_manifest(&m)))
 }
 
 /// The child digests of an index that match any of `platforms`; each platform must match one.
