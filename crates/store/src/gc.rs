@@ -21,7 +21,7 @@ use crate::fsck::hash::{hashing_threads, subject_suspects};
 use crate::inventory::BlobFile;
 use crate::layout::{INGEST_DIR, Layout, TEMP_PREFIX, sync_dir};
 use crate::model::{Descriptor, ImageIndex, media};
-use crate::referrers::{EntryKind, Graph, classify, fallback_tag, looks_like_fallback_tag};
+use crate::referrers::{EntryKind, Graph, classify, fallback_tag};
 use crate::walk::{Content, Visitor, Walker};
 
 /// How many times gc re-marks when `index.json` changed between removing dead records and
@@ -285,7 +285,7 @@ impl Layout {
         // Tagged entries are roots, except fallback tags, which are records; untagged ones are
         // read as the referrers scan reads them.
         if let Some(tag) = entry.ref_name() {
-            return if looks_like_fallback_tag(tag) && is_index {
+            return if is_index && graph.is_fallback_record(entry) {
                 Role::Record(RecordKey::FallbackTag(tag.to_string()))
             } else {
                 Role::Root

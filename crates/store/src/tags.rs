@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::model::{Descriptor, annotations};
+use crate::model::{Descriptor, ImageIndex, annotations};
 use crate::reference::validate_ref_name;
 
 impl Layout {
@@ -21,40 +21,8 @@ impl Layout {
     /// other entry), or a single untagged entry when `tags` is empty and the digest is not
     /// listed yet. `desc`'s annotations are kept except the naming ones.
     pub fn add_entry(&self, desc: &Descriptor, tags: &[String]) -> Result<()> {
-        for t in tags {
-            validate_ref_name(t).map_err(|reason| Error::InvalidReference {
-                input: t.clone(),
-                reason,
-            })?;
-        }
-        // Checked before locking (so a bad digest changes nothing on disk) and again under the
-        // lock, where gc cannot delete the blob between the check and the new entry.
-        self.must_exist(desc)?;
-        self.edit_index(|index| {
-            self.must_exist(desc)?;
-            let entries = index.manifests_mut();
-            if tags.is_empty() {
-                if !entries.iter().any(|e| e.digest() == desc.digest()) {
-                    entries.push(untagged(desc));
-                }
-                return Ok(());
-            }
-            for tag in tags {
-                let already = entries
-                    .iter()
-                    .filter(|e| e.ref_name() == Some(tag.as_str()))
-                    .map(|e| e.digest() == desc.digest())
-                    .collect::<Vec<_>>();
-                if already == [true] {
-                    continue;
-                }
-                entries.retain(|e| e.ref_name() != Some(tag.as_str()));
-                let mut entry = untagged(desc);
-                entry.set_annotation(annotations::REF_NAME, tag);
-                entries.push(entry);
-            }
-            Ok(())
-        })
+        check_entry(self, desc, tags)?;
+        self.edit_index(|index| add_entry_in(self, index, desc, tags))
     }
 
     /// Removes the entries carrying `tag`; returns them. The blobs stay (see `gc`).
@@ -84,7 +52,7 @@ impl Layout {
         })
     }
 
-    fn must_exist(&self, desc: &Descriptor) -> Result<()> {
+    pub(crate) fn must_exist(&self, desc: &Descriptor) -> Result<()> {
         if self.blob_exists(desc.digest())? {
             Ok(())
         } else {
@@ -94,6 +62,51 @@ impl Layout {
             })
         }
     }
+}
+
+/// What [`Layout::add_entry`] checks before it locks: valid tags, and a stored blob (so a bad
+/// digest changes nothing on disk).
+pub(crate) fn check_entry(layout: &Layout, desc: &Descriptor, tags: &[String]) -> Result<()> {
+    for t in tags {
+        validate_ref_name(t).map_err(|reason| Error::InvalidReference {
+            input: t.clone(),
+            reason,
+        })?;
+    }
+    layout.must_exist(desc)
+}
+
+/// The entry edit of [`Layout::add_entry`], inside a transaction. The blob is checked again
+/// under the lock, where gc cannot delete it between the check and the new entry.
+pub(crate) fn add_entry_in(
+    layout: &Layout,
+    index: &mut ImageIndex,
+    desc: &Descriptor,
+    tags: &[String],
+) -> Result<()> {
+    layout.must_exist(desc)?;
+    let entries = index.manifests_mut();
+    if tags.is_empty() {
+        if !entries.iter().any(|e| e.digest() == desc.digest()) {
+            entries.push(untagged(desc));
+        }
+        return Ok(());
+    }
+    for tag in tags {
+        let already = entries
+            .iter()
+            .filter(|e| e.ref_name() == Some(tag.as_str()))
+            .map(|e| e.digest() == desc.digest())
+            .collect::<Vec<_>>();
+        if already == [true] {
+            continue;
+        }
+        entries.retain(|e| e.ref_name() != Some(tag.as_str()));
+        let mut entry = untagged(desc);
+        entry.set_annotation(annotations::REF_NAME, tag);
+        entries.push(entry);
+    }
+    Ok(())
 }
 
 /// A copy of `desc` for a new entry: all its fields, minus the annotations that name a tag.

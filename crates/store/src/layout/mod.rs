@@ -157,20 +157,16 @@ impl Layout {
 
     /// Creates a layout at `root` (and the directory, if needed). An existing valid layout is
     /// opened as is; a directory with other content but no `oci-layout` is refused.
+    ///
+    /// Takes the layout lock before it writes anything but the lock file, so an `init` racing
+    /// another writer (or another `init`) never replaces an `index.json`: whoever comes second
+    /// opens the layout the first one made.
     pub fn init(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         if root.join(OCI_LAYOUT_FILE).exists() {
             return Layout::open(&root);
         }
-        if root.exists() {
-            let mut entries = fs::read_dir(&root).at(&root)?;
-            if entries.next().is_some() {
-                return Err(Error::Conflict(format!(
-                    "{}: directory is not empty and has no oci-layout file; refusing to turn it into a layout",
-                    root.display()
-                )));
-            }
-        } else {
+        if !root.exists() {
             fs::create_dir_all(&root).at(&root)?;
         }
         let layout = Layout {
@@ -178,11 +174,38 @@ impl Layout {
             lock_timeout: lock_timeout_from_env(),
             index_ok: std::sync::Arc::default(),
         };
+        let _lock = layout.lock()?;
+        if layout.oci_layout_path().exists() {
+            return Layout::open(&layout.root);
+        }
+        let ours = [LOCK_FILE, PIN_FILE, PIN_GATE_FILE, BLOBS_DIR];
+        for entry in fs::read_dir(&layout.root).at(&layout.root)? {
+            let name = entry.at(&layout.root)?.file_name();
+            if !ours.iter().any(|o| name == *o) {
+                return Err(Error::Conflict(format!(
+                    "{}: directory is not empty and has no oci-layout file; refusing to turn it into a layout",
+                    layout.root.display()
+                )));
+            }
+        }
         fs::create_dir_all(layout.root.join(BLOBS_DIR)).at(layout.root.join(BLOBS_DIR))?;
-        File::create(layout.lock_path()).at(layout.lock_path())?;
-        File::create(layout.root.join(PIN_FILE)).at(layout.root.join(PIN_FILE))?;
-        File::create(layout.root.join(PIN_GATE_FILE)).at(layout.root.join(PIN_GATE_FILE))?;
-        layout.write_file_atomically(&layout.index_path(), &ImageIndex::new().to_vec(), None)?;
+        for f in [PIN_FILE, PIN_GATE_FILE] {
+            let path = layout.root.join(f);
+            fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .at(&path)?;
+        }
+        // Never over an existing index.json (one left by an init that was killed, say).
+        if !layout.index_path().exists() {
+            layout.write_file_atomically(
+                &layout.index_path(),
+                &ImageIndex::new().to_vec(),
+                None,
+            )?;
+        }
         // oci-layout last: its presence is what marks the directory as a layout.
         layout.write_file_atomically(
             &layout.oci_layout_path(),

@@ -37,6 +37,9 @@ pub struct Graph {
     pub(super) issues: Vec<Issue>,
     /// Subjects that have a record of each convention (C and B), for convert and status.
     pub(crate) records: HashMap<Convention, usize>,
+    /// `index.json` entries with an exact fallback tag whose listing holds only referrers of
+    /// that tag's digest: the only fallback tags that are records.
+    pub(super) fallback_records: HashSet<Digest>,
 }
 
 impl Graph {
@@ -74,6 +77,13 @@ impl Graph {
             .iter()
             .filter(|r| r.recorded.contains(&convention))
             .count()
+    }
+
+    /// True when `entry` is a fallback-tag record: its tag is exactly the fallback tag of a
+    /// digest, it is an image index, and everything it lists is a referrer of that digest.
+    /// Anything else with a tag is a root, kept by every command.
+    pub fn is_fallback_record(&self, entry: &Descriptor) -> bool {
+        entry.ref_name().is_some() && self.fallback_records.contains(entry.digest())
     }
 
     /// How many record indexes (responses, fallback tags) of `convention` index.json lists.

@@ -103,16 +103,26 @@ pub fn fallback_tag(subject: &Digest) -> String {
     )
 }
 
-/// True when a ref name has the shape of a fallback tag: `<alg>-<hex>` with a 64-character hex
-/// part (sha512 subjects are truncated to 64). regclient's `sha256-<hex>.<x>.meta` tags are not.
+/// True when a ref name is exactly the fallback tag of a digest of a known algorithm:
+/// `sha256-<64 hex>`, or `sha512-<the first 64 hex>` (the distribution spec truncates). Any other
+/// name (`build-<hex>`, regclient's `sha256-<hex>.<x>.meta`) is a user's tag.
+///
+/// The name is only the first of three conditions for a fallback-tag record; see
+/// [`Graph::is_fallback_record`] for the other two.
+///
+/// ```
+/// use ocistow_store::referrers::looks_like_fallback_tag;
+/// let hex = "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+/// assert!(looks_like_fallback_tag(&format!("sha256-{hex}")));
+/// assert!(looks_like_fallback_tag(&format!("sha512-{hex}")));
+/// assert!(!looks_like_fallback_tag(&format!("build-{hex}")));
+/// assert!(!looks_like_fallback_tag(&format!("sha256-{hex}.sig")));
+/// ```
 pub fn looks_like_fallback_tag(name: &str) -> bool {
     let Some((alg, enc)) = name.split_once('-') else {
         return false;
     };
-    !alg.is_empty()
-        && alg
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    matches!(alg, "sha256" | "sha512")
         && enc.len() == 64
         && enc.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }

@@ -130,6 +130,7 @@ impl Scanner<'_> {
         convention: Convention,
         subject: &str,
     ) -> Result<()> {
+        let subject_key = subject;
         *self.graph.records.entry(convention).or_default() += 1;
         self.recorded_subjects
             .insert((convention, subject.to_string()));
@@ -147,7 +148,8 @@ impl Scanner<'_> {
             }
             None => return Ok(()),
         };
-        for child in children {
+        let mut exact = !children.is_empty();
+        for child in &children {
             self.claims.push(Claim {
                 convention,
                 subject: subject.to_string(),
@@ -158,9 +160,19 @@ impl Scanner<'_> {
                     referrer: child.digest().clone(),
                     via: convention,
                 });
+                exact = false;
                 continue;
             }
-            self.walk(&child, convention)?;
+            self.walk(child, convention)?;
+            let subject = self
+                .loaded
+                .get(child.digest())
+                .and_then(Option::as_ref)
+                .and_then(|l| l.manifest.subject());
+            exact &= subject.is_some_and(|s| fallback_tag(s.digest()) == subject_key);
+        }
+        if convention == Convention::FallbackTag && exact {
+            self.graph.fallback_records.insert(entry.digest().clone());
         }
         Ok(())
     }

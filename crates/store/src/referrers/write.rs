@@ -217,7 +217,35 @@ impl Layout {
         mode: Mode,
         key: ResponseKey,
     ) -> Result<()> {
-        self.edit_index(|index| self.record_in(index, referrer, subject, mode, key))
+        let one = [(referrer.clone(), subject.clone())];
+        self.edit_index(|index| self.record_all_in(index, &one, mode, key))
+    }
+
+    /// Records many referrers `(referrer, subject)` in one `index.json` transaction, and with
+    /// `root` lists a manifest first (as [`Layout::add_entry`] does), in the same transaction:
+    /// what copy and import do, so a kill leaves all of it or none. Mode and key as in
+    /// [`Layout::record_referrer_auto`]. Linear in the number of referrers: each subject's
+    /// record is written once.
+    pub fn record_referrers(
+        &self,
+        root: Option<(&Descriptor, &[String])>,
+        referrers: &[(Descriptor, Digest)],
+        mode: Option<Mode>,
+        key: Option<ResponseKey>,
+    ) -> Result<(Mode, ResponseKey)> {
+        if let Some((desc, tags)) = root {
+            crate::tags::check_entry(self, desc, tags)?;
+        }
+        self.edit_index(|index| {
+            if let Some((desc, tags)) = root {
+                crate::tags::add_entry_in(self, index, desc, tags)?;
+            }
+            let in_use = mode_in_index(index);
+            let mode = mode.or(in_use.map(|(m, _)| m)).unwrap_or(Mode::Annotation);
+            let key = key.or(in_use.map(|(_, k)| k)).unwrap_or_default();
+            self.record_all_in(index, referrers, mode, key)?;
+            Ok((mode, key))
+        })
     }
 
     fn record_in(
@@ -228,10 +256,32 @@ impl Layout {
         mode: Mode,
         key: ResponseKey,
     ) -> Result<()> {
+        let one = [(referrer.clone(), subject.clone())];
+        self.record_all_in(index, &one, mode, key)
+    }
+
+    fn record_all_in(
+        &self,
+        index: &mut ImageIndex,
+        referrers: &[(Descriptor, Digest)],
+        mode: Mode,
+        key: ResponseKey,
+    ) -> Result<()> {
         match mode {
             Mode::Annotation => {
-                let pos = untagged_position(index.manifests(), referrer.digest());
-                upsert_annotation_entry(index.manifests_mut(), pos, referrer, subject);
+                let mut positions: HashMap<Digest, usize> = HashMap::new();
+                for (i, e) in index.manifests().iter().enumerate() {
+                    if e.ref_name().is_none() {
+                        positions.entry(e.digest().clone()).or_insert(i);
+                    }
+                }
+                let entries = index.manifests_mut();
+                for (referrer, subject) in referrers {
+                    let pos = positions.get(referrer.digest()).copied();
+                    if upsert_annotation_entry(entries, pos, referrer, subject) == Some(true) {
+                        positions.insert(referrer.digest().clone(), entries.len() - 1);
+                    }
+                }
             }
             Mode::Response | Mode::Tag => {
                 let kind = if mode == Mode::Response {
@@ -239,18 +289,71 @@ impl Layout {
                 } else {
                     RecordKind::Fallback
                 };
-                let pos = index
-                    .manifests()
-                    .iter()
-                    .position(|e| kind.is_record_for(e, subject));
-                let one = std::slice::from_ref(referrer);
-                self.upsert_record(index.manifests_mut(), pos, kind, subject, one, false, false)?;
+                let mut by_subject: Vec<(&Digest, Vec<Descriptor>)> = Vec::new();
+                let mut slot: HashMap<&Digest, usize> = HashMap::new();
+                for (referrer, subject) in referrers {
+                    let i = *slot.entry(subject).or_insert_with(|| {
+                        by_subject.push((subject, Vec::new()));
+                        by_subject.len() - 1
+                    });
+                    by_subject[i].1.push(referrer.clone());
+                }
+                for (subject, mut listed) in by_subject {
+                    // The record lists every referrer of the subject, however the others were
+                    // recorded (annotations, the other record kinds).
+                    listed.extend(self.recorded_elsewhere(index, subject, kind)?);
+                    let pos = index
+                        .manifests()
+                        .iter()
+                        .position(|e| kind.is_record_for(e, subject));
+                    self.upsert_record(
+                        index.manifests_mut(),
+                        pos,
+                        kind,
+                        subject,
+                        &listed,
+                        false,
+                        false,
+                    )?;
+                }
                 if mode == Mode::Response && index.annotation(key.convert_key()) != Some("true") {
                     index.set_annotation(key.convert_key(), "true");
                 }
             }
         }
         Ok(())
+    }
+
+    /// The referrers of `subject` that `index` records other than in a `kind` record: subject
+    /// annotations (their descriptors as a referrers response lists them, from their blobs) and
+    /// the listings of the other record kinds.
+    fn recorded_elsewhere(
+        &self,
+        index: &ImageIndex,
+        subject: &Digest,
+        kind: RecordKind,
+    ) -> Result<Vec<Descriptor>> {
+        let mut out = Vec::new();
+        for e in index.manifests() {
+            if kind.is_record_for(e, subject) {
+                continue;
+            }
+            match classify(e) {
+                EntryKind::SubjectAnnotation { subject: s } if s == subject.as_str() => {
+                    if let Ok((_, m)) = self.read_manifest(e) {
+                        out.push(response_descriptor(e, &m));
+                    }
+                }
+                EntryKind::Response { subject: s } if s == subject.as_str() => {
+                    out.extend(self.record_listing(e)?);
+                }
+                EntryKind::Fallback { tag } if tag == fallback_tag(subject) => {
+                    out.extend(self.record_listing(e)?);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     /// Ensures the record of `kind` for `subject` lists `referrers` (added to what it lists, or,
@@ -407,6 +510,8 @@ impl Layout {
                         && seen_records.insert(format!("r:{subject}"));
                     Some(ours && live)
                 }
+                // A tag that only looks like a record is the user's: kept as it is.
+                EntryKind::Fallback { .. } if !graph.is_fallback_record(&e) => None,
                 EntryKind::Fallback { tag } => {
                     let live = live_fallback_tags.contains(&tag)
                         && seen_records.insert(format!("t:{tag}"));
@@ -472,7 +577,9 @@ impl Layout {
                         {
                             Digest::parse(&subject).ok()
                         }
-                        (RecordKind::Fallback, EntryKind::Fallback { tag }) => {
+                        (RecordKind::Fallback, EntryKind::Fallback { tag })
+                            if graph.is_fallback_record(e) =>
+                        {
                             by_tag.get(&tag).map(|d| (*d).clone())
                         }
                         _ => None,
@@ -537,11 +644,17 @@ fn mode_in_index(index: &ImageIndex) -> Option<(Mode, ResponseKey)> {
     }
 }
 
-/// The first untagged entry for `digest`.
-fn untagged_position(entries: &[Descriptor], digest: &Digest) -> Option<usize> {
-    entries
-        .iter()
-        .position(|e| e.digest() == digest && e.ref_name().is_none())
+/// A referrer's descriptor as a referrers response lists it: media type, digest and size of
+/// its entry, with the artifactType and annotations of its manifest.
+fn response_descriptor(entry: &Descriptor, manifest: &Manifest) -> Descriptor {
+    let mut d = Descriptor::new(entry.media_type(), entry.digest().clone(), entry.size());
+    if let Some(a) = manifest.annotations() {
+        d.set_annotations(a.clone());
+    }
+    if let Some(at) = manifest.effective_artifact_type() {
+        d.set_artifact_type(at);
+    }
+    d
 }
 
 /// Ensures an untagged top-level entry for `referrer` annotated with its subject; `pos` is that

@@ -166,16 +166,20 @@ pub fn copy(
             }
         }
     }
-    dst.add_entry(&plan.root, &options.tags)?;
-    for rel in &plan.plan.relations {
-        dst.record_referrer(
-            &rel.referrer,
-            &rel.subject,
-            options.mode,
-            options.response_key,
-        )?;
-        report.referrers += 1;
-    }
+    // The root and every referrer in one transaction: a kill leaves all of them or none.
+    let relations: Vec<(Descriptor, Digest)> = plan
+        .plan
+        .relations
+        .iter()
+        .map(|r| (r.referrer.clone(), r.subject.clone()))
+        .collect();
+    dst.record_referrers(
+        Some((&plan.root, &options.tags)),
+        &relations,
+        Some(options.mode),
+        Some(options.response_key),
+    )?;
+    report.referrers = relations.len();
     Ok(report)
 }
 
