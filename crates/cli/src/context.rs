@@ -93,7 +93,8 @@ impl Context {
 
     /// Opens a layout, creating it when missing.
     pub fn init_dir(&self, dir: &Path) -> Result<Layout> {
-        Ok(Layout::init(dir)?.with_lock_timeout(self.lock_timeout))
+        // init takes the lock too: it waits as long as every other writer.
+        Ok(Layout::init_with_lock_timeout(dir, self.lock_timeout)?)
     }
 
     /// The write mode of a new referrer: the flag (or `OCISTOW_REFERRERS_MODE`), else the

@@ -422,7 +422,7 @@ fn store(
     into: &PullInto,
     progress: ProgressFactory<'_>,
 ) -> Result<PullReport> {
-    let _pin = layout.pin()?;
+    let staged = layout.stage()?;
     let mut missing = Vec::new();
     let mut foreign = 0;
     for b in &graph.blobs {
@@ -446,10 +446,12 @@ fn store(
         };
         layout.write_blob(&mut &m.bytes[..], expected)?;
     }
-    layout.add_entry(&graph.root, &into.tags)?;
-    for (referrer, subject) in &graph.relations {
-        layout.record_referrer_auto(referrer, subject, into.mode, into.response_key)?;
-    }
+    staged.commit_batch(
+        Some((&graph.root, &into.tags)),
+        &graph.relations,
+        into.mode,
+        into.response_key,
+    )?;
     Ok(PullReport {
         root: graph.root.clone(),
         blobs: graph.blobs.len() + graph.manifests.len(),

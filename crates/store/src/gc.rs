@@ -28,42 +28,6 @@ use crate::walk::{Content, Visitor, Walker};
 /// sweeping (another process edited it in the short window between the two locked steps).
 const GC_ATTEMPTS: usize = 8;
 
-/// Parses a grace period: a whole number followed by `s`, `m`, `h` or `d` (a bare number is
-/// seconds). Anything else is [`Error::InvalidInput`].
-///
-/// ```
-/// use std::time::Duration;
-/// use ocistow_store::maintenance::parse_duration;
-/// assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-/// assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-/// assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(2 * 86_400));
-/// assert!(parse_duration("5x").is_err());
-/// ```
-pub fn parse_duration(input: &str) -> Result<Duration> {
-    let bad = || {
-        Error::InvalidInput(format!(
-            "invalid duration {input:?}: use a whole number with s, m, h or d (e.g. 0, 30s, 10m, 1h, 2d)"
-        ))
-    };
-    let s = input.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    if number.is_empty() {
-        return Err(bad());
-    }
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let scale = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(scale)
-        .map(Duration::from_secs)
-        .ok_or_else(bad)
-}
-
 /// What [`Layout::gc`] should do.
 #[derive(Debug, Clone, Default)]
 pub struct GcOptions {

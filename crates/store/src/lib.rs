@@ -42,6 +42,7 @@ pub mod maintenance;
 pub mod model;
 pub mod reference;
 pub mod referrers;
+pub mod staged;
 pub mod tags;
 pub mod transfer;
 mod walk;

@@ -22,12 +22,16 @@ pub struct Args {
     /// With --repair: also remove index.json entries whose blobs are missing.
     #[arg(long, requires = "repair")]
     remove_missing: bool,
+    /// With --repair: also record referrers no record lists (usually an interrupted write).
+    #[arg(long, requires = "repair")]
+    record_unlisted: bool,
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let options = FsckOptions {
         repair: args.repair,
         remove_missing: args.remove_missing,
+        record_unlisted: args.record_unlisted,
         threads: None,
     };
     let layout = ctx.open_dir(&ctx.dir(args.dir.as_deref())?)?;

@@ -120,11 +120,11 @@ fn put(
     layout
         .validate_manifest(&bytes, media_type, sparse)
         .with_context(|| what.to_string())?;
-    let _pin = layout.pin()?;
+    let staged = layout.stage()?;
     let desc = layout
         .put_manifest(&bytes, media_type, sparse)
         .with_context(|| what.to_string())?;
-    layout.add_entry(&desc, &tags)?;
+    staged.commit(&desc, &tags)?;
     out.descriptor(ctx.format, &desc)?;
     Ok(Outcome::Ok)
 }

@@ -33,6 +33,10 @@ pub struct FsckOptions {
     pub repair: bool,
     /// With `repair`: remove `index.json` entries whose blobs are missing.
     pub remove_missing: bool,
+    /// With `repair`: also record referrers that no record lists (found only by a deep scan).
+    /// Off by default: such a referrer is usually a write that was interrupted, and recording
+    /// it would publish what the user stopped.
+    pub record_unlisted: bool,
     /// Hashing threads (default: the available parallelism).
     pub threads: Option<NonZeroUsize>,
 }
@@ -354,7 +358,19 @@ impl Layout {
         blob_problems.sort_by_key(ToString::to_string);
 
         let (mut problems, mut notes) = self.check_structure(&mut states, &suspects)?;
-        if options.repair && (options.remove_missing || problems.iter().any(repairable)) {
+        let unlisted = options.record_unlisted
+            && notes.iter().any(|n| {
+                matches!(
+                    n,
+                    Note::Referrers(
+                        Issue::OnlyDeepScan { .. }
+                            | Issue::RecordMissing { .. }
+                            | Issue::Unrecorded { .. }
+                    )
+                )
+            });
+        if options.repair && (options.remove_missing || unlisted || problems.iter().any(repairable))
+        {
             report.repaired = self.repair(&problems, options)?;
             if !report.repaired.is_empty() {
                 // What remains is what the report lists as problems.
@@ -408,6 +424,15 @@ impl Layout {
                 Issue::UnreadableManifest { .. } | Issue::SubjectMissing { .. } => {
                     notes.push(Note::Referrers(issue.clone()));
                 }
+                // A referrer no record lists: a write killed between its blobs and its record.
+                Issue::OnlyDeepScan { .. } => notes.push(Note::Referrers(issue.clone())),
+                Issue::RecordMissing { referrer, .. } | Issue::Unrecorded { referrer, .. }
+                    if graph.get(referrer).is_some_and(|r| {
+                        r.recorded.len() == 1 && r.recorded.contains(&Convention::DeepScan)
+                    }) =>
+                {
+                    notes.push(Note::Referrers(issue.clone()));
+                }
                 _ => problems.push(Problem::Referrers(issue.clone())),
             }
         }
@@ -453,22 +478,26 @@ impl Layout {
                 ));
             }
         }
-        if problems.iter().any(repairable) {
+        let unlisted = options.record_unlisted;
+        if unlisted || problems.iter().any(repairable) {
             let (mode, key) = self
                 .referrers_mode_in_use()?
                 .unwrap_or((Mode::Annotation, ResponseKey::Oci));
             // Referrers only a deep scan finds: convert reads index.json, so record them first.
-            let graph = self.scan_referrers(ScanOptions { deep: true })?;
-            for r in graph.referrers() {
-                let deep_only = r.recorded.len() == 1 && r.recorded.contains(&Convention::DeepScan);
-                if deep_only && self.blob_exists(r.subject.digest())? {
-                    self.record_referrer(&r.descriptor, r.subject.digest(), mode, key)?;
-                    done.push(format!(
-                        "recorded referrer {} of {} ({} mode)",
-                        r.digest(),
-                        r.subject.digest(),
-                        mode.as_str()
-                    ));
+            if options.record_unlisted {
+                let graph = self.scan_referrers(ScanOptions { deep: true })?;
+                for r in graph.referrers() {
+                    let deep_only =
+                        r.recorded.len() == 1 && r.recorded.contains(&Convention::DeepScan);
+                    if deep_only && self.blob_exists(r.subject.digest())? {
+                        self.record_referrer(&r.descriptor, r.subject.digest(), mode, key)?;
+                        done.push(format!(
+                            "recorded referrer {} of {} ({} mode)",
+                            r.digest(),
+                            r.subject.digest(),
+                            mode.as_str()
+                        ));
+                    }
                 }
             }
             let converted = self.convert_referrers(mode, key, false, false)?;

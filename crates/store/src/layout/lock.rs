@@ -9,13 +9,13 @@ use crate::error::{Error, IoContext, Result};
 
 impl Layout {
     /// Takes the layout's exclusive lock, waiting up to the lock timeout.
-    pub fn lock(&self) -> Result<LayoutLock> {
+    pub(crate) fn lock(&self) -> Result<LayoutLock> {
         self.lock_file(&self.lock_path(), false)
     }
 
     /// Pins blobs against garbage collection: hold the returned guard from the first blob a
     /// writer stores until its `index.json` update names them. Many writers may pin at once.
-    pub fn pin(&self) -> Result<LayoutLock> {
+    pub(crate) fn pin(&self) -> Result<LayoutLock> {
         // Passing through the gate (held exclusively by a waiting gc) keeps a stream of writers
         // from starving gc: flock does not queue an exclusive request ahead of new shared ones.
         let _gate = self.lock_file(&self.root.join(PIN_GATE_FILE), true)?;

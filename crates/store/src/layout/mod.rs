@@ -141,7 +141,7 @@ impl Layout {
         }
         let layout = Layout {
             root,
-            lock_timeout: lock_timeout_from_env(),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
             index_ok: std::sync::Arc::default(),
         };
         layout.check_oci_layout_file()?;
@@ -162,32 +162,32 @@ impl Layout {
     /// another writer (or another `init`) never replaces an `index.json`: whoever comes second
     /// opens the layout the first one made.
     pub fn init(root: impl AsRef<Path>) -> Result<Self> {
+        Layout::init_with_lock_timeout(root, DEFAULT_LOCK_TIMEOUT)
+    }
+
+    /// [`Layout::init`] waiting up to `timeout` for the lock (and the layout it returns waits
+    /// that long too).
+    pub fn init_with_lock_timeout(root: impl AsRef<Path>, timeout: Duration) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         if root.join(OCI_LAYOUT_FILE).exists() {
-            return Layout::open(&root);
+            return Ok(Layout::open(&root)?.with_lock_timeout(timeout));
         }
         if !root.exists() {
             fs::create_dir_all(&root).at(&root)?;
         }
         let layout = Layout {
             root,
-            lock_timeout: lock_timeout_from_env(),
+            lock_timeout: timeout,
             index_ok: std::sync::Arc::default(),
         };
+        // Checked before the lock file is created, so a refused init leaves the directory as it was.
+        layout.refuse_foreign_content()?;
         let _lock = layout.lock()?;
         if layout.oci_layout_path().exists() {
-            return Layout::open(&layout.root);
+            return Ok(Layout::open(&layout.root)?.with_lock_timeout(timeout));
         }
-        let ours = [LOCK_FILE, PIN_FILE, PIN_GATE_FILE, BLOBS_DIR];
-        for entry in fs::read_dir(&layout.root).at(&layout.root)? {
-            let name = entry.at(&layout.root)?.file_name();
-            if !ours.iter().any(|o| name == *o) {
-                return Err(Error::Conflict(format!(
-                    "{}: directory is not empty and has no oci-layout file; refusing to turn it into a layout",
-                    layout.root.display()
-                )));
-            }
-        }
+        // Checked again under the lock (another init may have finished in between).
+        layout.refuse_foreign_content()?;
         fs::create_dir_all(layout.root.join(BLOBS_DIR)).at(layout.root.join(BLOBS_DIR))?;
         for f in [PIN_FILE, PIN_GATE_FILE] {
             let path = layout.root.join(f);
@@ -214,6 +214,22 @@ impl Layout {
         )?;
         sync_dir(&layout.root)?;
         Ok(layout)
+    }
+
+    /// An init turns only an empty directory into a layout (or one that holds what an init
+    /// writes before `oci-layout`: the lock files, `blobs/`, `index.json`).
+    fn refuse_foreign_content(&self) -> Result<()> {
+        let ours = [LOCK_FILE, PIN_FILE, PIN_GATE_FILE, BLOBS_DIR, INDEX_FILE];
+        for entry in fs::read_dir(&self.root).at(&self.root)? {
+            let name = entry.at(&self.root)?.file_name();
+            if !ours.iter().any(|o| name == *o) {
+                return Err(Error::Conflict(format!(
+                    "{}: directory is not empty and has no oci-layout file; refusing to turn it into a layout",
+                    self.root.display()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Overrides how long writers wait for another process's lock.
@@ -277,14 +293,6 @@ impl Layout {
 /// fsync a directory so a rename or create inside it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).at(dir)
-}
-
-fn lock_timeout_from_env() -> Duration {
-    std::env::var("OCISTOW_LOCK_TIMEOUT")
-        .ok()
-        .and_then(|s| s.trim().trim_end_matches('s').parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_secs_f64)
 }
 
 /// Opens a file for buffered reading with the path in any error.

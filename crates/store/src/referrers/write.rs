@@ -132,7 +132,7 @@ pub struct ConvertReport {
 }
 
 /// The record that lists a subject's referrers in the response and tag modes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum RecordKind {
     Response(ResponseKey),
     Fallback,
@@ -267,77 +267,88 @@ impl Layout {
         mode: Mode,
         key: ResponseKey,
     ) -> Result<()> {
-        match mode {
-            Mode::Annotation => {
-                let mut positions: HashMap<Digest, usize> = HashMap::new();
-                for (i, e) in index.manifests().iter().enumerate() {
-                    if e.ref_name().is_none() {
-                        positions.entry(e.digest().clone()).or_insert(i);
-                    }
-                }
-                let entries = index.manifests_mut();
-                for (referrer, subject) in referrers {
-                    let pos = positions.get(referrer.digest()).copied();
-                    if upsert_annotation_entry(entries, pos, referrer, subject) == Some(true) {
-                        positions.insert(referrer.digest().clone(), entries.len() - 1);
-                    }
+        if mode == Mode::Annotation {
+            let mut positions: HashMap<Digest, usize> = HashMap::new();
+            for (i, e) in index.manifests().iter().enumerate() {
+                if e.ref_name().is_none() {
+                    positions.entry(e.digest().clone()).or_insert(i);
                 }
             }
-            Mode::Response | Mode::Tag => {
-                let kind = if mode == Mode::Response {
-                    RecordKind::Response(key)
-                } else {
-                    RecordKind::Fallback
-                };
-                let mut by_subject: Vec<(&Digest, Vec<Descriptor>)> = Vec::new();
-                let mut slot: HashMap<&Digest, usize> = HashMap::new();
-                for (referrer, subject) in referrers {
-                    let i = *slot.entry(subject).or_insert_with(|| {
-                        by_subject.push((subject, Vec::new()));
-                        by_subject.len() - 1
-                    });
-                    by_subject[i].1.push(referrer.clone());
-                }
-                for (subject, mut listed) in by_subject {
-                    // The record lists every referrer of the subject, however the others were
-                    // recorded (annotations, the other record kinds).
-                    listed.extend(self.recorded_elsewhere(index, subject, kind)?);
-                    let pos = index
-                        .manifests()
-                        .iter()
-                        .position(|e| kind.is_record_for(e, subject));
-                    self.upsert_record(
-                        index.manifests_mut(),
-                        pos,
-                        kind,
-                        subject,
-                        &listed,
-                        false,
-                        false,
-                    )?;
-                }
-                if mode == Mode::Response && index.annotation(key.convert_key()) != Some("true") {
-                    index.set_annotation(key.convert_key(), "true");
+            let entries = index.manifests_mut();
+            for (referrer, subject) in referrers {
+                let pos = positions.get(referrer.digest()).copied();
+                if upsert_annotation_entry(entries, pos, referrer, subject) == Some(true) {
+                    positions.insert(referrer.digest().clone(), entries.len() - 1);
                 }
             }
+        }
+        let target = match mode {
+            Mode::Annotation => None,
+            Mode::Response => Some(RecordKind::Response(key)),
+            Mode::Tag => Some(RecordKind::Fallback),
+        };
+        let mut by_subject: Vec<(&Digest, Vec<Descriptor>)> = Vec::new();
+        let mut slot: HashMap<&Digest, usize> = HashMap::new();
+        for (referrer, subject) in referrers {
+            let i = *slot.entry(subject).or_insert_with(|| {
+                by_subject.push((subject, Vec::new()));
+                by_subject.len() - 1
+            });
+            by_subject[i].1.push(referrer.clone());
+        }
+        for (subject, mut all) in by_subject {
+            // Every record of the subject (the one written, and those other tools or other modes
+            // keep) lists every referrer of it, however the others were recorded.
+            let mut kinds: Vec<RecordKind> = [
+                RecordKind::Response(ResponseKey::Oci),
+                RecordKind::Response(ResponseKey::Olareg),
+                RecordKind::Fallback,
+            ]
+            .into_iter()
+            .filter(|k| {
+                index
+                    .manifests()
+                    .iter()
+                    .any(|e| k.is_record_for(e, subject))
+            })
+            .collect();
+            if let Some(t) = target
+                && !kinds.contains(&t)
+            {
+                kinds.push(t);
+            }
+            if kinds.is_empty() {
+                continue;
+            }
+            all.extend(self.recorded_elsewhere(index, subject)?);
+            for kind in kinds {
+                let pos = index
+                    .manifests()
+                    .iter()
+                    .position(|e| kind.is_record_for(e, subject));
+                self.upsert_record(
+                    index.manifests_mut(),
+                    pos,
+                    kind,
+                    subject,
+                    &all,
+                    false,
+                    false,
+                )?;
+            }
+        }
+        if mode == Mode::Response && index.annotation(key.convert_key()) != Some("true") {
+            index.set_annotation(key.convert_key(), "true");
         }
         Ok(())
     }
 
-    /// The referrers of `subject` that `index` records other than in a `kind` record: subject
-    /// annotations (their descriptors as a referrers response lists them, from their blobs) and
-    /// the listings of the other record kinds.
-    fn recorded_elsewhere(
-        &self,
-        index: &ImageIndex,
-        subject: &Digest,
-        kind: RecordKind,
-    ) -> Result<Vec<Descriptor>> {
+    /// The referrers of `subject` that `index` records: subject annotations (their
+    /// descriptors as a referrers response lists them, from their blobs) and the listings of
+    /// its response and fallback records.
+    fn recorded_elsewhere(&self, index: &ImageIndex, subject: &Digest) -> Result<Vec<Descriptor>> {
         let mut out = Vec::new();
         for e in index.manifests() {
-            if kind.is_record_for(e, subject) {
-                continue;
-            }
             match classify(e) {
                 EntryKind::SubjectAnnotation { subject: s } if s == subject.as_str() => {
                     if let Ok((_, m)) = self.read_manifest(e) {

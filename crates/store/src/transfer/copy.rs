@@ -135,13 +135,12 @@ pub fn copy(
     }
     // A corrupt destination index.json would fail the final update: find out first.
     dst.read_index()?;
-    let _pin = dst.pin()?;
+    let staged = dst.stage()?;
     let bar = progress("copy", plan.plan.total_size());
     let mut copier = Copier {
         src,
         dst,
         hard_links: options.hard_links,
-        our_uid: None,
     };
     let mut report = CopyReport {
         root: plan.root.clone(),
@@ -173,7 +172,7 @@ pub fn copy(
         .iter()
         .map(|r| (r.referrer.clone(), r.subject.clone()))
         .collect();
-    dst.record_referrers(
+    staged.commit_batch(
         Some((&plan.root, &options.tags)),
         &relations,
         Some(options.mode),
@@ -193,7 +192,6 @@ struct Copier<'a> {
     src: &'a Layout,
     dst: &'a Layout,
     hard_links: bool,
-    our_uid: Option<u32>,
 }
 
 impl Copier<'_> {
@@ -244,27 +242,7 @@ impl Copier<'_> {
         if mode & 0o022 != 0 || mode & 0o444 != 0o444 {
             return Ok(false);
         }
-        let our_uid = if let Some(u) = self.our_uid {
-            u
-        } else {
-            let u = self.probe_uid()?;
-            self.our_uid = Some(u);
-            u
-        };
-        Ok(meta.uid() == our_uid)
-    }
-
-    /// The owner of a file we create: our effective uid, found without unsafe code.
-    fn probe_uid(&self) -> Result<u32> {
-        let ingest = self.dst.root().join(INGEST_DIR);
-        fs::create_dir_all(&ingest).at(&ingest)?;
-        let probe = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .suffix(".probe")
-            .tempfile_in(&ingest)
-            .at(&ingest)?;
-        let meta = probe.as_file().metadata().at(probe.path())?;
-        Ok(meta.uid())
+        Ok(meta.uid() == rustix::process::geteuid().as_raw())
     }
 
     /// Hard-links the source blob into `ingest/`, verifies it, and renames it into `blobs/`.

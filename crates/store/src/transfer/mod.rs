@@ -227,15 +227,6 @@ pub(crate) fn dedup_relations(relations: &mut Vec<Relation>) {
     relations.retain(|r| seen.insert(r.referrer.digest().clone()));
 }
 
-/// `SOURCE_DATE_EPOCH` when set to a number, else 0: the timestamp written into exported
-/// tarballs.
-pub fn source_date_epoch() -> u64 {
-    std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
