@@ -1,0 +1,550 @@
+//! The promises of docs/guarantees.md on the paths issue 8 found broken: hostile layouts built
+//! here (deep chains, FIFOs and `/dev/zero` in every file role, look-alike tags, entries
+//! without a manifest media type), each command bounded by a timeout so a hang is a failure.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{ocistow_path, ok};
+use ocistow_store::{Algorithm, Digest};
+use serde_json::{Value, json};
+
+/// Runs `ocistow ARGS`, killing it after `limit`: a hang fails the test instead of stalling it.
+fn bounded(args: &[&str], limit: Duration) -> common::Out {
+    let mut child = Command::new(ocistow_path())
+        .args(args)
+        .env_remove("OCISTOW_REFERRERS_MODE")
+        .env("OCISTOW_LOCK_TIMEOUT", "5")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`ocistow {}` still running after {limit:?}", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    let out = common::Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    assert!(
+        !out.stderr.contains("panicked") && o.status.code().is_some(),
+        "`ocistow {}` crashed:\n{}",
+        args.join(" "),
+        out.stderr
+    );
+    out
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn blob_path(layout: &Path, digest: &str) -> PathBuf {
+    let (alg, enc) = digest.split_once(':').unwrap();
+    layout.join("blobs").join(alg).join(enc)
+}
+
+/// Writes a blob file directly (no fsync: these tests write thousands).
+fn put_blob(layout: &Path, bytes: &[u8]) -> (String, u64) {
+    let d = Digest::of_bytes(Algorithm::Sha256, bytes);
+    let path = blob_path(layout, d.as_str());
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, bytes).unwrap();
+    (d.to_string(), bytes.len() as u64)
+}
+
+fn set_index(layout: &Path, entries: &[Value]) {
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries});
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+}
+
+/// An artifact pushed by ocistow: the layout, and the digests of manifest, config and layer.
+struct Pushed {
+    dir: PathBuf,
+    manifest: String,
+    config: String,
+    layer: String,
+}
+
+fn pushed(root: &Path) -> Pushed {
+    let dir = root.join("l");
+    let file = root.join("hello.txt");
+    fs::write(&file, "hello\n").unwrap();
+    ok(&["init", &s(&dir)]);
+    ok(&["push", &format!("{}:v1", s(&dir)), &s(&file)]);
+    let manifest = ok(&["resolve", &format!("{}:v1", s(&dir))])
+        .stdout
+        .trim()
+        .to_string();
+    let m: Value = serde_json::from_slice(&fs::read(blob_path(&dir, &manifest)).unwrap()).unwrap();
+    Pushed {
+        config: m["config"]["digest"].as_str().unwrap().into(),
+        layer: m["layers"][0]["digest"].as_str().unwrap().into(),
+        dir,
+        manifest,
+    }
+}
+
+// ---- fsck checks what every other reader checks -------------------------------------------
+
+/// An entry whose mediaType is `application/octet-stream` or missing still names a manifest:
+/// fsck checks what it references, as copy and export do.
+#[test]
+fn fsck_reads_entries_without_a_manifest_media_type() {
+    for media_type in [Some("application/octet-stream"), None] {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = pushed(tmp.path());
+        let size = fs::metadata(blob_path(&p.dir, &p.manifest)).unwrap().len();
+        let mut entry = json!({"digest": p.manifest, "size": size});
+        if let Some(mt) = media_type {
+            entry["mediaType"] = json!(mt);
+        }
+        set_index(&p.dir, &[entry]);
+        fs::remove_file(blob_path(&p.dir, &p.layer)).unwrap();
+        let out = bounded(&["fsck", &s(&p.dir)], Duration::from_secs(60));
+        assert_ne!(
+            out.code, 0,
+            "{media_type:?}: fsck said clean:\n{}",
+            out.stdout
+        );
+        assert!(
+            format!("{}{}", out.stdout, out.stderr).contains(&p.layer),
+            "{media_type:?}: the missing layer is not named:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        let copy = bounded(
+            &[
+                "copy",
+                &format!("{}@{}", s(&p.dir), p.manifest),
+                &s(&tmp.path().join("c")),
+            ],
+            Duration::from_secs(60),
+        );
+        assert_ne!(copy.code, 0, "copy agrees that the layer is missing");
+    }
+}
+
+/// fsck goes on after a blob path that is not a regular file and reports the others too.
+#[test]
+fn fsck_reports_every_problem_past_a_fifo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pushed(tmp.path());
+    let config = blob_path(&p.dir, &p.config);
+    fs::remove_file(&config).unwrap();
+    mkfifo(&config);
+    fs::remove_file(blob_path(&p.dir, &p.layer)).unwrap();
+    let out = bounded(&["fsck", &s(&p.dir)], Duration::from_secs(30));
+    assert_ne!(out.code, 0);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains(&p.config), "the FIFO is not named:\n{all}");
+    assert!(
+        all.contains(&p.layer),
+        "the missing layer is hidden:\n{all}"
+    );
+}
+
+// ---- any depth ------------------------------------------------------------------------------
+
+/// A chain of nested image indexes `depth` deep, tagged `top`.
+fn index_chain(dir: &Path, depth: usize) -> String {
+    ok(&["init", &s(dir)]);
+    let (mut digest, mut size) = put_blob(dir, b"{}");
+    let mut media_type = "application/vnd.oci.empty.v1+json";
+    for _ in 0..depth {
+        let bytes = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{"mediaType": media_type, "digest": digest, "size": size}],
+        }))
+        .unwrap();
+        (digest, size) = put_blob(dir, &bytes);
+        media_type = "application/vnd.oci.image.index.v1+json";
+    }
+    set_index(
+        dir,
+        &[
+            json!({"mediaType": media_type, "digest": digest, "size": size,
+                 "annotations": {"org.opencontainers.image.ref.name": "top"}}),
+        ],
+    );
+    digest
+}
+
+/// Runs each command on `dir` (tagged `top`), requiring exit 0 within the limit.
+fn all_succeed(commands: &[Vec<&str>], limit: Duration) {
+    for args in commands {
+        let out = bounded(args, limit);
+        assert_eq!(
+            out.code,
+            0,
+            "`ocistow {}` failed:\n{}\n{}",
+            args.join(" "),
+            out.stdout,
+            out.stderr
+        );
+    }
+}
+
+/// Before the one traversal, about 10,000 nested indexes aborted these commands (exit 134).
+#[test]
+fn a_100000_deep_index_chain_under_every_scanning_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("deep");
+    index_chain(&dir, 100_000);
+    let l = s(&dir);
+    let top = format!("{l}:top");
+    let export = s(&tmp.path().join("deep.tar"));
+    all_succeed(
+        &[
+            vec!["fsck", &l],
+            vec!["gc", &l],
+            vec!["referrers", "status", &l],
+            vec!["discover", &top],
+            vec!["export", &top, "-o", &export],
+        ],
+        Duration::from_secs(600),
+    );
+}
+
+/// copy makes every blob durable on its own (an fsync each), so 100,000 of them take minutes
+/// on a loaded machine; 20,000 is past the depth that aborted before.
+#[test]
+fn a_20000_deep_index_chain_under_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("deep");
+    index_chain(&dir, 20_000);
+    let top = format!("{}:top", s(&dir));
+    let copy = s(&tmp.path().join("copy"));
+    all_succeed(&[vec!["copy", &top, &copy]], Duration::from_secs(600));
+}
+
+// ---- FIFOs and /dev/zero in every role -----------------------------------------------------
+
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(st.success());
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Hostile {
+    Fifo,
+    DevZero,
+}
+
+fn plant(path: &Path, how: Hostile) {
+    fs::remove_file(path).unwrap();
+    match how {
+        Hostile::Fifo => mkfifo(path),
+        Hostile::DevZero => std::os::unix::fs::symlink("/dev/zero", path).unwrap(),
+    }
+}
+
+/// Every command that reads a file stops with an error naming it, quickly, whether the file is
+/// a FIFO (which blocks a plain open or read forever) or a symlink to `/dev/zero` (endless).
+#[test]
+fn fifos_and_dev_zero_in_every_role() {
+    let limit = Duration::from_secs(20);
+    for how in [Hostile::Fifo, Hostile::DevZero] {
+        for role in ["manifest", "config", "layer", "index.json", "oci-layout"] {
+            let tmp = tempfile::tempdir().unwrap();
+            let p = pushed(tmp.path());
+            let (file, named) = match role {
+                "manifest" => (blob_path(&p.dir, &p.manifest), p.manifest.clone()),
+                "config" => (blob_path(&p.dir, &p.config), p.config.clone()),
+                "layer" => (blob_path(&p.dir, &p.layer), p.layer.clone()),
+                other => (p.dir.join(other), other.to_string()),
+            };
+            let hex = named
+                .split_once(':')
+                .map_or(named.as_str(), |x| x.1)
+                .to_string();
+            plant(&file, how);
+            let dir = s(&p.dir);
+            let v1 = format!("{dir}:v1");
+            let at = format!("{dir}@{}", p.manifest);
+            let out_dir = s(&tmp.path().join("out"));
+            let copy_dst = s(&tmp.path().join("copy"));
+            let tar = s(&tmp.path().join("x.tar"));
+            // (command, must it read the planted file?)
+            let reads_manifest = matches!(role, "manifest" | "index.json" | "oci-layout");
+            let commands: Vec<(Vec<&str>, bool)> = vec![
+                (vec!["fsck", &dir], true),
+                (vec!["gc", &dir], true),
+                (vec!["discover", &at], reads_manifest),
+                (vec!["referrers", "status", &dir], reads_manifest),
+                (
+                    vec!["referrers", "convert", "--to", "tag", &dir],
+                    reads_manifest,
+                ),
+                (vec!["copy", "-r", &at, &copy_dst], true),
+                (vec!["export", "--referrers", &at, "-o", &tar], true),
+                (vec!["pull", &v1, "-o", &out_dir], role != "config"),
+                (
+                    vec!["ls", &dir],
+                    matches!(role, "index.json" | "oci-layout"),
+                ),
+            ];
+            for (args, must_fail) in commands {
+                let out = bounded(&args, limit);
+                if must_fail {
+                    assert_ne!(
+                        out.code,
+                        0,
+                        "{how:?} {role}: `ocistow {}` succeeded:\n{}",
+                        args.join(" "),
+                        out.stdout
+                    );
+                    let all = format!("{}{}", out.stdout, out.stderr);
+                    assert!(
+                        all.contains(&hex),
+                        "{how:?} {role}: `ocistow {}` does not name {named}:\n{all}",
+                        args.join(" ")
+                    );
+                }
+            }
+            // Nothing was written outside the temp dir, and nothing huge inside it.
+            let big = walk_sizes(tmp.path());
+            assert!(big < 1 << 20, "{how:?} {role}: {big} bytes written");
+        }
+    }
+}
+
+/// Total size of the regular files under `dir` (symlinks not followed).
+fn walk_sizes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() {
+                total += e.metadata().unwrap().len();
+            }
+        }
+    }
+    total
+}
+
+// ---- look-alike tags are the user's ---------------------------------------------------------
+
+fn tags_of(dir: &Path) -> Vec<String> {
+    let index: Value = serde_json::from_slice(&fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .map(String::from)
+        .collect()
+}
+
+/// A tag on an image index that has the shape of a regctl fallback tag (`build-<hex>`), or even
+/// its exact spelling for a digest whose referrers the index does not list, is a root: gc,
+/// convert and fsck --repair keep it and everything it reaches.
+#[test]
+fn look_alike_fallback_tags_survive_gc_and_convert() {
+    let hex = Digest::of_bytes(Algorithm::Sha256, b"build")
+        .encoded()
+        .to_string();
+    let amd64 = "b7ef1ab818cd74500834da9af00d1bf75606f3a093a3a85b7a2427903c8d5581";
+    for tag in [format!("build-{hex}"), format!("sha256-{amd64}")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = common::copy_fixture("oras-multiplatform", &tmp.path().join("l"));
+        let l = s(&dir);
+        ok(&["tag", &format!("{l}:multi"), &tag]);
+        ok(&["untag", &format!("{l}:multi")]);
+        let multi = "sha256:ddcdba15d9370e5b54f2fddf0d86ed5b07bf6878cb228eca400077b53fb13239";
+        let children: Vec<String> = {
+            let m: Value =
+                serde_json::from_slice(&fs::read(blob_path(&dir, multi)).unwrap()).unwrap();
+            m["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["digest"].as_str().unwrap().to_string())
+                .collect()
+        };
+        for args in [
+            vec!["gc", l.as_str()],
+            vec!["referrers", "convert", "--to", "annotation", l.as_str()],
+            vec!["referrers", "convert", "--to", "tag", l.as_str()],
+            vec!["referrers", "convert", "--to", "response", l.as_str()],
+            vec!["gc", l.as_str()],
+        ] {
+            let out = bounded(&args, Duration::from_secs(60));
+            assert_eq!(
+                out.code,
+                0,
+                "{tag}: `ocistow {}`: {}",
+                args.join(" "),
+                out.stderr
+            );
+            assert!(
+                tags_of(&dir).contains(&tag),
+                "{tag}: `ocistow {}` dropped the tag",
+                args.join(" ")
+            );
+            assert!(
+                blob_path(&dir, multi).is_file(),
+                "{tag}: the index was deleted"
+            );
+            for c in &children {
+                assert!(blob_path(&dir, c).is_file(), "{tag}: child {c} was deleted");
+            }
+        }
+        assert_eq!(
+            ok(&["resolve", &format!("{l}:{tag}")]).stdout.trim(),
+            multi,
+            "{tag} still names the index"
+        );
+    }
+}
+
+// ---- records are complete, whatever mix of modes wrote them -------------------------------
+
+/// Each attach in another mode: the tag and response records list every referrer of the
+/// subject, so `referrers status` stays clean right after each successful attach.
+#[test]
+fn mixed_mode_attaches_keep_status_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pushed(tmp.path());
+    let v1 = format!("{}:v1", s(&p.dir));
+    for (i, mode) in ["annotation", "tag", "response", "annotation", "tag"]
+        .iter()
+        .enumerate()
+    {
+        let f = tmp.path().join(format!("r{i}.json"));
+        fs::write(&f, format!("{{\"n\":{i}}}")).unwrap();
+        ok(&[
+            "attach",
+            &v1,
+            &s(&f),
+            "--artifact-type",
+            "application/vnd.example",
+            "--referrers-mode",
+            mode,
+        ]);
+        let status = bounded(
+            &["referrers", "status", &s(&p.dir)],
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            status.code, 0,
+            "after attach {i} ({mode}):\n{}\n{}",
+            status.stdout, status.stderr
+        );
+        let fsck = bounded(&["fsck", &s(&p.dir)], Duration::from_secs(60));
+        assert_eq!(
+            fsck.code, 0,
+            "after attach {i} ({mode}):\n{}\n{}",
+            fsck.stdout, fsck.stderr
+        );
+        let found = ok(&["discover", "--format", "json", &v1]).stdout;
+        let found: Value = serde_json::from_str(&found).unwrap();
+        assert_eq!(
+            found["referrers"].as_array().unwrap().len(),
+            i + 1,
+            "after attach {i}"
+        );
+    }
+}
+
+// ---- init never replaces index.json ------------------------------------------------------
+
+/// `init` on a layout that exists, even while another process holds its lock, leaves its
+/// index.json byte for byte.
+#[test]
+fn init_on_a_live_layout_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pushed(tmp.path());
+    let before = fs::read(p.dir.join("index.json")).unwrap();
+    ok(&["init", &s(&p.dir)]);
+    assert_eq!(fs::read(p.dir.join("index.json")).unwrap(), before);
+    // A killed init leaves index.json without oci-layout: a second init keeps that file too.
+    let half = tmp.path().join("half");
+    ok(&["init", &s(&half)]);
+    fs::remove_file(half.join("oci-layout")).unwrap();
+    let marked = br#"{"schemaVersion":2,"manifests":[],"annotations":{"x":"kept"}}"#;
+    fs::write(half.join("index.json"), marked).unwrap();
+    let out = run_init(&half);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(fs::read(half.join("index.json")).unwrap(), marked);
+    // Racing inits and tags: every tag survives.
+    let raced = tmp.path().join("raced");
+    let file = tmp.path().join("hello.txt");
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let (raced, file) = (raced.clone(), file.clone());
+            std::thread::spawn(move || {
+                let a = bounded(&["init", &s(&raced)], Duration::from_secs(60));
+                assert_eq!(a.code, 0, "{}", a.stderr);
+                let b = bounded(
+                    &["push", &format!("{}:t{i}", s(&raced)), &s(&file)],
+                    Duration::from_secs(60),
+                );
+                assert_eq!(b.code, 0, "{}", b.stderr);
+                let c = bounded(&["init", &s(&raced)], Duration::from_secs(60));
+                assert_eq!(c.code, 0, "{}", c.stderr);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut tags = tags_of(&raced);
+    tags.sort();
+    assert_eq!(tags, ["t0", "t1", "t2", "t3"]);
+}
+
+fn run_init(dir: &Path) -> common::Out {
+    bounded(&["init", &s(dir)], Duration::from_secs(30))
+}
+
+// ---- numbers survive rewrites --------------------------------------------------------------
+
+/// Unknown fields of index.json keep big integers and long decimals exactly through a rewrite.
+#[test]
+fn big_numbers_in_index_json_survive_rewrites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pushed(tmp.path());
+    let path = p.dir.join("index.json");
+    let text = String::from_utf8(fs::read(&path).unwrap()).unwrap();
+    let numbers = r#""x.big": 123456789012345678901234567890, "x.long": 3.14159265358979323846264338327950288, "x.neg": -18446744073709551617, "#;
+    let text = text.replacen(
+        "\"schemaVersion\"",
+        &format!("{numbers}\"schemaVersion\""),
+        1,
+    );
+    fs::write(&path, &text).unwrap();
+    ok(&["tag", &format!("{}:v1", s(&p.dir)), "v2"]);
+    let after = String::from_utf8(fs::read(&path).unwrap()).unwrap();
+    for n in [
+        "123456789012345678901234567890",
+        "3.14159265358979323846264338327950288",
+        "-18446744073709551617",
+    ] {
+        assert!(after.contains(n), "{n} changed:\n{after}");
+    }
+}
