@@ -55,25 +55,27 @@ For tags containing ':' or '/', name the layout separately: --layout DIR REF.
 Usage: ocistow [OPTIONS] <COMMAND>
 
 Commands:
-  init       Create an empty layout (the directory too, if needed)
-  push       Push files as an artifact, as `oras push` builds it
-  pull       Write the titled files of an artifact into a directory, verifying every digest
-  tag        Give existing content more tags
-  untag      Remove a tag (the content stays until `gc`)
-  tags       List the tags of a layout
-  resolve    Print the digest a reference resolves to (json: its descriptor)
-  manifest   Get, put or delete manifests
-  blob       Get, put, delete or check blobs
-  attach     Attach files to a subject as a referrer (an SBOM, a signature, a scan result)
-  discover   List the referrers of a subject, recursively, from every convention a layout may use
-  referrers  Inspect and convert how referrers are recorded
-  copy       Copy a manifest or index and everything it reaches into another layout
-  export     Write references (and what they reach) as a tarball that is itself a layout
-  import     Merge a tarball (OCI layout or docker save; tar, tar+gzip, tar+zstd) into a layout
-  gc         Delete blobs nothing reaches; a referrer lives as long as its subject does
-  fsck       Verify every blob and descriptor and the referrer records
-  ls         List the entries of index.json: tag, digest, media type, artifact type, platform, size
-  help       Print this message or the help of the given subcommand(s)
+  init        Create an empty layout (the directory too, if needed)
+  push        Push files as an artifact, as `oras push` builds it
+  pull        Write the titled files of an artifact into a directory, verifying every digest
+  tag         Give existing content more tags
+  untag       Remove a tag (the content stays until `gc`)
+  tags        List the tags of a layout
+  resolve     Print the digest a reference resolves to (json: its descriptor)
+  manifest    Get, put or delete manifests
+  blob        Get, put, delete or check blobs
+  attach      Attach files to a subject as a referrer (an SBOM, a signature, a scan result)
+  discover    List the referrers of a subject, recursively, from every convention a layout may use
+  referrers   Inspect and convert how referrers are recorded
+  copy        Copy a manifest or index and everything it reaches into another layout [alias: cp]
+  export      Write references (and what they reach) as a tarball that is itself a layout
+  import      Merge a tarball (OCI layout or docker save; tar, tar+gzip, tar+zstd) into a layout
+  gc          Delete blobs nothing reaches; a referrer lives as long as its subject does
+  fsck        Verify every blob and descriptor and the referrer records
+  ls          List the entries of index.json: tag, digest, media type, artifact type, platform, size
+  completion  Print a shell completion script (bash, zsh, fish, elvish, powershell)
+  man         Print the manual page (roff) of ocistow or of one of its commands
+  help        Print this message or the help of the given subcommand(s)
 
 Options:
       --layout <DIR>
@@ -604,7 +606,7 @@ Options:
           Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
 
       --depth <DEPTH>
-          Levels of referrers to show (all when not given)
+          Levels of referrers to show, 1 or more (all when not given)
 
       --format <FORMAT>
           Output format for data (tree and table apply to `discover`; elsewhere they mean text)
@@ -731,7 +733,7 @@ Options:
 
 Examples:
   ocistow copy ./build:v1 ./cache:v1 -r
-  ocistow copy ./build:multi ./arm:latest --platform linux/arm64
+  ocistow cp ./build:multi ./arm:latest --platform linux/arm64
 
 "#]]
     );
@@ -845,6 +847,56 @@ Options:
 Examples:
   ocistow fsck ./layout
   ocistow fsck ./layout --repair --format json
+
+"#]]
+    );
+}
+
+#[test]
+fn help_completion() {
+    assert_data_eq!(
+        help(&["completion"]),
+        str![[r#"
+Print a shell completion script (bash, zsh, fish, elvish, powershell)
+
+Usage: ocistow completion [OPTIONS] <SHELL>
+
+Arguments:
+  <SHELL>  The shell to complete for [possible values: bash, elvish, fish, powershell, zsh]
+
+Options:
+      --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
+      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+  -h, --help             Print help
+
+Examples:
+  ocistow completion bash > /etc/bash_completion.d/ocistow
+  ocistow completion zsh > "${fpath[1]}/_ocistow"
+
+"#]]
+    );
+}
+
+#[test]
+fn help_man() {
+    assert_data_eq!(
+        help(&["man"]),
+        str![[r#"
+Print the manual page (roff) of ocistow or of one of its commands
+
+Usage: ocistow man [OPTIONS] [COMMAND]...
+
+Arguments:
+  [COMMAND]...  A command (and subcommand) to show the page of, e.g. `push` or `blob get`
+
+Options:
+      --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
+      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+  -h, --help             Print help
+
+Examples:
+  ocistow man | man -l -
+  ocistow man blob get > ocistow-blob-get.1
 
 "#]]
     );

@@ -9,6 +9,7 @@ mod architecture;
 mod bad_input;
 mod cli;
 mod concurrency;
+mod conventions;
 mod exit_codes;
 mod fixtures;
 mod import_hostile;

@@ -4,20 +4,23 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
-    attach, blob, copy, discover, export, fsck, gc, import, init, ls, manifest, pull, push,
-    referrers, resolve, tag, tags, untag,
+    attach, blob, completion, copy, discover, export, fsck, gc, import, init, ls, man, manifest,
+    pull, push, referrers, resolve, tag, tags, untag,
 };
 use crate::context::Context;
 use crate::exit::{self, Outcome};
 use crate::output::{Format, Output};
 
+/// `0.1.0 (COMMIT)`, from the build script.
+pub const VERSION: &str = env!("OCISTOW_VERSION");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "ocistow",
-    version,
+    version = VERSION,
     about = "Work with OCI image layout directories offline: push, pull, tag, inspect",
     long_about = "Work with OCI image layout directories (oci-layout, index.json, blobs/) offline.\n\n\
 References: DIR:TAG, DIR@DIGEST, or a plain DIR when its index.json has exactly one entry.\n\
@@ -106,7 +109,8 @@ pub enum Command {
 
     /// Copy a manifest or index and everything it reaches into another layout.
     #[command(
-        after_help = "Examples:\n  ocistow copy ./build:v1 ./cache:v1 -r\n  ocistow copy ./build:multi ./arm:latest --platform linux/arm64"
+        visible_alias = "cp",
+        after_help = "Examples:\n  ocistow copy ./build:v1 ./cache:v1 -r\n  ocistow cp ./build:multi ./arm:latest --platform linux/arm64"
     )]
     Copy(copy::Args),
 
@@ -137,6 +141,18 @@ pub enum Command {
     /// List the entries of index.json: tag, digest, media type, artifact type, platform, size.
     #[command(after_help = "Examples:\n  ocistow ls ./layout\n  ocistow ls ./layout --format json")]
     Ls(ls::Args),
+
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  ocistow completion bash > /etc/bash_completion.d/ocistow\n  ocistow completion zsh > \"${fpath[1]}/_ocistow\""
+    )]
+    Completion(completion::Args),
+
+    /// Print the manual page (roff) of ocistow or of one of its commands.
+    #[command(
+        after_help = "Examples:\n  ocistow man | man -l -\n  ocistow man blob get > ocistow-blob-get.1"
+    )]
+    Man(man::Args),
 }
 
 impl Command {
@@ -161,6 +177,8 @@ impl Command {
             Command::Gc(args) => gc::run(ctx, out, &args),
             Command::Fsck(args) => fsck::run(ctx, out, &args),
             Command::Ls(args) => ls::run(ctx, out, &args),
+            Command::Completion(args) => completion::run(out, &args, Cli::command()),
+            Command::Man(args) => man::run(out, &args, Cli::command(), VERSION),
         }
     }
 }

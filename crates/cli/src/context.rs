@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
+use ocistow_store::artifact::FileSpec;
 use ocistow_store::layout::DEFAULT_LOCK_TIMEOUT;
 use ocistow_store::model::annotations::REF_NAME;
 use ocistow_store::referrers::{Mode, ResponseKey};
@@ -211,6 +212,37 @@ pub fn parse_annotations(items: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// A media type or artifact type given on the command line: `type/subtype` with no whitespace or
+/// control characters (RFC 6838), so that a typo like `"text/ plain"` is refused instead of
+/// stored in a manifest.
+pub fn check_media_type(what: &str, value: &str) -> Result<()> {
+    let well_formed = value
+        .split_once('/')
+        .is_some_and(|(t, sub)| !t.is_empty() && !sub.is_empty() && !sub.contains('/'))
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if well_formed {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "{what} {value:?} is not a media type (type/subtype, without spaces)"
+        )))
+    }
+}
+
+/// `FILE[:MEDIATYPE]` arguments, as oras reads them, with their media types checked.
+pub fn file_specs(items: &[String]) -> Result<Vec<FileSpec>> {
+    items.iter().map(|item| file_spec(item)).collect()
+}
+
+/// One `FILE[:MEDIATYPE]` argument.
+pub fn file_spec(item: &str) -> Result<FileSpec> {
+    let spec = FileSpec::parse(item);
+    if let Some(mt) = &spec.media_type {
+        check_media_type(&format!("the media type of {item:?}:"), mt)?;
+    }
+    Ok(spec)
+}
+
 /// The referrers-response form of a pushed manifest's entry: no tag, its annotations, artifactType.
 pub fn referrer_descriptor(entry: &Descriptor) -> Descriptor {
     let mut d = entry.clone();
@@ -285,6 +317,29 @@ mod tests {
             let err = parse_lock_timeout(bad).unwrap_err();
             assert_eq!(code_of(&err), USAGE, "{bad:?}");
             assert!(err.to_string().contains(LOCK_TIMEOUT_VAR), "{err}");
+        }
+    }
+
+    #[test]
+    fn media_types_are_type_slash_subtype_without_spaces() {
+        for good in [
+            "text/plain",
+            "application/vnd.oci.image.manifest.v1+json",
+            "a/b;c=d",
+        ] {
+            assert!(check_media_type("--artifact-type", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "text/ plain",
+            "text plain",
+            "textplain",
+            "/x",
+            "x/",
+            "a/b/c",
+            "a/b\n",
+        ] {
+            let err = check_media_type("--artifact-type", bad).unwrap_err();
+            assert_eq!(code_of(&err), USAGE, "{bad:?}");
         }
     }
 

@@ -1,10 +1,11 @@
 //! `ocistow attach SUBJECT FILE... --artifact-type T`: push files as a referrer of a subject.
 
 use anyhow::Result;
-use ocistow_store::artifact::{self, FileSpec, PushRequest};
+use ocistow_store::artifact::{self, PushRequest};
 
 use crate::context::{
-    Context, RecordArgs, parse_annotations, referrer_descriptor, resolve, source_date_epoch,
+    Context, RecordArgs, check_media_type, file_specs, parse_annotations, referrer_descriptor,
+    resolve, source_date_epoch,
 };
 use crate::exit::Outcome;
 use crate::output::Output;
@@ -30,11 +31,12 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
+    check_media_type("--artifact-type", &args.artifact_type)?;
     let r = ctx.reference(&args.reference)?;
     let layout = ctx.open(&r)?;
     let subject = resolve(&layout, &r, args.platform.as_deref())?;
     let req = PushRequest {
-        files: args.files.iter().map(|f| FileSpec::parse(f)).collect(),
+        files: file_specs(&args.files)?,
         artifact_type: Some(args.artifact_type.clone()),
         annotations: parse_annotations(&args.annotations)?,
         config: None,

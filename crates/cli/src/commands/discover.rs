@@ -18,9 +18,9 @@ pub struct Args {
     /// Only referrers of this artifact type (repeatable).
     #[arg(long)]
     artifact_type: Vec<String>,
-    /// Levels of referrers to show (all when not given).
-    #[arg(long)]
-    depth: Option<usize>,
+    /// Levels of referrers to show, 1 or more (all when not given).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    depth: Option<u64>,
     /// Also scan every manifest blob under blobs/, so referrers reachable from nothing are found.
     #[arg(long)]
     deep: bool,
@@ -46,7 +46,9 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         }
         (Err(e), _) => return Err(e),
     };
-    let tree = graph.tree(&root, &args.artifact_type, args.depth);
+    // A depth beyond usize is as good as "all".
+    let depth = args.depth.map(|d| usize::try_from(d).unwrap_or(usize::MAX));
+    let tree = graph.tree(&root, &args.artifact_type, depth);
     let prefix = r.dir.display().to_string();
     match ctx.format {
         Format::Json => out.json(&tree.to_oras_json(&prefix))?,

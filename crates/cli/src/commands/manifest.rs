@@ -9,7 +9,7 @@ use ocistow_store::layout::MAX_MANIFEST_SIZE;
 use ocistow_store::referrers::ScanOptions;
 use ocistow_store::{Error, Target};
 
-use crate::context::{Context, resolve};
+use crate::context::{Context, check_media_type, resolve};
 use crate::exit::Outcome;
 use crate::output::Output;
 
@@ -112,6 +112,9 @@ fn put(
             .into());
         }
     };
+    if let Some(mt) = media_type {
+        check_media_type("--media-type", mt)?;
+    }
     let layout = ctx.open(&r)?;
     let bytes = read_input(file, MAX_MANIFEST_SIZE)?;
     let what = if file == "-" { "stdin" } else { file };

@@ -4,6 +4,7 @@
 
 pub mod attach;
 pub mod blob;
+pub mod completion;
 pub mod copy;
 pub mod discover;
 pub mod export;
@@ -12,6 +13,7 @@ pub mod gc;
 pub mod import;
 pub mod init;
 pub mod ls;
+pub mod man;
 pub mod manifest;
 pub mod pull;
 pub mod push;

@@ -1,11 +1,12 @@
 //! `ocistow push DIR[:TAG] FILE...`: push files as an artifact, as `oras push` builds it.
 
 use anyhow::Result;
-use ocistow_store::artifact::{self, FileSpec, PushRequest};
+use ocistow_store::artifact::{self, PushRequest};
 use ocistow_store::{Error, Target};
 
 use crate::context::{
-    Context, RecordArgs, parse_annotations, referrer_descriptor, resolve, source_date_epoch,
+    Context, RecordArgs, check_media_type, file_spec, file_specs, parse_annotations,
+    referrer_descriptor, resolve, source_date_epoch,
 };
 use crate::exit::Outcome;
 use crate::output::Output;
@@ -61,11 +62,14 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         }
         None => None,
     };
+    if let Some(at) = &args.artifact_type {
+        check_media_type("--artifact-type", at)?;
+    }
     let req = PushRequest {
-        files: args.files.iter().map(|f| FileSpec::parse(f)).collect(),
+        files: file_specs(&args.files)?,
         artifact_type: args.artifact_type.clone(),
         annotations: parse_annotations(&args.annotations)?,
-        config: args.config.as_deref().map(FileSpec::parse),
+        config: args.config.as_deref().map(file_spec).transpose()?,
         subject: subject.clone(),
         created: source_date_epoch()?,
     };
