@@ -2,14 +2,12 @@
 //! here (deep chains, FIFOs and `/dev/zero` in every file role, look-alike tags, entries
 //! without a manifest media type), each command bounded by a timeout so a hang is a failure.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ocistow_path, ok};
+use crate::common::{self, ocistow_path, ok};
 use ocistow_store::{Algorithm, Digest};
 use serde_json::{Value, json};
 
@@ -121,7 +119,7 @@ fn fsck_reads_entries_without_a_manifest_media_type() {
         }
         set_index(&p.dir, &[entry]);
         fs::remove_file(blob_path(&p.dir, &p.layer)).unwrap();
-        let out = bounded(&["fsck", &s(&p.dir)], Duration::from_secs(60));
+        let out = bounded(&["fsck", &s(&p.dir)], Duration::from_mins(1));
         assert_ne!(
             out.code, 0,
             "{media_type:?}: fsck said clean:\n{}",
@@ -139,7 +137,7 @@ fn fsck_reads_entries_without_a_manifest_media_type() {
                 &format!("{}@{}", s(&p.dir), p.manifest),
                 &s(&tmp.path().join("c")),
             ],
-            Duration::from_secs(60),
+            Duration::from_mins(1),
         );
         assert_ne!(copy.code, 0, "copy agrees that the layer is missing");
     }
@@ -223,7 +221,7 @@ fn a_100000_deep_index_chain_under_every_scanning_command() {
             vec!["discover", &top],
             vec!["export", &top, "-o", &export],
         ],
-        Duration::from_secs(600),
+        Duration::from_mins(10),
     );
 }
 
@@ -236,7 +234,7 @@ fn a_20000_deep_index_chain_under_copy() {
     index_chain(&dir, 20_000);
     let top = format!("{}:top", s(&dir));
     let copy = s(&tmp.path().join("copy"));
-    all_succeed(&[vec!["copy", &top, &copy]], Duration::from_secs(600));
+    all_succeed(&[vec!["copy", &top, &copy]], Duration::from_mins(10));
 }
 
 // ---- FIFOs and /dev/zero in every role -----------------------------------------------------
@@ -393,7 +391,7 @@ fn look_alike_fallback_tags_survive_gc_and_convert() {
             vec!["referrers", "convert", "--to", "response", l.as_str()],
             vec!["gc", l.as_str()],
         ] {
-            let out = bounded(&args, Duration::from_secs(60));
+            let out = bounded(&args, Duration::from_mins(1));
             assert_eq!(
                 out.code,
                 0,
@@ -446,16 +444,13 @@ fn mixed_mode_attaches_keep_status_clean() {
             "--referrers-mode",
             mode,
         ]);
-        let status = bounded(
-            &["referrers", "status", &s(&p.dir)],
-            Duration::from_secs(60),
-        );
+        let status = bounded(&["referrers", "status", &s(&p.dir)], Duration::from_mins(1));
         assert_eq!(
             status.code, 0,
             "after attach {i} ({mode}):\n{}\n{}",
             status.stdout, status.stderr
         );
-        let fsck = bounded(&["fsck", &s(&p.dir)], Duration::from_secs(60));
+        let fsck = bounded(&["fsck", &s(&p.dir)], Duration::from_mins(1));
         assert_eq!(
             fsck.code, 0,
             "after attach {i} ({mode}):\n{}\n{}",
@@ -498,14 +493,14 @@ fn init_on_a_live_layout_changes_nothing() {
         .map(|i| {
             let (raced, file) = (raced.clone(), file.clone());
             std::thread::spawn(move || {
-                let a = bounded(&["init", &s(&raced)], Duration::from_secs(60));
+                let a = bounded(&["init", &s(&raced)], Duration::from_mins(1));
                 assert_eq!(a.code, 0, "{}", a.stderr);
                 let b = bounded(
                     &["push", &format!("{}:t{i}", s(&raced)), &s(&file)],
-                    Duration::from_secs(60),
+                    Duration::from_mins(1),
                 );
                 assert_eq!(b.code, 0, "{}", b.stderr);
-                let c = bounded(&["init", &s(&raced)], Duration::from_secs(60));
+                let c = bounded(&["init", &s(&raced)], Duration::from_mins(1));
                 assert_eq!(c.code, 0, "{}", c.stderr);
             })
         })

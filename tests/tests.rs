@@ -14,6 +14,7 @@ mod fixtures;
 mod import_hostile;
 mod interop;
 mod maintenance;
+mod promises;
 mod pull_confinement;
 mod push_reproducible;
 mod referrers;
