@@ -543,3 +543,66 @@ fn big_numbers_in_index_json_survive_rewrites() {
         assert!(after.contains(n), "{n} changed:\n{after}");
     }
 }
+
+// ---- a kill between blobs and record ------------------------------------------------------
+
+/// A source layout with one tagged subject and `n` referrers recorded as subject annotations.
+fn layout_with_referrers(dir: &Path, n: usize) {
+    ok(&["init", &s(dir)]);
+    let (cfg, cfg_size) = put_blob(dir, b"{}");
+    let config =
+        json!({"mediaType": "application/vnd.oci.empty.v1+json", "digest": cfg, "size": cfg_size});
+    let mt = "application/vnd.oci.image.manifest.v1+json";
+    let subject = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": mt, "config": config, "layers": []}),
+    )
+    .unwrap();
+    let (sd, ss) = put_blob(dir, &subject);
+    let mut entries = vec![json!({"mediaType": mt, "digest": sd, "size": ss,
+        "annotations": {"org.opencontainers.image.ref.name": "v1"}})];
+    for i in 0..n {
+        let r = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": mt,
+            "artifactType": "application/vnd.example", "config": config, "layers": [],
+            "subject": {"mediaType": mt, "digest": sd, "size": ss}, "annotations": {"n": i.to_string()}}))
+        .unwrap();
+        let (d, size) = put_blob(dir, &r);
+        entries.push(json!({"mediaType": mt, "digest": d, "size": size, "artifactType": "application/vnd.example",
+            "annotations": {"n": i.to_string(), "io.containerd.manifest.subject": sd}}));
+    }
+    set_index(dir, &entries);
+}
+
+/// SIGKILL during `copy -r`, while blobs are being copied: the destination lists nothing or
+/// everything (the root and every referrer are one transaction), and fsck finds no problem.
+#[test]
+fn copy_r_killed_midway_lists_all_or_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    layout_with_referrers(&src, 1_000);
+    let dst = tmp.path().join("dst");
+    ok(&["init", &s(&dst)]);
+    let mut child = Command::new(ocistow_path())
+        .args(["copy", "-r", &format!("{}:v1", s(&src)), &s(&dst)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once some blobs are there, long before a thousand fsynced copies are done.
+    let blobs = dst.join("blobs/sha256");
+    let start = Instant::now();
+    while fs::read_dir(&blobs).map_or(0, Iterator::count) < 20
+        && start.elapsed() < Duration::from_mins(1)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let index: Value = serde_json::from_slice(&fs::read(dst.join("index.json")).unwrap()).unwrap();
+    let listed = index["manifests"].as_array().unwrap().len();
+    assert!(
+        listed == 0 || listed == 1_001,
+        "{listed} entries after a kill"
+    );
+    let fsck = bounded(&["fsck", &s(&dst)], Duration::from_mins(2));
+    assert_eq!(fsck.code, 0, "{}\n{}", fsck.stdout, fsck.stderr);
+}
