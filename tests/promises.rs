@@ -606,3 +606,32 @@ fn copy_r_killed_midway_lists_all_or_nothing() {
     let fsck = bounded(&["fsck", &s(&dst)], Duration::from_mins(2));
     assert_eq!(fsck.code, 0, "{}\n{}", fsck.stdout, fsck.stderr);
 }
+
+/// import keeps a look-alike tag too: `build-<hex>` on an index is the user's, in any mode.
+#[test]
+fn look_alike_fallback_tags_survive_import() {
+    let hex = Digest::of_bytes(Algorithm::Sha256, b"build")
+        .encoded()
+        .to_string();
+    let tag = format!("build-{hex}");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::copy_fixture("oras-multiplatform", &tmp.path().join("l"));
+    let l = s(&dir);
+    ok(&["tag", &format!("{l}:multi"), &tag]);
+    let tar = s(&tmp.path().join("x.tar"));
+    ok(&["export", &format!("{l}:{tag}"), "-o", &tar]);
+    let dst = tmp.path().join("dst");
+    ok(&["init", &s(&dst)]);
+    ok(&["import", &tar, &s(&dst)]);
+    assert!(
+        tags_of(&dst).contains(&tag),
+        "import dropped {tag}: {:?}",
+        tags_of(&dst)
+    );
+    let gc = bounded(&["gc", &s(&dst)], Duration::from_mins(1));
+    assert_eq!(gc.code, 0, "{}", gc.stderr);
+    assert!(
+        tags_of(&dst).contains(&tag),
+        "gc dropped {tag} after import"
+    );
+}
