@@ -2,14 +2,12 @@
 //! here (deep chains, FIFOs and `/dev/zero` in every file role, look-alike tags, entries
 //! without a manifest media type), each command bounded by a timeout so a hang is a failure.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ocistow_path, ok};
+use crate::common::{self, ocistow_path, ok};
 use ocistow_store::{Algorithm, Digest};
 use serde_json::{Value, json};
 
@@ -121,7 +119,7 @@ fn fsck_reads_entries_without_a_manifest_media_type() {
         }
         set_index(&p.dir, &[entry]);
         fs::remove_file(blob_path(&p.dir, &p.layer)).unwrap();
-        let out = bounded(&["fsck", &s(&p.dir)], Duration::from_secs(60));
+        let out = bounded(&["fsck", &s(&p.dir)], Duration::from_mins(1));
         assert_ne!(
             out.code, 0,
             "{media_type:?}: fsck said clean:\n{}",
@@ -139,7 +137,7 @@ fn fsck_reads_entries_without_a_manifest_media_type() {
                 &format!("{}@{}", s(&p.dir), p.manifest),
                 &s(&tmp.path().join("c")),
             ],
-            Duration::from_secs(60),
+            Duration::from_mins(1),
         );
         assert_ne!(copy.code, 0, "copy agrees that the layer is missing");
     }
@@ -223,7 +221,7 @@ fn a_100000_deep_index_chain_under_every_scanning_command() {
             vec!["discover", &top],
             vec!["export", &top, "-o", &export],
         ],
-        Duration::from_secs(600),
+        Duration::from_mins(10),
     );
 }
 
@@ -236,7 +234,7 @@ fn a_20000_deep_index_chain_under_copy() {
     index_chain(&dir, 20_000);
     let top = format!("{}:top", s(&dir));
     let copy = s(&tmp.path().join("copy"));
-    all_succeed(&[vec!["copy", &top, &copy]], Duration::from_secs(600));
+    all_succeed(&[vec!["copy", &top, &copy]], Duration::from_mins(10));
 }
 
 // ---- FIFOs and /dev/zero in every role -----------------------------------------------------
@@ -393,7 +391,7 @@ fn look_alike_fallback_tags_survive_gc_and_convert() {
             vec!["referrers", "convert", "--to", "response", l.as_str()],
             vec!["gc", l.as_str()],
         ] {
-            let out = bounded(&args, Duration::from_secs(60));
+            let out = bounded(&args, Duration::from_mins(1));
             assert_eq!(
                 out.code,
                 0,
@@ -446,16 +444,13 @@ fn mixed_mode_attaches_keep_status_clean() {
             "--referrers-mode",
             mode,
         ]);
-        let status = bounded(
-            &["referrers", "status", &s(&p.dir)],
-            Duration::from_secs(60),
-        );
+        let status = bounded(&["referrers", "status", &s(&p.dir)], Duration::from_mins(1));
         assert_eq!(
             status.code, 0,
             "after attach {i} ({mode}):\n{}\n{}",
             status.stdout, status.stderr
         );
-        let fsck = bounded(&["fsck", &s(&p.dir)], Duration::from_secs(60));
+        let fsck = bounded(&["fsck", &s(&p.dir)], Duration::from_mins(1));
         assert_eq!(
             fsck.code, 0,
             "after attach {i} ({mode}):\n{}\n{}",
@@ -498,14 +493,14 @@ fn init_on_a_live_layout_changes_nothing() {
         .map(|i| {
             let (raced, file) = (raced.clone(), file.clone());
             std::thread::spawn(move || {
-                let a = bounded(&["init", &s(&raced)], Duration::from_secs(60));
+                let a = bounded(&["init", &s(&raced)], Duration::from_mins(1));
                 assert_eq!(a.code, 0, "{}", a.stderr);
                 let b = bounded(
                     &["push", &format!("{}:t{i}", s(&raced)), &s(&file)],
-                    Duration::from_secs(60),
+                    Duration::from_mins(1),
                 );
                 assert_eq!(b.code, 0, "{}", b.stderr);
-                let c = bounded(&["init", &s(&raced)], Duration::from_secs(60));
+                let c = bounded(&["init", &s(&raced)], Duration::from_mins(1));
                 assert_eq!(c.code, 0, "{}", c.stderr);
             })
         })
@@ -547,4 +542,96 @@ fn big_numbers_in_index_json_survive_rewrites() {
     ] {
         assert!(after.contains(n), "{n} changed:\n{after}");
     }
+}
+
+// ---- a kill between blobs and record ------------------------------------------------------
+
+/// A source layout with one tagged subject and `n` referrers recorded as subject annotations.
+fn layout_with_referrers(dir: &Path, n: usize) {
+    ok(&["init", &s(dir)]);
+    let (cfg, cfg_size) = put_blob(dir, b"{}");
+    let config =
+        json!({"mediaType": "application/vnd.oci.empty.v1+json", "digest": cfg, "size": cfg_size});
+    let mt = "application/vnd.oci.image.manifest.v1+json";
+    let subject = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": mt, "config": config, "layers": []}),
+    )
+    .unwrap();
+    let (sd, ss) = put_blob(dir, &subject);
+    let mut entries = vec![json!({"mediaType": mt, "digest": sd, "size": ss,
+        "annotations": {"org.opencontainers.image.ref.name": "v1"}})];
+    for i in 0..n {
+        let r = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": mt,
+            "artifactType": "application/vnd.example", "config": config, "layers": [],
+            "subject": {"mediaType": mt, "digest": sd, "size": ss}, "annotations": {"n": i.to_string()}}))
+        .unwrap();
+        let (d, size) = put_blob(dir, &r);
+        entries.push(json!({"mediaType": mt, "digest": d, "size": size, "artifactType": "application/vnd.example",
+            "annotations": {"n": i.to_string(), "io.containerd.manifest.subject": sd}}));
+    }
+    set_index(dir, &entries);
+}
+
+/// SIGKILL during `copy -r`, while blobs are being copied: the destination lists nothing or
+/// everything (the root and every referrer are one transaction), and fsck finds no problem.
+#[test]
+fn copy_r_killed_midway_lists_all_or_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    layout_with_referrers(&src, 1_000);
+    let dst = tmp.path().join("dst");
+    ok(&["init", &s(&dst)]);
+    let mut child = Command::new(ocistow_path())
+        .args(["copy", "-r", &format!("{}:v1", s(&src)), &s(&dst)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once some blobs are there, long before a thousand fsynced copies are done.
+    let blobs = dst.join("blobs/sha256");
+    let start = Instant::now();
+    while fs::read_dir(&blobs).map_or(0, Iterator::count) < 20
+        && start.elapsed() < Duration::from_mins(1)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let index: Value = serde_json::from_slice(&fs::read(dst.join("index.json")).unwrap()).unwrap();
+    let listed = index["manifests"].as_array().unwrap().len();
+    assert!(
+        listed == 0 || listed == 1_001,
+        "{listed} entries after a kill"
+    );
+    let fsck = bounded(&["fsck", &s(&dst)], Duration::from_mins(2));
+    assert_eq!(fsck.code, 0, "{}\n{}", fsck.stdout, fsck.stderr);
+}
+
+/// import keeps a look-alike tag too: `build-<hex>` on an index is the user's, in any mode.
+#[test]
+fn look_alike_fallback_tags_survive_import() {
+    let hex = Digest::of_bytes(Algorithm::Sha256, b"build")
+        .encoded()
+        .to_string();
+    let tag = format!("build-{hex}");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::copy_fixture("oras-multiplatform", &tmp.path().join("l"));
+    let l = s(&dir);
+    ok(&["tag", &format!("{l}:multi"), &tag]);
+    let tar = s(&tmp.path().join("x.tar"));
+    ok(&["export", &format!("{l}:{tag}"), "-o", &tar]);
+    let dst = tmp.path().join("dst");
+    ok(&["init", &s(&dst)]);
+    ok(&["import", &tar, &s(&dst)]);
+    assert!(
+        tags_of(&dst).contains(&tag),
+        "import dropped {tag}: {:?}",
+        tags_of(&dst)
+    );
+    let gc = bounded(&["gc", &s(&dst)], Duration::from_mins(1));
+    assert_eq!(gc.code, 0, "{}", gc.stderr);
+    assert!(
+        tags_of(&dst).contains(&tag),
+        "gc dropped {tag} after import"
+    );
 }

@@ -6,7 +6,7 @@
 //! deep scan, so a referrer that no record lists survives while its subject lives), and so are the
 //! response and fallback-tag indexes that record the referrers of a live subject. Records of dead
 //! subjects are removed from `index.json` in the same run. gc holds [`Layout::exclusive_pin`] for
-//! the whole run, so it never deletes a blob that a writer (which holds [`Layout::pin`] from its
+//! the whole run, so it never deletes a blob that a writer (which holds [`Layout::stage`] from its
 //! first blob to its `index.json` update) is about to list; and it marks and sweeps under the
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -101,7 +101,7 @@ impl Layout {
     /// writer holds, and leftover `.ocistow-*.tmp` files in the root) older than `grace`.
     ///
     /// Holds [`Layout::exclusive_pin`] throughout: it waits (up to the lock timeout) for writers
-    /// that hold a [`Layout::pin`], and fails with [`Error::Locked`] rather than delete under them.
+    /// that hold a [`Layout::stage`], and fails with [`Error::Locked`] rather than delete under them.
     /// A reachable manifest that cannot be read stops gc with [`Error::Corrupt`] before anything
     /// is deleted: what it references cannot be known.
     ///

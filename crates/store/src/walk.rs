@@ -69,6 +69,9 @@ pub(crate) fn manifest_media_type(declared: &str, bytes: &[u8]) -> Option<String
 }
 
 /// What a descriptor's blob holds, as far as a walk cares.
+// Built once per node and moved into the visitor: boxing the manifest would only add an
+// allocation per node.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Content {
     /// No blob with this digest.

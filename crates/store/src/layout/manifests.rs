@@ -132,8 +132,8 @@ impl Layout {
     }
 
     /// Stores manifest bytes exactly as given, after [`Layout::validate_manifest`]. Returns the
-    /// manifest's descriptor (with `artifactType` when it has one). Hold a [`Layout::pin`] from
-    /// before this call until the manifest is listed in `index.json`.
+    /// manifest's descriptor (with `artifactType` when it has one). Write it under a
+    /// [`Layout::stage`], committed once the manifest is to be listed in `index.json`.
     pub fn put_manifest(
         &self,
         bytes: &[u8],

@@ -217,12 +217,14 @@ impl Layout {
     }
 
     /// An init turns only an empty directory into a layout (or one that holds what an init
-    /// writes before `oci-layout`: the lock files, `blobs/`, `index.json`).
+    /// writes before `oci-layout`: the lock files, `blobs/`, `index.json` and its temp file).
     fn refuse_foreign_content(&self) -> Result<()> {
         let ours = [LOCK_FILE, PIN_FILE, PIN_GATE_FILE, BLOBS_DIR, INDEX_FILE];
         for entry in fs::read_dir(&self.root).at(&self.root)? {
             let name = entry.at(&self.root)?.file_name();
-            if !ours.iter().any(|o| name == *o) {
+            // A racing init's index.json temp file (or one a killed init left) is ours too.
+            let temp = name.to_string_lossy().starts_with(TEMP_PREFIX);
+            if !temp && !ours.iter().any(|o| name == *o) {
                 return Err(Error::Conflict(format!(
                     "{}: directory is not empty and has no oci-layout file; refusing to turn it into a layout",
                     self.root.display()
