@@ -129,7 +129,7 @@ pub(super) fn merge(
                     let other = holders
                         .iter()
                         .find(|d| **d != e.digest())
-                        .map(|d| d.to_string())
+                        .map(std::string::ToString::to_string)
                         .unwrap_or_default();
                     conflicts.push(format!(
                         "{tag:?} is {other} in the destination but {} in the archive",
@@ -138,26 +138,23 @@ pub(super) fn merge(
                 }
             }
             None => {
-                match entries
+                if let Some(x) = entries
                     .iter_mut()
                     .find(|x| x.ref_name().is_none() && x.digest() == e.digest())
                 {
-                    Some(x) => {
-                        if let Some(s) = e.annotation(keys::CONTAINERD_SUBJECT)
-                            && x.annotation(keys::CONTAINERD_SUBJECT).is_none()
+                    if let Some(s) = e.annotation(keys::CONTAINERD_SUBJECT)
+                        && x.annotation(keys::CONTAINERD_SUBJECT).is_none()
+                    {
+                        x.set_annotation(keys::CONTAINERD_SUBJECT, s);
+                        if x.artifact_type().is_none()
+                            && let Some(at) = e.artifact_type()
                         {
-                            x.set_annotation(keys::CONTAINERD_SUBJECT, s);
-                            if x.artifact_type().is_none()
-                                && let Some(at) = e.artifact_type()
-                            {
-                                x.set_artifact_type(at);
-                            }
+                            x.set_artifact_type(at);
                         }
                     }
-                    None => {
-                        entries.push(e.clone());
-                        out.added += 1;
-                    }
+                } else {
+                    entries.push(e.clone());
+                    out.added += 1;
                 }
             }
         }
@@ -187,7 +184,7 @@ pub(super) fn commit(
     dir: &Path,
     target: Destination,
     staging: &Staging,
-    incoming: Incoming,
+    incoming: &Incoming,
     mode_in_use: Option<(Mode, ResponseKey)>,
     options: &ImportOptions,
     compression: Compression,
@@ -233,7 +230,7 @@ pub(super) fn commit(
             sync_dir(d)?;
         }
         let merged =
-            layout.edit_index(|index| merge(index, &incoming, mode_in_use, options.force))?;
+            layout.edit_index(|index| merge(index, incoming, mode_in_use, options.force))?;
         report.entries_added = merged.added;
         report.replaced = merged.replaced;
         for (mode, key, subject) in &merged.rerecord {
