@@ -292,20 +292,9 @@ pub(super) fn collect(
                         .into(),
                 ));
             }
-            [_, "layer.tar"] => {
-                let dest = staging_files.next()?;
-                let (digest, written) = stage(&mut tar, &dest, Algorithm::Sha256, name, &path)?;
-                c.files.insert(
-                    path.clone(),
-                    Staged {
-                        path: dest,
-                        digest,
-                        size: written,
-                        entry: path,
-                    },
-                );
-            }
-            [file] if file.ends_with(".json") => {
+            // A classic docker save archive's layers and configs (`<id>/layer.tar`,
+            // `<hex>.json`): staged until manifest.json says which are used.
+            [_, "layer.tar"] | [_] if path.ends_with("/layer.tar") || path.ends_with(".json") => {
                 let dest = staging_files.next()?;
                 let (digest, written) = stage(&mut tar, &dest, Algorithm::Sha256, name, &path)?;
                 c.files.insert(
