@@ -11,6 +11,7 @@ use crate::layout::{Expected, Layout, sync_dir};
 use crate::model::{Descriptor, ImageIndex};
 use crate::referrers::{EntryKind, classify};
 use crate::referrers::{Mode, ResponseKey, fallback_tag, keys};
+use crate::transfer::Relation;
 use crate::transfer::export::{Compression, record_annotation};
 
 use super::staging::{Destination, Staged, Staging};
@@ -180,6 +181,9 @@ pub(super) fn merge(
     Ok(out)
 }
 
+/// Referrers `(referrer, subject)` to record in one convention.
+type Batch = ((Mode, ResponseKey), Vec<(Descriptor, Digest)>);
+
 pub(super) fn commit(
     dir: &Path,
     target: Destination,
@@ -233,15 +237,32 @@ pub(super) fn commit(
             layout.edit_index(|index| merge(index, incoming, mode_in_use, options.force))?;
         report.entries_added = merged.added;
         report.replaced = merged.replaced;
+        // Referrers are recorded in one transaction per convention (not one per referrer):
+        // each subject's record is written once, and a kill leaves all of them or none.
+        let mut batches: Vec<Batch> = Vec::new();
+        let mut add = |mode: Mode, key: ResponseKey, rel: &Relation| {
+            let i = if let Some(i) = batches.iter().position(|(k, _)| *k == (mode, key)) {
+                i
+            } else {
+                batches.push(((mode, key), Vec::new()));
+                batches.len() - 1
+            };
+            batches[i]
+                .1
+                .push((rel.referrer.clone(), rel.subject.clone()));
+        };
         for (mode, key, subject) in &merged.rerecord {
             for rel in incoming.relations.iter().filter(|r| &r.subject == subject) {
-                layout.record_referrer(&rel.referrer, subject, *mode, *key)?;
+                add(*mode, *key, rel);
             }
         }
         if let Some((mode @ (Mode::Tag | Mode::Response), key)) = mode_in_use {
             for rel in &incoming.relations {
-                layout.record_referrer(&rel.referrer, &rel.subject, mode, key)?;
+                add(mode, key, rel);
             }
+        }
+        for ((mode, key), referrers) in &batches {
+            layout.record_referrers(None, referrers, Some(*mode), Some(*key))?;
         }
     }
     if let Some(root) = new_root {
