@@ -111,7 +111,7 @@ impl OutDir {
     }
 
     /// Creates a new file `name` in directory `dir` (which must not exist yet).
-    pub(crate) fn create_file(&self, dir: &OwnedFd, name: &str, mode: u32) -> io::Result<File> {
+    pub(crate) fn create_file(dir: &OwnedFd, name: &str, mode: u32) -> io::Result<File> {
         let fd = rustix::fs::openat2(
             dir,
             name,

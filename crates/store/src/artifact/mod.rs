@@ -20,7 +20,10 @@ pub use push::{PushRequest, Pushed, push};
 /// One file (or directory) to push, with an optional media type.
 #[derive(Debug, Clone)]
 pub struct FileSpec {
+    /// The file or directory; its file name becomes the layer's title.
     pub path: PathBuf,
+    /// The layer's media type (oras's defaults when absent: a tar+gzip for a directory,
+    /// `application/vnd.oci.image.layer.v1.tar` for a file).
     pub media_type: Option<String>,
 }
 

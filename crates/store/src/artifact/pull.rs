@@ -120,9 +120,7 @@ pub fn pull(
             continue;
         }
         let name = temps.next_name();
-        let file = out
-            .create_file(&root_fd, &name, 0o644)
-            .at(out.path(Path::new(&name)))?;
+        let file = OutDir::create_file(&root_fd, &name, 0o644).at(out.path(Path::new(&name)))?;
         temps.names.push((name, rel.clone()));
         let bar = progress(&rel.display().to_string(), layer.size());
         let mut sink = io::BufWriter::new(Limited {
@@ -446,7 +444,7 @@ fn write_entry(out: &OutDir, entry: &Entry, data: &mut dyn Read) -> Result<()> {
     match &entry.kind {
         EntryKind::File { executable } => {
             let mode = if *executable { 0o755 } else { 0o644 };
-            let mut file = out.create_file(&dir, temp, mode).at(&at)?;
+            let mut file = OutDir::create_file(&dir, temp, mode).at(&at)?;
             io::copy(data, &mut file).at(&at)?;
         }
         EntryKind::Symlink(target) => OutDir::symlink(&dir, target, temp).at(&at)?,

@@ -37,8 +37,12 @@ pub struct PushRequest {
 /// exact bytes, and the pin that keeps garbage collection away from the new blobs until the
 /// caller has recorded them (drop it after [`Layout::add_entry`]).
 pub struct Pushed {
+    /// The manifest as an `index.json` entry: media type, digest, size, annotations and
+    /// artifact type.
     pub descriptor: Descriptor,
+    /// The manifest's exact bytes.
     pub manifest: Vec<u8>,
+    /// Keeps gc from collecting the new blobs until they are recorded.
     pub pin: crate::layout::LayoutLock,
 }
 
@@ -98,18 +102,15 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
     for spec in &req.files {
         layers.push(push_file(layout, spec, req.created, progress)?);
     }
-    let config = match &req.config {
-        Some(spec) => {
-            let (digest, size) = ingest_file(layout, &spec.path, progress)?;
-            let mt = spec.media_type.as_deref().unwrap_or(media::UNKNOWN_CONFIG);
-            Descriptor::new(mt, digest, size)
-        }
-        None => {
-            let (digest, size) = layout.write_blob(&mut &EMPTY_JSON[..], Expected::default())?;
-            let mut d = Descriptor::new(media::EMPTY, digest, size);
-            d.set_data_base64("e30=");
-            d
-        }
+    let config = if let Some(spec) = &req.config {
+        let (digest, size) = ingest_file(layout, &spec.path, progress)?;
+        let mt = spec.media_type.as_deref().unwrap_or(media::UNKNOWN_CONFIG);
+        Descriptor::new(mt, digest, size)
+    } else {
+        let (digest, size) = layout.write_blob(&mut &EMPTY_JSON[..], Expected::default())?;
+        let mut d = Descriptor::new(media::EMPTY, digest, size);
+        d.set_data_base64("e30=");
+        d
     };
     let artifact_type = match (&req.artifact_type, &req.config) {
         (Some(t), _) => Some(t.clone()),

@@ -187,7 +187,7 @@ impl<R: Read> TarReader<R> {
                         .unwrap_or_else(|| header.path_bytes().into_owned());
                     let mut link = long_link
                         .take()
-                        .or_else(|| header.link_name_bytes().map(|l| l.into_owned()));
+                        .or_else(|| header.link_name_bytes().map(std::borrow::Cow::into_owned));
                     let mut size = size;
                     let mode = header
                         .mode()
@@ -349,7 +349,7 @@ fn check_checksum(block: &[u8; BLOCK as usize], at: u64) -> Result<(), TarError>
     let text: String = field
         .iter()
         .map(|&b| b as char)
-        .filter(|c| c.is_ascii_digit())
+        .filter(char::is_ascii_digit)
         .collect();
     let stored = u32::from_str_radix(&text, 8)
         .map_err(|_| TarError::Format(format!("header at byte {at} has no valid checksum")))?;
@@ -358,7 +358,7 @@ fn check_checksum(block: &[u8; BLOCK as usize], at: u64) -> Result<(), TarError>
     for (i, &b) in block.iter().enumerate() {
         let b = if (148..156).contains(&i) { b' ' } else { b };
         unsigned += u32::from(b);
-        signed += i64::from(b as i8);
+        signed += i64::from(i8::from_ne_bytes([b]));
     }
     if stored != unsigned && i64::from(stored) != signed {
         return Err(TarError::Format(format!(

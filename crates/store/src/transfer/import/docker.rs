@@ -100,9 +100,8 @@ pub(super) fn validate_docker(
             .entry(config.digest.clone())
             .or_insert_with(|| config.clone());
         let sources = obj.get("LayerSources").and_then(Value::as_object);
-        let layer_paths = match obj.get("Layers") {
-            Some(Value::Array(a)) => a,
-            _ => return Err(bad(format!("image {i} has no \"Layers\" list"))),
+        let Some(Value::Array(layer_paths)) = obj.get("Layers") else {
+            return Err(bad(format!("image {i} has no \"Layers\" list")));
         };
         let mut layers: Vec<Value> = Vec::new();
         for lp in layer_paths {

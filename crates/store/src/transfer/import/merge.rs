@@ -11,6 +11,7 @@ use crate::layout::{Expected, Layout, sync_dir};
 use crate::model::{Descriptor, ImageIndex};
 use crate::referrers::{EntryKind, classify};
 use crate::referrers::{Mode, ResponseKey, fallback_tag, keys};
+use crate::transfer::Relation;
 use crate::transfer::export::{Compression, record_annotation};
 
 use super::staging::{Destination, Staged, Staging};
@@ -129,7 +130,7 @@ pub(super) fn merge(
                     let other = holders
                         .iter()
                         .find(|d| **d != e.digest())
-                        .map(|d| d.to_string())
+                        .map(std::string::ToString::to_string)
                         .unwrap_or_default();
                     conflicts.push(format!(
                         "{tag:?} is {other} in the destination but {} in the archive",
@@ -138,26 +139,23 @@ pub(super) fn merge(
                 }
             }
             None => {
-                match entries
+                if let Some(x) = entries
                     .iter_mut()
                     .find(|x| x.ref_name().is_none() && x.digest() == e.digest())
                 {
-                    Some(x) => {
-                        if let Some(s) = e.annotation(keys::CONTAINERD_SUBJECT)
-                            && x.annotation(keys::CONTAINERD_SUBJECT).is_none()
+                    if let Some(s) = e.annotation(keys::CONTAINERD_SUBJECT)
+                        && x.annotation(keys::CONTAINERD_SUBJECT).is_none()
+                    {
+                        x.set_annotation(keys::CONTAINERD_SUBJECT, s);
+                        if x.artifact_type().is_none()
+                            && let Some(at) = e.artifact_type()
                         {
-                            x.set_annotation(keys::CONTAINERD_SUBJECT, s);
-                            if x.artifact_type().is_none()
-                                && let Some(at) = e.artifact_type()
-                            {
-                                x.set_artifact_type(at);
-                            }
+                            x.set_artifact_type(at);
                         }
                     }
-                    None => {
-                        entries.push(e.clone());
-                        out.added += 1;
-                    }
+                } else {
+                    entries.push(e.clone());
+                    out.added += 1;
                 }
             }
         }
@@ -183,11 +181,14 @@ pub(super) fn merge(
     Ok(out)
 }
 
+/// Referrers `(referrer, subject)` to record in one convention.
+type Batch = ((Mode, ResponseKey), Vec<(Descriptor, Digest)>);
+
 pub(super) fn commit(
     dir: &Path,
     target: Destination,
     staging: &Staging,
-    incoming: Incoming,
+    incoming: &Incoming,
     mode_in_use: Option<(Mode, ResponseKey)>,
     options: &ImportOptions,
     compression: Compression,
@@ -233,18 +234,35 @@ pub(super) fn commit(
             sync_dir(d)?;
         }
         let merged =
-            layout.edit_index(|index| merge(index, &incoming, mode_in_use, options.force))?;
+            layout.edit_index(|index| merge(index, incoming, mode_in_use, options.force))?;
         report.entries_added = merged.added;
         report.replaced = merged.replaced;
+        // Referrers are recorded in one transaction per convention (not one per referrer):
+        // each subject's record is written once, and a kill leaves all of them or none.
+        let mut batches: Vec<Batch> = Vec::new();
+        let mut add = |mode: Mode, key: ResponseKey, rel: &Relation| {
+            let i = if let Some(i) = batches.iter().position(|(k, _)| *k == (mode, key)) {
+                i
+            } else {
+                batches.push(((mode, key), Vec::new()));
+                batches.len() - 1
+            };
+            batches[i]
+                .1
+                .push((rel.referrer.clone(), rel.subject.clone()));
+        };
         for (mode, key, subject) in &merged.rerecord {
             for rel in incoming.relations.iter().filter(|r| &r.subject == subject) {
-                layout.record_referrer(&rel.referrer, subject, *mode, *key)?;
+                add(*mode, *key, rel);
             }
         }
         if let Some((mode @ (Mode::Tag | Mode::Response), key)) = mode_in_use {
             for rel in &incoming.relations {
-                layout.record_referrer(&rel.referrer, &rel.subject, mode, key)?;
+                add(mode, key, rel);
             }
+        }
+        for ((mode, key), referrers) in &batches {
+            layout.record_referrers(None, referrers, Some(*mode), Some(*key))?;
         }
     }
     if let Some(root) = new_root {

@@ -53,8 +53,9 @@ use merge::{commit, merge};
 use oci::{check_oci_layout, validate_oci};
 use staging::{Collected, Destination, Staged, Staging, collect};
 
-/// Docker's layer media types, for manifests built from classic `docker save` archives.
+/// Docker's layer media type, for manifests built from classic `docker save` archives.
 pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+/// Docker's media type for a gzip-compressed layer of a classic `docker save` archive.
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 /// Small files read into memory: `oci-layout` and the like.
@@ -85,12 +86,15 @@ pub enum ArchiveFormat {
 /// What an import did.
 #[derive(Debug, Clone)]
 pub struct ImportReport {
+    /// What the archive was.
     pub format: ArchiveFormat,
+    /// How it was compressed (recognized by its magic bytes).
     pub compression: Compression,
     /// The destination did not exist and was created.
     pub created: bool,
-    /// Blobs moved into the destination, and their total size.
+    /// Blobs moved into the destination.
     pub blobs_added: usize,
+    /// Their total size in bytes.
     pub bytes_added: u64,
     /// Blobs the destination had already.
     pub blobs_present: usize,
@@ -143,7 +147,7 @@ pub fn import(
         dir,
         target,
         &staging,
-        incoming,
+        &incoming,
         mode_in_use,
         options,
         compression,

@@ -24,12 +24,16 @@ pub(super) fn check_oci_layout(bytes: &[u8], name: &str) -> Result<()> {
             name,
             format!(
                 "oci-layout has imageLayoutVersion {}, not \"1.0.0\"",
-                other
-                    .map(|v| v.to_string())
-                    .unwrap_or_else(|| "missing".into())
+                other.map_or_else(|| "missing".into(), std::string::ToString::to_string)
             ),
         )),
     }
+}
+
+/// Where a reachable blob is: staged from the archive, or in the destination already.
+enum Source<'a> {
+    Staged(&'a Staged),
+    Dir(&'a Layout),
 }
 
 pub(super) fn validate_oci(
@@ -87,10 +91,6 @@ pub(super) fn validate_oci(
             Some(p) => format!("manifest {p}"),
             None => "index.json".to_string(),
         };
-        enum Source<'a> {
-            Staged(&'a Staged),
-            Dir(&'a Layout),
-        }
         let source = if let Some(s) = blobs.get(&digest) {
             if s.size != desc.size() {
                 return Err(Error::SizeMismatch {

@@ -107,8 +107,7 @@ impl Staging {
     pub(super) fn path(&self) -> &Path {
         self.dir
             .as_ref()
-            .map(|d| d.path())
-            .unwrap_or(Path::new("."))
+            .map_or(Path::new("."), tempfile::TempDir::path)
     }
 
     pub(super) fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -219,7 +218,7 @@ pub(super) fn collect(
                     String::from_utf8_lossy(target)
                 )));
             }
-            other => {
+            other @ Kind::Other(_) => {
                 return Err(bad(format!(
                     "is a {}; only regular files and directories are allowed",
                     other.describe()
@@ -229,7 +228,7 @@ pub(super) fn collect(
         let size = head.size;
         match parts.as_slice() {
             ["oci-layout"] => {
-                c.oci_layout = Some(read_small(&mut tar, size, MAX_SMALL_FILE, name, &path)?)
+                c.oci_layout = Some(read_small(&mut tar, size, MAX_SMALL_FILE, name, &path)?);
             }
             ["index.json"] => {
                 let bytes = read_small(&mut tar, size, MAX_MANIFEST_SIZE, name, &path)?;
@@ -240,7 +239,7 @@ pub(super) fn collect(
             }
             ["manifest.json"] => {
                 c.docker_manifest =
-                    Some(read_small(&mut tar, size, MAX_MANIFEST_SIZE, name, &path)?)
+                    Some(read_small(&mut tar, size, MAX_MANIFEST_SIZE, name, &path)?);
             }
             ["blobs", alg, enc] => {
                 let digest = Digest::parse(&format!("{alg}:{enc}"))
@@ -293,20 +292,9 @@ pub(super) fn collect(
                         .into(),
                 ));
             }
-            [_, "layer.tar"] => {
-                let dest = staging_files.next()?;
-                let (digest, written) = stage(&mut tar, &dest, Algorithm::Sha256, name, &path)?;
-                c.files.insert(
-                    path.clone(),
-                    Staged {
-                        path: dest,
-                        digest,
-                        size: written,
-                        entry: path,
-                    },
-                );
-            }
-            [file] if file.ends_with(".json") => {
+            // A classic docker save archive's layers and configs (`<id>/layer.tar`,
+            // `<hex>.json`): staged until manifest.json says which are used.
+            [_, "layer.tar"] | [_] if path.ends_with("/layer.tar") || path.ends_with(".json") => {
                 let dest = staging_files.next()?;
                 let (digest, written) = stage(&mut tar, &dest, Algorithm::Sha256, name, &path)?;
                 c.files.insert(
