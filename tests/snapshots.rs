@@ -886,6 +886,7 @@ Options:
       --repair           Rebuild referrer records
       --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
       --remove-missing   With --repair: also remove index.json entries whose blobs are missing
+      --record-unlisted  With --repair: also record referrers no record lists (usually an interrupted write)
   -h, --help             Print help
 
 Examples:
