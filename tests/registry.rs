@@ -32,6 +32,23 @@ fn referrers_options() -> CopyOptions {
     }
 }
 
+/// Pushes with every referrer, without progress.
+fn push_r(
+    src: &Layout,
+    desc: &Descriptor,
+    c: &Client,
+    dest: &RegistryRef,
+) -> Result<copy::PushReport, Error> {
+    copy::push(
+        src,
+        desc,
+        c,
+        dest,
+        &referrers_options(),
+        &artifact::no_progress,
+    )
+}
+
 /// The tags of a layout that name images (fallback-tag records are not roots).
 fn root_tags(layout: &Layout) -> Vec<(String, Descriptor)> {
     layout
@@ -83,15 +100,7 @@ fn push_fixture(reg: &Registry, c: &Client, fixture: &str, repo: &str, work: &Pa
     let src = Layout::open(copy_fixture(fixture, &work.join(format!("src-{fixture}")))).unwrap();
     for (tag, desc) in root_tags(&src) {
         let dest = RegistryRef::parse(&reg.reference(&format!("{repo}:{tag}"))).unwrap();
-        copy::push(
-            &src,
-            &desc,
-            c,
-            &dest,
-            &referrers_options(),
-            &artifact::no_progress,
-        )
-        .unwrap_or_else(|e| panic!("push of {fixture}:{tag}: {e}"));
+        push_r(&src, &desc, c, &dest).unwrap_or_else(|e| panic!("push of {fixture}:{tag}: {e}"));
     }
     src
 }
@@ -188,15 +197,7 @@ fn every_convention_gives_complete_fallback_records_and_a_second_push_changes_no
         let src = Layout::open(work.path().join(format!("src-{fixture}"))).unwrap();
         for (tag, desc) in root_tags(&src) {
             let dest = RegistryRef::parse(&reg.reference(&format!("{fixture}:{tag}"))).unwrap();
-            let again = copy::push(
-                &src,
-                &desc,
-                &c,
-                &dest,
-                &referrers_options(),
-                &artifact::no_progress,
-            )
-            .unwrap();
+            let again = push_r(&src, &desc, &c, &dest).unwrap();
             assert_eq!(again.uploaded, 0, "{fixture}:{tag}: {again:?}");
             assert_eq!(again.fallback_added, 0, "{fixture}:{tag}: {again:?}");
         }
@@ -266,15 +267,7 @@ fn a_push_keeps_a_referrer_someone_else_recorded_in_the_fallback_tag() {
     let src = Layout::open(work.path().join(format!("src-{fixture}"))).unwrap();
     let (tag_name, desc) = root_tags(&src).remove(0);
     let dest = RegistryRef::parse(&reg.reference(&format!("shared:{tag_name}"))).unwrap();
-    let report = copy::push(
-        &src,
-        &desc,
-        &c,
-        &dest,
-        &referrers_options(),
-        &artifact::no_progress,
-    )
-    .unwrap();
+    let report = push_r(&src, &desc, &c, &dest).unwrap();
     assert!(report.fallback_added >= ours.len(), "{report:?}");
     let (_, listed, _) = fallback_listing(&reg, "shared", &subject);
     let mut want = ours.clone();
@@ -291,16 +284,7 @@ fn basic_auth_with_docker_config_and_given_credentials_and_a_clear_refusal() {
     let src = Layout::open(copy_fixture("oras-referrers", &work.path().join("src"))).unwrap();
     let (tag, desc) = root_tags(&src).remove(0);
     let dest = RegistryRef::parse(&reg.reference(&format!("auth/app:{tag}"))).unwrap();
-    let push = |c: &Client| {
-        copy::push(
-            &src,
-            &desc,
-            c,
-            &dest,
-            &referrers_options(),
-            &artifact::no_progress,
-        )
-    };
+    let push = |c: &Client| push_r(&src, &desc, c, &dest);
 
     let config = docker_config(work.path(), &reg.host(), "alice", "s3cret");
     push(&client(&reg, CredentialSource::DockerConfig(config))).unwrap();
@@ -637,15 +621,7 @@ fn a_push_that_fails_at_its_tag_records_no_fallback_tag() {
     let src = Layout::open(copy_fixture("oras-referrers", &work.path().join("src"))).unwrap();
     let (tag, desc) = root_tags(&src).remove(0);
     let dest = RegistryRef::parse(&proxy.reference(&format!("app:{tag}"))).unwrap();
-    let err = copy::push(
-        &src,
-        &desc,
-        &pc,
-        &dest,
-        &referrers_options(),
-        &artifact::no_progress,
-    )
-    .unwrap_err();
+    let err = push_r(&src, &desc, &pc, &dest).unwrap_err();
     assert!(err.to_string().contains("TAG_INVALID"), "{err}");
     assert_eq!(reg.manifest("app", &tag).status, 404);
     for subject in expected_graph("oras-referrers").keys() {
@@ -694,4 +670,204 @@ fn a_pull_with_one_platform_takes_that_manifest_as_its_root() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("linux/s390x"), "{err}");
+}
+
+/// The digests of a discover tree, nested, without the `reference` prefix (which names where
+/// the tree was read).
+fn tree_digests(v: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "digest": v["digest"],
+        "artifactType": v["artifactType"],
+        "referrers": v["referrers"]
+            .as_array()
+            .map(|rs| {
+                let mut list: Vec<serde_json::Value> = rs.iter().map(tree_digests).collect();
+                list.sort_by_key(|r| r["digest"].as_str().unwrap_or_default().to_string());
+                list
+            })
+            .unwrap_or_default(),
+    })
+}
+
+fn json_stdout(out: &common::Out) -> serde_json::Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+#[test]
+fn cli_copies_to_and_from_a_registry_and_reads_it_like_a_layout() {
+    let Some(reg) = Registry::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let src = copy_fixture("oras-referrers", &work.path().join("src"));
+    let src_v1 = common::tagged(&src, "v1");
+    let remote = reg.reference("team/app:v1");
+    let pushed = common::ok(&[
+        "copy",
+        &src_v1,
+        &remote,
+        "-r",
+        "--plain-http",
+        "--format",
+        "json",
+    ]);
+    let report = json_stdout(&pushed);
+    assert_eq!(report["referrers"], 3, "{report}");
+    assert_eq!(report["fallbackTagEntriesAdded"], 3, "{report}");
+    let again = json_stdout(&common::ok(&[
+        "copy",
+        &src_v1,
+        &remote,
+        "-r",
+        "--plain-http",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(
+        (
+            again["uploaded"].as_u64(),
+            again["fallbackTagEntriesAdded"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+
+    let layout = Layout::open(&src).unwrap();
+    let root = layout.resolve(&Target::Tag("v1".into())).unwrap();
+    let resolved = common::ok(&["resolve", &remote, "--plain-http"]);
+    assert_eq!(resolved.stdout.trim(), root.digest().as_str());
+    let tags = common::ok(&["tags", &reg.reference("team/app"), "--plain-http"]);
+    assert!(tags.stdout.lines().any(|l| l == "v1"), "{}", tags.stdout);
+    let got = common::cmd()
+        .args(["manifest", "get", &remote, "--plain-http"])
+        .output()
+        .unwrap();
+    assert!(got.status.success());
+    let (bytes, manifest) = layout.read_manifest(&root).unwrap();
+    assert_eq!(got.stdout, bytes);
+    let config = manifest.children()[0].clone();
+    let file = work.path().join("config.out");
+    common::ok(&[
+        "blob",
+        "get",
+        &reg.reference(&format!("team/app@{}", config.digest())),
+        "--plain-http",
+        "-o",
+        &common::s(&file),
+    ]);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        layout.read_blob(config.digest()).unwrap()
+    );
+
+    let local_tree = json_stdout(&common::ok(&["discover", &src_v1, "--format", "json"]));
+    let remote_tree = json_stdout(&common::ok(&[
+        "discover",
+        &remote,
+        "--plain-http",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(tree_digests(&remote_tree), tree_digests(&local_tree));
+    assert!(
+        remote_tree["referrers"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    );
+
+    let back = work.path().join("back");
+    common::ok(&["copy", &remote, &common::s(&back), "-r", "--plain-http"]);
+    common::ok(&["fsck", &common::s(&back)]);
+    let back_tree = json_stdout(&common::ok(&[
+        "discover",
+        &common::tagged(&back, "v1"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(tree_digests(&back_tree), tree_digests(&local_tree));
+
+    // A refused pull into a layout it would create leaves nothing behind.
+    let missing = work.path().join("never");
+    let failed = common::run(&[
+        "copy",
+        &reg.reference("team/app:absent"),
+        &common::s(&missing),
+        "--plain-http",
+    ]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(!missing.exists());
+    // Nor does it touch a directory that was there, layout or not.
+    let other = work.path().join("notes");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), "mine").unwrap();
+    let before = common::snapshot(&other);
+    let failed = common::run(&[
+        "copy",
+        &reg.reference("team/app:absent"),
+        &common::s(&other),
+        "--plain-http",
+    ]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert_eq!(common::snapshot(&other), before);
+}
+
+#[test]
+fn cli_basic_auth_from_stdin_and_docker_config_and_a_wrong_password() {
+    let Some(reg) = Registry::start_with_user("alice", "s3cret") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let src = copy_fixture("oras-referrers", &work.path().join("src"));
+    let src_v1 = common::tagged(&src, "v1");
+    let remote = reg.reference("auth/app:v1");
+    let push = |password: &str| {
+        let mut c = common::cmd();
+        c.env_remove("DOCKER_CONFIG")
+            .env("HOME", work.path())
+            .args(["copy", &src_v1, &remote, "-r", "--plain-http"])
+            .args(["--username", "alice", "--password-stdin"])
+            .write_stdin(format!("{password}\n"));
+        common::exec(c, "copy with --password-stdin")
+    };
+    let wrong = push("wrong");
+    assert_eq!(wrong.code, 8, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("\"alice\" were refused"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        !wrong.stderr.contains("wrong"),
+        "the password leaked: {}",
+        wrong.stderr
+    );
+    assert_eq!(reg.manifest("auth/app", "v1").status, 404);
+    let right = push("s3cret");
+    assert_eq!(right.code, 0, "{}", right.stderr);
+    assert_eq!(reg.manifest("auth/app", "v1").status, 200);
+
+    let anonymous = {
+        let mut c = common::cmd();
+        c.env_remove("DOCKER_CONFIG")
+            .env("HOME", work.path())
+            .args(["resolve", &remote, "--plain-http"]);
+        common::exec(c, "resolve without credentials")
+    };
+    assert_ne!(anonymous.code, 0);
+    assert!(
+        anonymous.stderr.contains("none were given"),
+        "{}",
+        anonymous.stderr
+    );
+
+    let config_dir = work.path().join("docker");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    docker_config(&config_dir, &reg.host(), "alice", "s3cret");
+    let mut c = common::cmd();
+    c.env("DOCKER_CONFIG", &config_dir)
+        .args(["resolve", &remote, "--plain-http"]);
+    let resolved = common::exec(c, "resolve with DOCKER_CONFIG");
+    assert_eq!(resolved.code, 0, "{}", resolved.stderr);
+    let root = Layout::open(&src)
+        .unwrap()
+        .resolve(&Target::Tag("v1".into()))
+        .unwrap();
+    assert_eq!(resolved.stdout.trim(), root.digest().as_str());
 }
