@@ -467,22 +467,31 @@ fn convention_of(mode: Mode) -> Option<Convention> {
 /// The record-completeness issues the scan must report for the records `record_referrer` wrote:
 /// for each of C (responses, whatever the key) and B (fallback tags) that has at least one
 /// record, every referrer not listed there is `record-missing` when its subject has a record
-/// of that convention, else `unrecorded` (scan.rs `check_claims`).
+/// of that convention, else `unrecorded` (scan.rs `check_claims`). A subject's records list
+/// every referrer of it that was recorded, in whatever mode.
 fn initial_record_issues(b: &Built) -> Vec<Issue> {
     let mut issues = Vec::new();
     for convention in RECORD_CONVENTIONS {
-        let listed: BTreeSet<&Digest> = b
+        let written: BTreeSet<&Digest> = b
             .recorded
             .iter()
             .filter(|(_, m, _)| convention_of(*m) == Some(convention))
             .map(|(d, _, _)| d)
             .collect();
-        if listed.is_empty() {
+        if written.is_empty() {
             continue;
         }
-        let with_record: BTreeSet<Digest> = listed
+        let with_record: BTreeSet<Digest> = written
             .iter()
             .map(|d| b.expected[*d].subject_digest())
+            .collect();
+        // Every record of a subject lists every referrer of it recorded in any mode (issue 8):
+        // recording one updates them all.
+        let listed: BTreeSet<&Digest> = b
+            .recorded
+            .iter()
+            .map(|(d, _, _)| d)
+            .filter(|d| with_record.contains(&b.expected[*d].subject_digest()))
             .collect();
         for (referrer, edge) in &b.expected {
             if listed.contains(referrer) {
