@@ -15,6 +15,7 @@ pub use graph::{Graph, Node, Referrer};
 pub use issue::Issue;
 pub use scan::ScanOptions;
 pub use write::{AttachOutcome, ConvertReport, Mode, ResponseKey};
+pub(crate) use write::upsert_annotation_entry;
 
 use crate::digest::Digest;
 use crate::model::{Descriptor, media};

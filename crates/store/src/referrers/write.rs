@@ -671,7 +671,7 @@ fn response_descriptor(entry: &Descriptor, manifest: &Manifest) -> Descriptor {
 /// Ensures an untagged top-level entry for `referrer` annotated with its subject; `pos` is that
 /// entry's position when it exists. Returns `Some(true)` when added, `Some(false)` when an
 /// existing entry was annotated, `None` when it was already right.
-fn upsert_annotation_entry(
+pub(crate) fn upsert_annotation_entry(
     entries: &mut Vec<Descriptor>,
     pos: Option<usize>,
     referrer: &Descriptor,

@@ -27,7 +27,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::rc::Rc;
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use super::{Plan, Planner, Relation, dedup_relations};
 use crate::artifact::ProgressFactory;
@@ -35,7 +35,7 @@ use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress};
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
-use crate::referrers::{ScanOptions, keys};
+use crate::referrers::{ScanOptions, keys, upsert_annotation_entry};
 
 /// Docker's image config media type.
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
@@ -252,41 +252,17 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
     })
 }
 
-/// Adds (or completes) the subject-annotation record of `referrer` in `entries`.
+/// Adds (or completes) the subject-annotation record of `referrer` in `entries`: the one entry
+/// edit of the annotation mode, shared with the referrers writer.
 pub(crate) fn record_annotation(
     entries: &mut Vec<Descriptor>,
     referrer: &Descriptor,
     subject: &Digest,
 ) {
-    if let Some(e) = entries
-        .iter_mut()
-        .find(|e| e.digest() == referrer.digest() && e.ref_name().is_none())
-    {
-        if e.annotation(keys::CONTAINERD_SUBJECT).is_none() {
-            e.set_annotation(keys::CONTAINERD_SUBJECT, subject.as_str());
-        }
-        if e.artifact_type().is_none()
-            && let Some(at) = referrer.artifact_type()
-        {
-            e.set_artifact_type(at);
-        }
-        return;
-    }
-    let mut entry = Descriptor::new(
-        referrer.media_type(),
-        referrer.digest().clone(),
-        referrer.size(),
-    );
-    let mut ann: Map<String, Value> = referrer.annotations().cloned().unwrap_or_default();
-    ann.insert(
-        keys::CONTAINERD_SUBJECT.into(),
-        Value::from(subject.as_str()),
-    );
-    entry.set_annotations(ann);
-    if let Some(at) = referrer.artifact_type() {
-        entry.set_artifact_type(at);
-    }
-    entries.push(entry);
+    let pos = entries
+        .iter()
+        .position(|e| e.digest() == referrer.digest() && e.ref_name().is_none());
+    upsert_annotation_entry(entries, pos, referrer, subject);
 }
 
 /// `manifest.json` for `docker load`: exactly one image manifest with an image config.
