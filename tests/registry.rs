@@ -695,3 +695,190 @@ fn a_pull_with_one_platform_takes_that_manifest_as_its_root() {
     .unwrap_err();
     assert!(err.to_string().contains("linux/s390x"), "{err}");
 }
+
+/// The digests of a discover tree, nested, without the `reference` prefix (which names where
+/// the tree was read).
+fn tree_digests(v: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "digest": v["digest"],
+        "artifactType": v["artifactType"],
+        "referrers": v["referrers"]
+            .as_array()
+            .map(|rs| {
+                let mut list: Vec<serde_json::Value> = rs.iter().map(tree_digests).collect();
+                list.sort_by_key(|r| r["digest"].as_str().unwrap_or_default().to_string());
+                list
+            })
+            .unwrap_or_default(),
+    })
+}
+
+fn json_stdout(out: &common::Out) -> serde_json::Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
+}
+
+#[test]
+fn cli_copies_to_and_from_a_registry_and_reads_it_like_a_layout() {
+    let Some(reg) = Registry::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let src = copy_fixture("oras-referrers", &work.path().join("src"));
+    let src_v1 = common::tagged(&src, "v1");
+    let remote = reg.reference("team/app:v1");
+    let pushed = common::ok(&[
+        "copy",
+        &src_v1,
+        &remote,
+        "-r",
+        "--plain-http",
+        "--format",
+        "json",
+    ]);
+    let report = json_stdout(&pushed);
+    assert_eq!(report["referrers"], 3, "{report}");
+    assert_eq!(report["fallbackTagEntriesAdded"], 3, "{report}");
+    let again = json_stdout(&common::ok(&[
+        "copy",
+        &src_v1,
+        &remote,
+        "-r",
+        "--plain-http",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(
+        (
+            again["uploaded"].as_u64(),
+            again["fallbackTagEntriesAdded"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+
+    let layout = Layout::open(&src).unwrap();
+    let root = layout.resolve(&Target::Tag("v1".into())).unwrap();
+    let resolved = common::ok(&["resolve", &remote, "--plain-http"]);
+    assert_eq!(resolved.stdout.trim(), root.digest().as_str());
+    let tags = common::ok(&["tags", &reg.reference("team/app"), "--plain-http"]);
+    assert!(tags.stdout.lines().any(|l| l == "v1"), "{}", tags.stdout);
+    let got = common::cmd()
+        .args(["manifest", "get", &remote, "--plain-http"])
+        .output()
+        .unwrap();
+    assert!(got.status.success());
+    let (bytes, manifest) = layout.read_manifest(&root).unwrap();
+    assert_eq!(got.stdout, bytes);
+    let config = manifest.children()[0].clone();
+    let file = work.path().join("config.out");
+    common::ok(&[
+        "blob",
+        "get",
+        &reg.reference(&format!("team/app@{}", config.digest())),
+        "--plain-http",
+        "-o",
+        &common::s(&file),
+    ]);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        layout.read_blob(config.digest()).unwrap()
+    );
+
+    let local_tree = json_stdout(&common::ok(&["discover", &src_v1, "--format", "json"]));
+    let remote_tree = json_stdout(&common::ok(&[
+        "discover",
+        &remote,
+        "--plain-http",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(tree_digests(&remote_tree), tree_digests(&local_tree));
+    assert!(
+        remote_tree["referrers"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    );
+
+    let back = work.path().join("back");
+    common::ok(&["copy", &remote, &common::s(&back), "-r", "--plain-http"]);
+    common::ok(&["fsck", &common::s(&back)]);
+    let back_tree = json_stdout(&common::ok(&[
+        "discover",
+        &common::tagged(&back, "v1"),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(tree_digests(&back_tree), tree_digests(&local_tree));
+
+    // A refused pull into a layout it would create leaves nothing behind.
+    let missing = work.path().join("never");
+    let failed = common::run(&[
+        "copy",
+        &reg.reference("team/app:absent"),
+        &common::s(&missing),
+        "--plain-http",
+    ]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert!(!missing.exists());
+}
+
+#[test]
+fn cli_basic_auth_from_stdin_and_docker_config_and_a_wrong_password() {
+    let Some(reg) = Registry::start_with_user("alice", "s3cret") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let src = copy_fixture("oras-referrers", &work.path().join("src"));
+    let src_v1 = common::tagged(&src, "v1");
+    let remote = reg.reference("auth/app:v1");
+    let push = |password: &str| {
+        let mut c = common::cmd();
+        c.env_remove("DOCKER_CONFIG")
+            .env("HOME", work.path())
+            .args(["copy", &src_v1, &remote, "-r", "--plain-http"])
+            .args(["--username", "alice", "--password-stdin"])
+            .write_stdin(format!("{password}\n"));
+        common::exec(c, "copy with --password-stdin")
+    };
+    let wrong = push("wrong");
+    assert_eq!(wrong.code, 8, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("\"alice\" were refused"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        !wrong.stderr.contains("wrong"),
+        "the password leaked: {}",
+        wrong.stderr
+    );
+    assert_eq!(reg.manifest("auth/app", "v1").status, 404);
+    let right = push("s3cret");
+    assert_eq!(right.code, 0, "{}", right.stderr);
+    assert_eq!(reg.manifest("auth/app", "v1").status, 200);
+
+    let anonymous = {
+        let mut c = common::cmd();
+        c.env_remove("DOCKER_CONFIG")
+            .env("HOME", work.path())
+            .args(["resolve", &remote, "--plain-http"]);
+        common::exec(c, "resolve without credentials")
+    };
+    assert_ne!(anonymous.code, 0);
+    assert!(
+        anonymous.stderr.contains("none were given"),
+        "{}",
+        anonymous.stderr
+    );
+
+    let config_dir = work.path().join("docker");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    docker_config(&config_dir, &reg.host(), "alice", "s3cret");
+    let mut c = common::cmd();
+    c.env("DOCKER_CONFIG", &config_dir)
+        .args(["resolve", &remote, "--plain-http"]);
+    let resolved = common::exec(c, "resolve with DOCKER_CONFIG");
+    assert_eq!(resolved.code, 0, "{}", resolved.stderr);
+    let root = Layout::open(&src)
+        .unwrap()
+        .resolve(&Target::Tag("v1".into()))
+        .unwrap();
+    assert_eq!(resolved.stdout.trim(), root.digest().as_str());
+}

@@ -257,12 +257,18 @@ List the tags of a layout
 Usage: ocistow tags [OPTIONS] [DIR]
 
 Arguments:
-  [DIR]  The layout directory
+  [DIR]  The layout directory, or docker://HOST[:PORT]/REPO
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
   -h, --help             Print help
+
+Registry:
+      --username <USERNAME>  User name for the registry; the password comes from --password-stdin
+      --password-stdin       Read the password (or token) for --username from the first line of stdin
+      --ca-file <FILE>       Trust the certificates in this PEM file instead of the system's roots
+      --plain-http           Speak plain HTTP to the registry (loopback, a lab network)
 
 Example:
   ocistow tags ./layout
@@ -281,13 +287,19 @@ Print the digest a reference resolves to (json: its descriptor)
 Usage: ocistow resolve [OPTIONS] <REFERENCE>
 
 Arguments:
-  <REFERENCE>  DIR:TAG, DIR@DIGEST or DIR
+  <REFERENCE>  DIR:TAG, DIR@DIGEST, DIR, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST]
 
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --platform <OS/ARCH[/VARIANT]>  Resolve to this platform's manifest when the reference is an index
       --format <FORMAT>               Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
   -h, --help                          Print help
+
+Registry:
+      --username <USERNAME>  User name for the registry; the password comes from --password-stdin
+      --password-stdin       Read the password (or token) for --username from the first line of stdin
+      --ca-file <FILE>       Trust the certificates in this PEM file instead of the system's roots
+      --plain-http           Speak plain HTTP to the registry (loopback, a lab network)
 
 Examples:
   ocistow resolve ./layout:v1
@@ -356,13 +368,19 @@ Print a manifest's exact bytes
 Usage: ocistow manifest get [OPTIONS] <REFERENCE>
 
 Arguments:
-  <REFERENCE>  
+  <REFERENCE>  DIR:TAG, DIR@DIGEST, DIR, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST]
 
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --platform <OS/ARCH[/VARIANT]>  Get this platform's manifest when the reference is an index
       --format <FORMAT>               Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
   -h, --help                          Print help
+
+Registry:
+      --username <USERNAME>  User name for the registry; the password comes from --password-stdin
+      --password-stdin       Read the password (or token) for --username from the first line of stdin
+      --ca-file <FILE>       Trust the certificates in this PEM file instead of the system's roots
+      --plain-http           Speak plain HTTP to the registry (loopback, a lab network)
 
 Example:
   ocistow manifest get ./layout:v1 | jq .
@@ -460,13 +478,19 @@ Write a blob to stdout or a file, verifying its digest
 Usage: ocistow blob get [OPTIONS] <REFERENCE>
 
 Arguments:
-  <REFERENCE>  DIR@DIGEST
+  <REFERENCE>  DIR@DIGEST, or docker://HOST[:PORT]/REPO@DIGEST
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
   -o, --output <OUTPUT>  Write here instead of stdout
       --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
   -h, --help             Print help
+
+Registry:
+      --username <USERNAME>  User name for the registry; the password comes from --password-stdin
+      --password-stdin       Read the password (or token) for --username from the first line of stdin
+      --ca-file <FILE>       Trust the certificates in this PEM file instead of the system's roots
+      --plain-http           Speak plain HTTP to the registry (loopback, a lab network)
 
 Example:
   ocistow blob get ./layout@sha256:51bc… -o file.txt
@@ -623,6 +647,19 @@ Options:
   -h, --help
           Print help (see a summary with '-h')
 
+Registry:
+      --username <USERNAME>
+          User name for the registry; the password comes from --password-stdin
+
+      --password-stdin
+          Read the password (or token) for --username from the first line of stdin
+
+      --ca-file <FILE>
+          Trust the certificates in this PEM file instead of the system's roots
+
+      --plain-http
+          Speak plain HTTP to the registry (loopback, a lab network)
+
 Examples:
   ocistow discover ./layout:v1
   ocistow discover ./layout@sha256:0ac2… --format json --artifact-type application/vnd.example.sbom
@@ -719,8 +756,8 @@ Copy a manifest or index and everything it reaches into another layout
 Usage: ocistow copy [OPTIONS] <SOURCE> <DESTINATION>
 
 Arguments:
-  <SOURCE>       SRC:REF, SRC@DIGEST or SRC
-  <DESTINATION>  DST or DST:TAG (DST is created when missing)
+  <SOURCE>       SRC:REF, SRC@DIGEST, SRC, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST]
+  <DESTINATION>  DST or DST:TAG (DST is created when missing), or docker://HOST[:PORT]/REPO[:TAG]
 
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
@@ -729,7 +766,14 @@ Options:
       --platform <OS/ARCH[/VARIANT]>  Copy only these platforms of an index (repeatable)
       --referrers-mode <MODE>         Record referrers as subject annotations, referrers responses or fallback tags [default: what the layout already uses consistently, else annotation] [env: OCISTOW_REFERRERS_MODE=] [possible values: annotation, response, tag]
       --response-key <KEY>            Annotation key for response records: oci (org.opencontainers.image.referrer.subject) or olareg (org.olareg.referrer.subject) [default: what the layout uses, else oci] [possible values: oci, olareg]
+      --concurrency <CONCURRENCY>     Blobs moved at once to or from a registry [default: 4]
   -h, --help                          Print help
+
+Registry:
+      --username <USERNAME>  User name for the registry; the password comes from --password-stdin
+      --password-stdin       Read the password (or token) for --username from the first line of stdin
+      --ca-file <FILE>       Trust the certificates in this PEM file instead of the system's roots
+      --plain-http           Speak plain HTTP to the registry (loopback, a lab network)
 
 Examples:
   ocistow copy ./build:v1 ./cache:v1 -r

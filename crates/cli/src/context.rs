@@ -14,6 +14,9 @@ use ocistow_store::model::annotations::REF_NAME;
 use ocistow_store::referrers::{Mode, ResponseKey};
 use ocistow_store::{Descriptor, Digest, Error, Layout, Platform, Reference};
 
+use ocistow_registry::Client;
+use ocistow_registry::client::{ClientOptions, CredentialSource, Credentials};
+
 use crate::exit::usage;
 use crate::output::Format;
 
@@ -21,6 +24,8 @@ use crate::output::Format;
 const LOCK_TIMEOUT_VAR: &str = "OCISTOW_LOCK_TIMEOUT";
 /// The created time of pushed manifests and the mtime of exported tar entries.
 const SOURCE_DATE_EPOCH_VAR: &str = "SOURCE_DATE_EPOCH";
+/// Where the docker config lives (`config.json` inside it), as docker reads it.
+const DOCKER_CONFIG_VAR: &str = "DOCKER_CONFIG";
 /// The default `--referrers-mode` (clap reads its value; this only tells where a mode came from).
 const REFERRERS_MODE_VAR: &str = "OCISTOW_REFERRERS_MODE";
 
@@ -32,6 +37,8 @@ pub struct Context {
     pub format: Format,
     lock_timeout: Duration,
     referrers_mode_from_env: bool,
+    /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, if either can be named.
+    docker_config: Option<PathBuf>,
 }
 
 impl Context {
@@ -48,7 +55,34 @@ impl Context {
             lock_timeout,
             referrers_mode_from_env: std::env::var_os(REFERRERS_MODE_VAR)
                 .is_some_and(|v| !v.is_empty()),
+            docker_config: std::env::var_os(DOCKER_CONFIG_VAR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| std::env::home_dir().map(|h| h.join(".docker")))
+                .map(|d| d.join("config.json")),
         })
+    }
+
+    /// A client for `registry` as the flags say: `--username` with the password from stdin,
+    /// else the docker config.
+    pub fn registry_client(&self, registry: &str, args: &RegistryArgs) -> Result<Client> {
+        let credentials = match &args.username {
+            Some(username) => CredentialSource::Given(Credentials {
+                username: username.clone(),
+                password: read_password_stdin()?,
+            }),
+            None => match &self.docker_config {
+                Some(path) => CredentialSource::DockerConfig(path.clone()),
+                None => CredentialSource::Anonymous,
+            },
+        };
+        let options = ClientOptions {
+            credentials,
+            plain_http: args.plain_http,
+            ca_file: args.ca_file.clone(),
+            ..ClientOptions::default()
+        };
+        Ok(Client::new(registry, &options)?)
     }
 
     /// Whether `--format json` was asked for.
@@ -175,6 +209,23 @@ pub fn resolve(layout: &Layout, r: &Reference, platform: Option<&str>) -> Result
     }
 }
 
+/// The first line of stdin, without its line end: `--password-stdin`.
+fn read_password_stdin() -> Result<String> {
+    use std::io::{BufRead, Read};
+    let mut line = String::new();
+    // Bounded: a password is a line, not a stream.
+    std::io::stdin()
+        .lock()
+        .take(64 << 10)
+        .read_line(&mut line)
+        .map_err(|e| usage(format!("--password-stdin: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        return Err(usage("--password-stdin: stdin gave no password"));
+    }
+    Ok(password.to_string())
+}
+
 /// `OCISTOW_LOCK_TIMEOUT`: seconds, optionally fractional and suffixed `s` (`10`, `0.5`, `30s`).
 fn parse_lock_timeout(text: &str) -> Result<Duration> {
     text.trim()
@@ -248,6 +299,27 @@ pub fn referrer_descriptor(entry: &Descriptor) -> Descriptor {
     let mut d = entry.clone();
     d.remove_annotation(REF_NAME);
     d
+}
+
+/// How to reach a registry named `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` (`copy`,
+/// `discover`, `resolve`, `tags`, `manifest get`, `blob get`). Without `--username`,
+/// credentials come from the docker config (`$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`, with its credential helpers), else none.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Registry")]
+pub struct RegistryArgs {
+    /// User name for the registry; the password comes from --password-stdin.
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password (or token) for --username from the first line of stdin.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// Trust the certificates in this PEM file instead of the system's roots.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Speak plain HTTP to the registry (loopback, a lab network).
+    #[arg(long)]
+    pub plain_http: bool,
 }
 
 /// How a new referrer is recorded (`push --subject`, `attach`, `copy`).

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::io;
 
+use ocistow_registry::Error as RegistryError;
 use ocistow_store::Error;
 
 /// The command did what was asked; a question's answer is yes.
@@ -104,8 +105,23 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
         if let Some(e) = cause.downcast_ref::<Error>() {
             return library_code(e);
         }
+        if let Some(e) = cause.downcast_ref::<RegistryError>() {
+            return registry_code(e);
+        }
     }
     ERROR
+}
+
+fn registry_code(e: &RegistryError) -> u8 {
+    match e {
+        RegistryError::Store(inner) => library_code(inner),
+        RegistryError::InvalidReference { .. } | RegistryError::Config { .. } => USAGE,
+        RegistryError::Status { status: 404, .. } => NOT_FOUND,
+        RegistryError::DigestMismatch { .. }
+        | RegistryError::TooLarge { .. }
+        | RegistryError::BadResponse { .. } => INTEGRITY,
+        _ => ERROR,
+    }
 }
 
 fn library_code(e: &Error) -> u8 {

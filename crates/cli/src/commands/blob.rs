@@ -9,7 +9,10 @@ use ocistow_store::layout::Expected;
 use ocistow_store::{Digest, Error, Layout, Target};
 use serde_json::json;
 
-use crate::context::Context;
+use ocistow_registry::{RegistryRef, RegistryTarget, is_registry_ref};
+use ocistow_store::Descriptor;
+
+use crate::context::{Context, RegistryArgs};
 use crate::exit::Outcome;
 use crate::output::Output;
 use crate::progress;
@@ -19,11 +22,13 @@ pub enum Command {
     /// Write a blob to stdout or a file, verifying its digest.
     #[command(after_help = "Example:\n  ocistow blob get ./layout@sha256:51bc… -o file.txt")]
     Get {
-        /// DIR@DIGEST
+        /// DIR@DIGEST, or docker://HOST[:PORT]/REPO@DIGEST
         reference: String,
         /// Write here instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Store a blob from a file or stdin and print its digest.
     #[command(
@@ -52,7 +57,11 @@ pub enum Command {
 
 pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
     match cmd {
-        Command::Get { reference, output } => get(ctx, out, reference, output.as_deref()),
+        Command::Get {
+            reference,
+            output,
+            registry,
+        } => get(ctx, out, reference, output.as_deref(), registry),
         Command::Put {
             dir,
             file,
@@ -89,7 +98,16 @@ fn blob_ref(ctx: &Context, reference: &str) -> Result<(Layout, Digest)> {
     Ok((ctx.open(&r)?, d.clone()))
 }
 
-fn get(ctx: &Context, out: &mut Output, reference: &str, output: Option<&Path>) -> Result<Outcome> {
+fn get(
+    ctx: &Context,
+    out: &mut Output,
+    reference: &str,
+    output: Option<&Path>,
+    registry: &RegistryArgs,
+) -> Result<Outcome> {
+    if is_registry_ref(reference) {
+        return get_from_registry(ctx, out, reference, output, registry);
+    }
     let (layout, digest) = blob_ref(ctx, reference)?;
     // get verifies, so an algorithm we cannot compute is an error whether or not the file exists.
     digest.known_algorithm()?;
@@ -98,10 +116,58 @@ fn get(ctx: &Context, out: &mut Output, reference: &str, output: Option<&Path>) 
         hint: String::new(),
     })?;
     let bar = progress::bar(&digest.to_string(), size);
-    match output {
-        None => {
-            layout.copy_blob_to(&digest, None, out.raw(), bar.as_ref())?;
+    write_verified(out, output, &mut |w| {
+        layout.copy_blob_to(&digest, None, w, bar.as_ref())?;
+        Ok(())
+    })
+}
+
+/// A blob of a registry, streamed and verified on the way.
+fn get_from_registry(
+    ctx: &Context,
+    out: &mut Output,
+    reference: &str,
+    output: Option<&Path>,
+    registry: &RegistryArgs,
+) -> Result<Outcome> {
+    let r = RegistryRef::parse(reference)?;
+    let RegistryTarget::Digest(digest) = &r.target else {
+        return Err(Error::InvalidReference {
+            input: reference.into(),
+            reason: "blobs are named docker://HOST[:PORT]/REPO@DIGEST".into(),
         }
+        .into());
+    };
+    digest.known_algorithm()?;
+    let client = ctx.registry_client(&r.registry, registry)?;
+    let size = client
+        .head_blob(&r.repository, digest)?
+        .ok_or_else(|| Error::NotFound {
+            what: format!(
+                "blob {digest} in {}",
+                r.with_target(RegistryTarget::Repository)
+            ),
+            hint: String::new(),
+        })?
+        .ok_or_else(|| {
+            Error::InvalidInput(format!("{r}: the registry does not tell the blob's size"))
+        })?;
+    let desc = Descriptor::new("application/octet-stream", digest.clone(), size);
+    write_verified(out, output, &mut |w| {
+        client.copy_blob(&r.repository, &desc, w)?;
+        Ok(())
+    })
+}
+
+/// Writes through `write` to stdout, a device, or a file that appears only when `write`
+/// succeeded (it verifies as it goes).
+fn write_verified(
+    out: &mut Output,
+    output: Option<&Path>,
+    write: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+) -> Result<Outcome> {
+    match output {
+        None => write(out.raw())?,
         // A device or pipe (`-o /dev/null`) is written to directly: renaming a temp file over
         // it would replace the device.
         Some(path) if fs::metadata(path).is_ok_and(|m| !m.is_file()) => {
@@ -109,7 +175,7 @@ fn get(ctx: &Context, out: &mut Output, reference: &str, output: Option<&Path>) 
                 .write(true)
                 .open(path)
                 .with_context(|| format!("{}", path.display()))?;
-            layout.copy_blob_to(&digest, None, &mut f, bar.as_ref())?;
+            write(&mut f)?;
         }
         Some(path) => {
             let dir = match path.parent() {
@@ -120,7 +186,7 @@ fn get(ctx: &Context, out: &mut Output, reference: &str, output: Option<&Path>) 
                 .with_context(|| format!("{}", dir.display()))?;
             {
                 let mut w = io::BufWriter::new(temp.as_file_mut());
-                layout.copy_blob_to(&digest, None, &mut w, bar.as_ref())?;
+                write(&mut w)?;
                 w.flush()?;
             }
             temp.persist(path)

@@ -1,4 +1,5 @@
-//! `ocistow copy SRC DST`: copy a graph (and with `-r` its referrers) between layouts.
+//! `ocistow copy SRC DST`: copy a graph (and with `-r` its referrers) between layouts and
+//! registries (`docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` on either side).
 
 use anyhow::Result;
 use ocistow_store::layout::OCI_LAYOUT_FILE;
@@ -6,16 +7,19 @@ use ocistow_store::transfer::{self, CopyOptions};
 use ocistow_store::{Error, Reference, Target};
 use serde_json::json;
 
-use crate::context::{Context, RecordArgs, parse_platform, resolve};
+use ocistow_registry::{self as registry, RegistryRef, RegistryTarget, is_registry_ref};
+use registry::copy::DEFAULT_CONCURRENCY;
+
+use crate::context::{Context, RecordArgs, RegistryArgs, parse_platform, resolve};
 use crate::exit::Outcome;
 use crate::output::Output;
 use crate::progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// SRC:REF, SRC@DIGEST or SRC.
+    /// SRC:REF, SRC@DIGEST, SRC, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST].
     source: String,
-    /// DST or DST:TAG (DST is created when missing).
+    /// DST or DST:TAG (DST is created when missing), or docker://HOST[:PORT]/REPO[:TAG].
     destination: String,
     /// Also copy the referrers of the root and of every child, recursively.
     #[arg(short = 'r', long)]
@@ -25,9 +29,200 @@ pub struct Args {
     platform: Vec<String>,
     #[command(flatten)]
     record: RecordArgs,
+    /// Blobs moved at once to or from a registry.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_parser = concurrency)]
+    concurrency: usize,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+fn concurrency(text: &str) -> std::result::Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err("a number from 1 to 64".into()),
+    }
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
+    let platforms = args
+        .platform
+        .iter()
+        .map(|p| parse_platform(p))
+        .collect::<Result<Vec<_>>>()?;
+    let options = registry::copy::CopyOptions {
+        referrers: args.referrers,
+        platforms,
+        concurrency: args.concurrency,
+    };
+    match (
+        is_registry_ref(&args.source),
+        is_registry_ref(&args.destination),
+    ) {
+        (false, false) => layout_to_layout(ctx, out, args),
+        (false, true) => layout_to_registry(ctx, out, args, &options),
+        (true, false) => registry_to_layout(ctx, out, args, &options),
+        (true, true) => registry_to_registry(ctx, out, args, &options),
+    }
+}
+
+fn layout_to_registry(
+    ctx: &Context,
+    out: &mut Output,
+    args: &Args,
+    options: &registry::copy::CopyOptions,
+) -> Result<Outcome> {
+    let src_ref = ctx.reference(&args.source)?;
+    let src = ctx.open(&src_ref)?;
+    let root = resolve(&src, &src_ref, None)?;
+    let mut dest = RegistryRef::parse(&args.destination)?;
+    if let (RegistryTarget::Repository, Target::Tag(t)) = (&dest.target, &src_ref.target) {
+        registry::reference::validate_tag(t).map_err(|reason| Error::InvalidReference {
+            input: args.destination.clone(),
+            reason: format!("the source's tag cannot be a registry tag: {reason}; name one"),
+        })?;
+        dest = dest.with_target(RegistryTarget::Tag(t.clone()));
+    }
+    let client = ctx.registry_client(&dest.registry, &args.registry)?;
+    let report = registry::copy::push(&src, &root, &client, &dest, options, &progress::bar)?;
+    pushed(ctx, out, &src_ref.display(), &dest, &report)
+}
+
+fn registry_to_registry(
+    ctx: &Context,
+    out: &mut Output,
+    args: &Args,
+    options: &registry::copy::CopyOptions,
+) -> Result<Outcome> {
+    let src = RegistryRef::parse(&args.source)?;
+    let dest = RegistryRef::parse(&args.destination)?;
+    let src_client = ctx.registry_client(&src.registry, &args.registry)?;
+    let dst_client = if dest.registry == src.registry {
+        None
+    } else {
+        Some(ctx.registry_client(&dest.registry, &args.registry)?)
+    };
+    let report = registry::copy::copy_between(
+        &src_client,
+        &src,
+        dst_client.as_ref().unwrap_or(&src_client),
+        &dest,
+        options,
+        &progress::bar,
+    )?;
+    pushed(ctx, out, &src.to_string(), &dest, &report)
+}
+
+/// What a push into a registry did.
+fn pushed(
+    ctx: &Context,
+    out: &mut Output,
+    source: &str,
+    dest: &RegistryRef,
+    report: &registry::copy::PushReport,
+) -> Result<Outcome> {
+    if ctx.json() {
+        out.json(&json!({
+            "descriptor": report.root,
+            "destination": dest.to_string(),
+            "blobs": report.blobs,
+            "uploaded": report.uploaded,
+            "present": report.blobs - report.uploaded,
+            "bytes": report.bytes,
+            "referrers": report.referrers,
+            "indexedByRegistry": report.indexed_by_api,
+            "fallbackTagEntriesAdded": report.fallback_added,
+            "skippedForeign": report.foreign,
+        }))?;
+        return Ok(Outcome::Ok);
+    }
+    eprintln!(
+        "Copied {source} to {dest}: {} blobs ({} uploaded, {} already there){}",
+        report.blobs,
+        report.uploaded,
+        report.blobs - report.uploaded,
+        if report.foreign > 0 {
+            format!(", {} non-distributable blobs left out", report.foreign)
+        } else {
+            String::new()
+        }
+    );
+    if report.referrers > 0 {
+        eprintln!(
+            "Carried {} referrers: {} indexed by the registry, {} new fallback-tag entries",
+            report.referrers, report.indexed_by_api, report.fallback_added
+        );
+    }
+    out.descriptor(ctx.format, &report.root)?;
+    Ok(Outcome::Ok)
+}
+
+fn registry_to_layout(
+    ctx: &Context,
+    out: &mut Output,
+    args: &Args,
+    options: &registry::copy::CopyOptions,
+) -> Result<Outcome> {
+    let src = RegistryRef::parse(&args.source)?;
+    let dst_ref = Reference::parse(&args.destination)?;
+    let tags = match (&dst_ref.target, &src.target) {
+        (Target::Tag(t), _) | (Target::Only, RegistryTarget::Tag(t)) => vec![t.clone()],
+        (Target::Only, _) => Vec::new(),
+        (Target::Digest(_), _) => {
+            return Err(Error::InvalidReference {
+                input: args.destination.clone(),
+                reason: "the destination of a copy is DST or DST:TAG".into(),
+            }
+            .into());
+        }
+    };
+    let client = ctx.registry_client(&src.registry, &args.registry)?;
+    let existed = dst_ref.dir.join(OCI_LAYOUT_FILE).exists();
+    let dst = ctx.init_dir(&dst_ref.dir)?;
+    let (mode, key, why) = ctx.write_mode(&dst, &args.record)?;
+    let into = registry::copy::PullInto {
+        tags: tags.clone(),
+        mode: Some(mode),
+        response_key: Some(key),
+    };
+    let result = registry::copy::pull(&client, &src, &dst, options, &into, &progress::bar);
+    if result.is_err() && !existed {
+        // The layout this command created would be left empty: a refused pull leaves no trace.
+        let _ = std::fs::remove_dir_all(&dst_ref.dir);
+    }
+    let report = result?;
+    if ctx.json() {
+        out.json(&json!({
+            "descriptor": report.root,
+            "tags": tags,
+            "blobs": report.blobs,
+            "downloaded": report.downloaded,
+            "bytes": report.bytes,
+            "referrers": report.referrers,
+            "referrersMode": mode.as_str(),
+            "skippedForeign": report.foreign,
+        }))?;
+        return Ok(Outcome::Ok);
+    }
+    eprintln!(
+        "Copied {src} to {}{}: {} blobs ({} downloaded, {} already present)",
+        dst_ref.dir.display(),
+        if existed { "" } else { " (created)" },
+        report.blobs,
+        report.downloaded,
+        report.blobs - report.downloaded,
+    );
+    if args.referrers {
+        eprintln!(
+            "Recorded {} referrers as {} (from {why})",
+            report.referrers,
+            mode.as_str()
+        );
+    }
+    out.descriptor(ctx.format, &report.root)?;
+    Ok(Outcome::Ok)
+}
+
+fn layout_to_layout(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let src_ref = ctx.reference(&args.source)?;
     let src = ctx.open(&src_ref)?;
     let root = resolve(&src, &src_ref, None)?;

@@ -7,8 +7,11 @@ use anyhow::Result;
 use ocistow_store::referrers::{Node, ScanOptions};
 use ocistow_store::{Descriptor, Error, Target};
 
-use crate::context::{Context, resolve};
+use ocistow_registry::{RegistryRef, RegistryTarget, is_registry_ref};
+
+use crate::context::{Context, RegistryArgs, parse_platform, resolve};
 use crate::exit::Outcome;
+use crate::exit::usage;
 use crate::output::{Format, Output};
 
 #[derive(clap::Args, Debug)]
@@ -27,9 +30,14 @@ pub struct Args {
     /// Discover from this platform's manifest when the subject is an index.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
+    if is_registry_ref(&args.reference) {
+        return in_registry(ctx, out, args);
+    }
     let platform = args.platform.as_deref();
     let r = ctx.reference(&args.reference)?;
     let layout = ctx.open(&r)?;
@@ -49,13 +57,47 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     // A depth beyond usize is as good as "all".
     let depth = args.depth.map(|d| usize::try_from(d).unwrap_or(usize::MAX));
     let tree = graph.tree(&root, &args.artifact_type, depth);
-    let prefix = r.dir.display().to_string();
+    show(ctx, out, &tree, &r.dir.display().to_string())
+}
+
+/// The referrers of a registry subject, through the referrers API or the fallback tag.
+fn in_registry(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
+    if args.deep {
+        return Err(usage(
+            "--deep scans a layout's blobs; a registry is asked, not scanned",
+        ));
+    }
+    let r = RegistryRef::parse(&args.reference)?;
+    let client = ctx.registry_client(&r.registry, &args.registry)?;
+    let platform = args.platform.as_deref().map(parse_platform).transpose()?;
+    let root = match (
+        ocistow_registry::resolve(&client, &r, platform.as_ref()),
+        &r.target,
+    ) {
+        (Ok((d, _)), _) => d,
+        // As in a layout, a subject the registry does not hold may still have referrers.
+        (Err(e), RegistryTarget::Digest(d)) if e.is_not_found() && platform.is_none() => {
+            Descriptor::new("application/octet-stream", d.clone(), 0)
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
+    let tree = ocistow_registry::discover(
+        &client,
+        &r.repository,
+        &root,
+        &args.artifact_type,
+        args.depth.map(|d| usize::try_from(d).unwrap_or(usize::MAX)),
+    )?;
+    show(ctx, out, &tree, &format!("{}/{}", r.registry, r.repository))
+}
+
+fn show(ctx: &Context, out: &mut Output, tree: &Node, prefix: &str) -> Result<Outcome> {
     match ctx.format {
-        Format::Json => out.json(&tree.to_oras_json(&prefix))?,
-        Format::Table => table(out.raw(), &tree)?,
+        Format::Json => out.json(&tree.to_oras_json(prefix))?,
+        Format::Table => table(out.raw(), tree)?,
         Format::Text | Format::Tree => {
             out.line(format_args!("{prefix}@{}", tree.descriptor.digest()))?;
-            draw(out.raw(), &tree, "")?;
+            draw(out.raw(), tree, "")?;
         }
     }
     Ok(Outcome::Ok)

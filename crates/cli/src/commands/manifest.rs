@@ -9,7 +9,9 @@ use ocistow_store::layout::MAX_MANIFEST_SIZE;
 use ocistow_store::referrers::ScanOptions;
 use ocistow_store::{Error, Target};
 
-use crate::context::{Context, check_media_type, resolve};
+use ocistow_registry::{RegistryRef, is_registry_ref};
+
+use crate::context::{Context, RegistryArgs, check_media_type, parse_platform, resolve};
 use crate::exit::Outcome;
 use crate::output::Output;
 
@@ -18,10 +20,13 @@ pub enum Command {
     /// Print a manifest's exact bytes.
     #[command(after_help = "Example:\n  ocistow manifest get ./layout:v1 | jq .")]
     Get {
+        /// DIR:TAG, DIR@DIGEST, DIR, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST].
         reference: String,
         /// Get this platform's manifest when the reference is an index.
         #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
         platform: Option<String>,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Store a manifest from a file or stdin, exactly as given, and list it in index.json.
     #[command(
@@ -57,6 +62,19 @@ pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
         Command::Get {
             reference,
             platform,
+            registry,
+        } if is_registry_ref(reference) => {
+            let r = RegistryRef::parse(reference)?;
+            let client = ctx.registry_client(&r.registry, registry)?;
+            let platform = platform.as_deref().map(parse_platform).transpose()?;
+            let (_, manifest) = ocistow_registry::resolve(&client, &r, platform.as_ref())?;
+            out.raw().write_all(&manifest.bytes)?;
+            Ok(Outcome::Ok)
+        }
+        Command::Get {
+            reference,
+            platform,
+            ..
         } => get(ctx, out, reference, platform.as_deref()),
         Command::Put {
             reference,

@@ -33,7 +33,8 @@ pub struct ManifestBytes {
 }
 
 impl ManifestBytes {
-    /// The manifest's descriptor, with its `artifactType` when it has one.
+    /// The manifest's descriptor, with its `artifactType` (else its config's media type), as
+    /// the store's `put_manifest` describes a manifest.
     pub fn descriptor(&self) -> Descriptor {
         let mut d = Descriptor::new(
             &self.media_type,
@@ -42,7 +43,6 @@ impl ManifestBytes {
         );
         if let Ok(m) = Manifest::parse(&self.media_type, &self.bytes)
             && let Some(at) = m.effective_artifact_type()
-            && m.subject().is_some()
         {
             d.set_artifact_type(at);
         }
@@ -67,12 +67,19 @@ impl Error {
 impl Client {
     /// True when the registry has the blob with the descriptor's size (`HEAD`).
     pub fn blob_exists(&self, repository: &str, desc: &Descriptor) -> Result<bool> {
-        let url = self.url(&format!("/v2/{repository}/blobs/{}", desc.digest()));
+        Ok(self
+            .head_blob(repository, desc.digest())?
+            .is_some_and(|len| len.is_none_or(|l| l == desc.size())))
+    }
+
+    /// `HEAD` of a blob: `None` when absent, else its length when the registry tells it.
+    pub fn head_blob(&self, repository: &str, digest: &Digest) -> Result<Option<Option<u64>>> {
+        let url = self.url(&format!("/v2/{repository}/blobs/{digest}"));
         let req = Request::new("HEAD", url, scope(repository, false));
         let resp = self.send(&req)?;
         match resp.status().as_u16() {
-            200 => Ok(content_length(&resp).is_none_or(|len| len == desc.size())),
-            404 => Ok(false),
+            200 => Ok(Some(content_length(&resp))),
+            404 => Ok(None),
             _ => Err(status_error("HEAD", &req.url, resp, "")),
         }
     }
