@@ -817,6 +817,19 @@ fn cli_copies_to_and_from_a_registry_and_reads_it_like_a_layout() {
     ]);
     assert_eq!(failed.code, 3, "{}", failed.stderr);
     assert!(!missing.exists());
+    // Nor does it touch a directory that was there, layout or not.
+    let other = work.path().join("notes");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("keep.txt"), "mine").unwrap();
+    let before = common::snapshot(&other);
+    let failed = common::run(&[
+        "copy",
+        &reg.reference("team/app:absent"),
+        &common::s(&other),
+        "--plain-http",
+    ]);
+    assert_eq!(failed.code, 3, "{}", failed.stderr);
+    assert_eq!(common::snapshot(&other), before);
 }
 
 #[test]

@@ -67,7 +67,7 @@ Commands:
   attach      Attach files to a subject as a referrer (an SBOM, a signature, a scan result)
   discover    List the referrers of a subject, recursively, from every convention a layout may use
   referrers   Inspect and convert how referrers are recorded
-  copy        Copy a manifest or index and everything it reaches into another layout [alias: cp]
+  copy        Copy a manifest or index and everything it reaches between layouts and registries [alias: cp]
   export      Write references (and what they reach) as a tarball that is itself a layout
   import      Merge a tarball (OCI layout or docker save; tar, tar+gzip, tar+zstd) into a layout
   gc          Delete blobs nothing reaches; a referrer lives as long as its subject does
@@ -751,7 +751,7 @@ fn help_copy() {
     assert_data_eq!(
         help(&["copy"]),
         str![[r#"
-Copy a manifest or index and everything it reaches into another layout
+Copy a manifest or index and everything it reaches between layouts and registries
 
 Usage: ocistow copy [OPTIONS] <SOURCE> <DESTINATION>
 
@@ -778,6 +778,8 @@ Registry:
 Examples:
   ocistow copy ./build:v1 ./cache:v1 -r
   ocistow cp ./build:multi ./arm:latest --platform linux/arm64
+  ocistow copy ./build:v1 docker://registry.example:5000/team/app:v1 -r
+  ocistow copy docker://registry.example:5000/team/app:v1 ./mirror -r
 
 "#]]
     );

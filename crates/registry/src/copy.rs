@@ -389,7 +389,8 @@ enum Step {
     Leave(ManifestBytes),
 }
 
-/// Pulls `src` (a tag or digest) and what it reaches into `layout`.
+/// Pulls `src` (a tag or digest) and what it reaches into `layout`: [`plan_pull`], then
+/// [`pull_planned`].
 pub fn pull(
     client: &Client,
     src: &RegistryRef,
@@ -398,15 +399,58 @@ pub fn pull(
     into: &PullInto,
     progress: ProgressFactory<'_>,
 ) -> Result<PullReport> {
-    let graph = walk(client, src, options)?;
+    let plan = plan_pull(client, src, options)?;
+    pull_planned(client, &plan, layout, options, into, progress)
+}
+
+/// A registry graph whose manifests were all read and verified; nothing written yet.
+pub struct PullPlan {
+    src: RegistryRef,
+    graph: Graph,
+}
+
+impl PullPlan {
+    /// The root the pull will list in the layout.
+    pub fn root(&self) -> &Descriptor {
+        &self.graph.root
+    }
+}
+
+/// Walks `src` and what it reaches (with `options.referrers`, every referrer, recursively),
+/// verifying every manifest, before any layout is touched (or created).
+pub fn plan_pull(client: &Client, src: &RegistryRef, options: &CopyOptions) -> Result<PullPlan> {
+    Ok(PullPlan {
+        src: src.clone(),
+        graph: walk(client, src, options)?,
+    })
+}
+
+/// Writes a planned pull into `layout`: blobs stream in verified while the layout is pinned,
+/// `index.json` changes at the end. A refused pull leaves the layout as it was.
+pub fn pull_planned(
+    client: &Client,
+    plan: &PullPlan,
+    layout: &Layout,
+    options: &CopyOptions,
+    into: &PullInto,
+    progress: ProgressFactory<'_>,
+) -> Result<PullReport> {
     // A corrupt index.json would fail the final update: find out before downloading.
     layout.read_index()?;
     let ingest = layout.root().join(INGEST_DIR);
     let had_ingest = ingest.exists();
-    let result = store(client, src, layout, &graph, options, into, progress);
+    let result = store(
+        client,
+        &plan.src,
+        layout,
+        &plan.graph,
+        options,
+        into,
+        progress,
+    );
     if result.is_err() && !had_ingest {
-        // A refused pull leaves the layout as it was: the verified writer's work area goes too
-        // when this pull created it and nothing else is in it (remove_dir refuses otherwise).
+        // The verified writer's work area goes too when this pull created it and nothing else
+        // is in it (remove_dir refuses otherwise).
         let _ = std::fs::remove_dir(&ingest);
     }
     result

@@ -176,7 +176,10 @@ fn registry_to_layout(
         }
     };
     let client = ctx.registry_client(&src.registry, &args.registry)?;
+    // The whole graph's manifests are read and verified before the destination is touched.
+    let plan = registry::copy::plan_pull(&client, &src, options)?;
     let existed = dst_ref.dir.join(OCI_LAYOUT_FILE).exists();
+    let dir_existed = dst_ref.dir.exists();
     let dst = ctx.init_dir(&dst_ref.dir)?;
     let (mode, key, why) = ctx.write_mode(&dst, &args.record)?;
     let into = registry::copy::PullInto {
@@ -184,9 +187,10 @@ fn registry_to_layout(
         mode: Some(mode),
         response_key: Some(key),
     };
-    let result = registry::copy::pull(&client, &src, &dst, options, &into, &progress::bar);
-    if result.is_err() && !existed {
-        // The layout this command created would be left empty: a refused pull leaves no trace.
+    let result = registry::copy::pull_planned(&client, &plan, &dst, options, &into, &progress::bar);
+    if result.is_err() && !dir_existed {
+        // The directory this command created would be left as an empty layout: a refused pull
+        // leaves no trace. A directory that was there before is never removed.
         let _ = std::fs::remove_dir_all(&dst_ref.dir);
     }
     let report = result?;
