@@ -32,6 +32,23 @@ fn referrers_options() -> CopyOptions {
     }
 }
 
+/// Pushes with every referrer, without progress.
+fn push_r(
+    src: &Layout,
+    desc: &Descriptor,
+    c: &Client,
+    dest: &RegistryRef,
+) -> Result<copy::PushReport, Error> {
+    copy::push(
+        src,
+        desc,
+        c,
+        dest,
+        &referrers_options(),
+        &artifact::no_progress,
+    )
+}
+
 /// The tags of a layout that name images (fallback-tag records are not roots).
 fn root_tags(layout: &Layout) -> Vec<(String, Descriptor)> {
     layout
@@ -83,15 +100,7 @@ fn push_fixture(reg: &Registry, c: &Client, fixture: &str, repo: &str, work: &Pa
     let src = Layout::open(copy_fixture(fixture, &work.join(format!("src-{fixture}")))).unwrap();
     for (tag, desc) in root_tags(&src) {
         let dest = RegistryRef::parse(&reg.reference(&format!("{repo}:{tag}"))).unwrap();
-        copy::push(
-            &src,
-            &desc,
-            c,
-            &dest,
-            &referrers_options(),
-            &artifact::no_progress,
-        )
-        .unwrap_or_else(|e| panic!("push of {fixture}:{tag}: {e}"));
+        push_r(&src, &desc, c, &dest).unwrap_or_else(|e| panic!("push of {fixture}:{tag}: {e}"));
     }
     src
 }
@@ -188,15 +197,7 @@ fn every_convention_gives_complete_fallback_records_and_a_second_push_changes_no
         let src = Layout::open(work.path().join(format!("src-{fixture}"))).unwrap();
         for (tag, desc) in root_tags(&src) {
             let dest = RegistryRef::parse(&reg.reference(&format!("{fixture}:{tag}"))).unwrap();
-            let again = copy::push(
-                &src,
-                &desc,
-                &c,
-                &dest,
-                &referrers_options(),
-                &artifact::no_progress,
-            )
-            .unwrap();
+            let again = push_r(&src, &desc, &c, &dest).unwrap();
             assert_eq!(again.uploaded, 0, "{fixture}:{tag}: {again:?}");
             assert_eq!(again.fallback_added, 0, "{fixture}:{tag}: {again:?}");
         }
@@ -266,15 +267,7 @@ fn a_push_keeps_a_referrer_someone_else_recorded_in_the_fallback_tag() {
     let src = Layout::open(work.path().join(format!("src-{fixture}"))).unwrap();
     let (tag_name, desc) = root_tags(&src).remove(0);
     let dest = RegistryRef::parse(&reg.reference(&format!("shared:{tag_name}"))).unwrap();
-    let report = copy::push(
-        &src,
-        &desc,
-        &c,
-        &dest,
-        &referrers_options(),
-        &artifact::no_progress,
-    )
-    .unwrap();
+    let report = push_r(&src, &desc, &c, &dest).unwrap();
     assert!(report.fallback_added >= ours.len(), "{report:?}");
     let (_, listed, _) = fallback_listing(&reg, "shared", &subject);
     let mut want = ours.clone();
@@ -291,16 +284,7 @@ fn basic_auth_with_docker_config_and_given_credentials_and_a_clear_refusal() {
     let src = Layout::open(copy_fixture("oras-referrers", &work.path().join("src"))).unwrap();
     let (tag, desc) = root_tags(&src).remove(0);
     let dest = RegistryRef::parse(&reg.reference(&format!("auth/app:{tag}"))).unwrap();
-    let push = |c: &Client| {
-        copy::push(
-            &src,
-            &desc,
-            c,
-            &dest,
-            &referrers_options(),
-            &artifact::no_progress,
-        )
-    };
+    let push = |c: &Client| push_r(&src, &desc, c, &dest);
 
     let config = docker_config(work.path(), &reg.host(), "alice", "s3cret");
     push(&client(&reg, CredentialSource::DockerConfig(config))).unwrap();
@@ -637,15 +621,7 @@ fn a_push_that_fails_at_its_tag_records_no_fallback_tag() {
     let src = Layout::open(copy_fixture("oras-referrers", &work.path().join("src"))).unwrap();
     let (tag, desc) = root_tags(&src).remove(0);
     let dest = RegistryRef::parse(&proxy.reference(&format!("app:{tag}"))).unwrap();
-    let err = copy::push(
-        &src,
-        &desc,
-        &pc,
-        &dest,
-        &referrers_options(),
-        &artifact::no_progress,
-    )
-    .unwrap_err();
+    let err = push_r(&src, &desc, &pc, &dest).unwrap_err();
     assert!(err.to_string().contains("TAG_INVALID"), "{err}");
     assert_eq!(reg.manifest("app", &tag).status, 404);
     for subject in expected_graph("oras-referrers").keys() {

@@ -164,17 +164,11 @@ fn registry_to_layout(
 ) -> Result<Outcome> {
     let src = RegistryRef::parse(&args.source)?;
     let dst_ref = Reference::parse(&args.destination)?;
-    let tags = match (&dst_ref.target, &src.target) {
-        (Target::Tag(t), _) | (Target::Only, RegistryTarget::Tag(t)) => vec![t.clone()],
-        (Target::Only, _) => Vec::new(),
-        (Target::Digest(_), _) => {
-            return Err(Error::InvalidReference {
-                input: args.destination.clone(),
-                reason: "the destination of a copy is DST or DST:TAG".into(),
-            }
-            .into());
-        }
+    let src_tag = match &src.target {
+        RegistryTarget::Tag(t) => Some(t.as_str()),
+        _ => None,
     };
+    let tags = destination_tags(&dst_ref, src_tag, &args.destination)?;
     let client = ctx.registry_client(&src.registry, &args.registry)?;
     // The whole graph's manifests are read and verified before the destination is touched.
     let plan = registry::copy::plan_pull(&client, &src, options)?;
@@ -226,22 +220,34 @@ fn registry_to_layout(
     Ok(Outcome::Ok)
 }
 
+/// The tags of a copy's root in a destination layout: the one named, else the source's.
+fn destination_tags(
+    dst_ref: &Reference,
+    src_tag: Option<&str>,
+    destination: &str,
+) -> Result<Vec<String>> {
+    match (&dst_ref.target, src_tag) {
+        (Target::Tag(t), _) => Ok(vec![t.clone()]),
+        (Target::Only, Some(t)) => Ok(vec![t.to_string()]),
+        (Target::Only, None) => Ok(Vec::new()),
+        (Target::Digest(_), _) => Err(Error::InvalidReference {
+            input: destination.into(),
+            reason: "the destination of a copy is DST or DST:TAG".into(),
+        }
+        .into()),
+    }
+}
+
 fn layout_to_layout(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let src_ref = ctx.reference(&args.source)?;
     let src = ctx.open(&src_ref)?;
     let root = resolve(&src, &src_ref, None)?;
     let dst_ref = Reference::parse(&args.destination)?;
-    let tags = match (&dst_ref.target, &src_ref.target) {
-        (Target::Tag(t), _) | (Target::Only, Target::Tag(t)) => vec![t.clone()],
-        (Target::Only, _) => Vec::new(),
-        (Target::Digest(_), _) => {
-            return Err(Error::InvalidReference {
-                input: args.destination.clone(),
-                reason: "the destination of a copy is DST or DST:TAG".into(),
-            }
-            .into());
-        }
+    let src_tag = match &src_ref.target {
+        Target::Tag(t) => Some(t.as_str()),
+        _ => None,
     };
+    let tags = destination_tags(&dst_ref, src_tag, &args.destination)?;
     let platforms = args
         .platform
         .iter()

@@ -21,6 +21,38 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
 /// Pages of a paginated list (tags, referrers) followed at most.
 pub(crate) const MAX_PAGES: usize = 10_000;
 
+/// The pages of one paginated list read so far: a `Link` back to one of them is a loop, and
+/// more than [`MAX_PAGES`] is too many.
+#[derive(Default)]
+pub(crate) struct Pages {
+    seen: HashSet<String>,
+}
+
+impl Pages {
+    /// Records that `url` is about to be read.
+    pub(crate) fn visit(&mut self, url: &str) -> Result<()> {
+        if !self.seen.insert(url.to_string()) {
+            return Err(Error::BadResponse {
+                url: url.into(),
+                reason: "the Link header leads back to a page already read".into(),
+            });
+        }
+        if self.seen.len() > MAX_PAGES {
+            return Err(Error::TooLarge {
+                url: url.into(),
+                what: "the number of pages",
+                limit: MAX_PAGES as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// True while the first page is being read.
+    pub(crate) fn first(&self) -> bool {
+        self.seen.len() == 1
+    }
+}
+
 /// A manifest as the registry holds it, verified against its digest.
 #[derive(Debug, Clone)]
 pub struct ManifestBytes {
@@ -353,22 +385,10 @@ impl Client {
     /// Every tag of `repository`, following `Link` pagination.
     pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
         let mut url = self.url(&format!("/v2/{repository}/tags/list?n=1000"));
-        let mut seen = HashSet::new();
+        let mut pages = Pages::default();
         let mut tags = Vec::new();
         loop {
-            if !seen.insert(url.clone()) {
-                return Err(Error::BadResponse {
-                    url,
-                    reason: "the Link header leads back to a page already read".into(),
-                });
-            }
-            if seen.len() > MAX_PAGES {
-                return Err(Error::TooLarge {
-                    url,
-                    what: "the number of pages",
-                    limit: MAX_PAGES as u64,
-                });
-            }
+            pages.visit(&url)?;
             let req = Request::new("GET", url.clone(), scope(repository, false));
             let resp = self.send(&req)?;
             if resp.status().as_u16() != 200 {

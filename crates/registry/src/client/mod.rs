@@ -285,32 +285,8 @@ impl Client {
                     .body(*bytes)
                     .map_err(http_err)?,
             ),
-            ReqBody::Blob {
-                layout,
-                digest,
-                size,
-                progress,
-            } => {
-                let file = layout.open_blob(digest)?;
-                let mut reader = Counting {
-                    inner: file.take(*size),
-                    progress: *progress,
-                };
-                self.agent.run(
-                    builder
-                        .header("content-length", *size)
-                        .header("content-type", "application/octet-stream")
-                        .body(SendBody::from_reader(&mut reader))
-                        .map_err(http_err)?,
-                )
-            }
-            ReqBody::Stream { reader, size } => {
-                let Some(mut reader) = reader.borrow_mut().take() else {
-                    return Err(Error::BadResponse {
-                        url: req.url.clone(),
-                        reason: "the upload would have to be sent a second time".into(),
-                    });
-                };
+            ReqBody::Blob { size, .. } | ReqBody::Stream { size, .. } => {
+                let mut reader = streamed(req)?;
                 self.agent.run(
                     builder
                         .header("content-length", *size)
@@ -433,6 +409,29 @@ impl Client {
                 format!("{who}: {message}")
             },
         }
+    }
+}
+
+/// The reader of a streamed body: a layout's blob file (opened anew for each attempt), or a
+/// reader that can be sent only once.
+fn streamed<'a>(req: &'a Request<'_>) -> Result<Box<dyn Read + 'a>> {
+    match &req.body {
+        ReqBody::Blob {
+            layout,
+            digest,
+            size,
+            progress,
+        } => Ok(Box::new(Counting {
+            inner: layout.open_blob(digest)?.take(*size),
+            progress: *progress,
+        })),
+        ReqBody::Stream { reader, .. } => {
+            reader.borrow_mut().take().ok_or_else(|| Error::BadResponse {
+                url: req.url.clone(),
+                reason: "the upload would have to be sent a second time".into(),
+            })
+        }
+        ReqBody::Empty | ReqBody::Bytes(_) => Ok(Box::new(std::io::empty())),
     }
 }
 

@@ -7,7 +7,7 @@ use ocistow_store::model::media;
 use ocistow_store::referrers::fallback_tag;
 use ocistow_store::{Descriptor, Digest, ImageIndex};
 
-use super::api::{MAX_PAGES, header, next_link};
+use super::api::{Pages, header, next_link};
 use super::{Client, Request, read_limited, scope, status_error};
 use crate::error::{Error, Result};
 
@@ -58,28 +58,16 @@ impl Client {
         if let Some(t) = artifact_type {
             url = format!("{url}?artifactType={}", super::auth::query_escape(t));
         }
-        let mut seen = HashSet::new();
+        let mut pages = Pages::default();
         let mut descriptors = Vec::new();
         loop {
-            if !seen.insert(url.clone()) {
-                return Err(Error::BadResponse {
-                    url,
-                    reason: "the Link header leads back to a page already read".into(),
-                });
-            }
-            if seen.len() > MAX_PAGES {
-                return Err(Error::TooLarge {
-                    url,
-                    what: "the number of referrers pages",
-                    limit: MAX_PAGES as u64,
-                });
-            }
+            pages.visit(&url)?;
             let req = Request::new("GET", url.clone(), scope(repository, false))
                 .header("accept", media::IMAGE_INDEX);
             let resp = self.send(&req)?;
             match resp.status().as_u16() {
                 200 => {}
-                404 if seen.len() == 1 => return Ok(None),
+                404 if pages.first() => return Ok(None),
                 _ => return Err(status_error("GET", &url, resp, "")),
             }
             let next = next_link(&resp).map(|l| self.resolve_url(&l));
