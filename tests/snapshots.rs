@@ -257,7 +257,7 @@ List the tags of a layout
 Usage: ocistow tags [OPTIONS] [DIR]
 
 Arguments:
-  [DIR]  The layout directory, or docker://HOST[:PORT]/REPO
+  [DIR]  The layout directory, or `docker://HOST[:PORT]/REPO`
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
@@ -287,7 +287,7 @@ Print the digest a reference resolves to (json: its descriptor)
 Usage: ocistow resolve [OPTIONS] <REFERENCE>
 
 Arguments:
-  <REFERENCE>  DIR:TAG, DIR@DIGEST, DIR, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST]
+  <REFERENCE>  DIR:TAG, DIR@DIGEST, DIR, or `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`
 
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
@@ -368,7 +368,7 @@ Print a manifest's exact bytes
 Usage: ocistow manifest get [OPTIONS] <REFERENCE>
 
 Arguments:
-  <REFERENCE>  DIR:TAG, DIR@DIGEST, DIR, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST]
+  <REFERENCE>  DIR:TAG, DIR@DIGEST, DIR, or `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`
 
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
@@ -478,7 +478,7 @@ Write a blob to stdout or a file, verifying its digest
 Usage: ocistow blob get [OPTIONS] <REFERENCE>
 
 Arguments:
-  <REFERENCE>  DIR@DIGEST, or docker://HOST[:PORT]/REPO@DIGEST
+  <REFERENCE>  DIR@DIGEST, or `docker://HOST[:PORT]/REPO@DIGEST`
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
@@ -756,8 +756,8 @@ Copy a manifest or index and everything it reaches between layouts and registrie
 Usage: ocistow copy [OPTIONS] <SOURCE> <DESTINATION>
 
 Arguments:
-  <SOURCE>       SRC:REF, SRC@DIGEST, SRC, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST]
-  <DESTINATION>  DST or DST:TAG (DST is created when missing), or docker://HOST[:PORT]/REPO[:TAG]
+  <SOURCE>       SRC:REF, SRC@DIGEST, SRC, or `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`
+  <DESTINATION>  DST or DST:TAG (DST is created when missing), or `docker://HOST[:PORT]/REPO[:TAG]`
 
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)

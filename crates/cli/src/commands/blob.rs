@@ -22,7 +22,7 @@ pub enum Command {
     /// Write a blob to stdout or a file, verifying its digest.
     #[command(after_help = "Example:\n  ocistow blob get ./layout@sha256:51bc… -o file.txt")]
     Get {
-        /// DIR@DIGEST, or docker://HOST[:PORT]/REPO@DIGEST
+        /// DIR@DIGEST, or `docker://HOST[:PORT]/REPO@DIGEST`
         reference: String,
         /// Write here instead of stdout.
         #[arg(short, long)]

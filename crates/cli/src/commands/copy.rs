@@ -17,9 +17,9 @@ use crate::progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// SRC:REF, SRC@DIGEST, SRC, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST].
+    /// SRC:REF, SRC@DIGEST, SRC, or `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`.
     source: String,
-    /// DST or DST:TAG (DST is created when missing), or docker://HOST[:PORT]/REPO[:TAG].
+    /// DST or DST:TAG (DST is created when missing), or `docker://HOST[:PORT]/REPO[:TAG]`.
     destination: String,
     /// Also copy the referrers of the root and of every child, recursively.
     #[arg(short = 'r', long)]

@@ -20,7 +20,7 @@ pub enum Command {
     /// Print a manifest's exact bytes.
     #[command(after_help = "Example:\n  ocistow manifest get ./layout:v1 | jq .")]
     Get {
-        /// DIR:TAG, DIR@DIGEST, DIR, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST].
+        /// DIR:TAG, DIR@DIGEST, DIR, or `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`.
         reference: String,
         /// Get this platform's manifest when the reference is an index.
         #[arg(long, value_name = "OS/ARCH[/VARIANT]")]

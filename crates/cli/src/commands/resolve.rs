@@ -10,7 +10,7 @@ use crate::output::Output;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// DIR:TAG, DIR@DIGEST, DIR, or docker://HOST[:PORT]/REPO[:TAG|@DIGEST].
+    /// DIR:TAG, DIR@DIGEST, DIR, or `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`.
     reference: String,
     /// Resolve to this platform's manifest when the reference is an index.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]

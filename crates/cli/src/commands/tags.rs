@@ -14,7 +14,7 @@ use crate::output::Output;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The layout directory, or docker://HOST[:PORT]/REPO.
+    /// The layout directory, or `docker://HOST[:PORT]/REPO`.
     dir: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
