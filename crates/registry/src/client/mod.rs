@@ -426,10 +426,13 @@ fn streamed<'a>(req: &'a Request<'_>) -> Result<Box<dyn Read + 'a>> {
             progress: *progress,
         })),
         ReqBody::Stream { reader, .. } => {
-            reader.borrow_mut().take().ok_or_else(|| Error::BadResponse {
-                url: req.url.clone(),
-                reason: "the upload would have to be sent a second time".into(),
-            })
+            reader
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| Error::BadResponse {
+                    url: req.url.clone(),
+                    reason: "the upload would have to be sent a second time".into(),
+                })
         }
         ReqBody::Empty | ReqBody::Bytes(_) => Ok(Box::new(std::io::empty())),
     }
