@@ -777,7 +777,7 @@ Registry:
 
 Examples:
   ocistow copy ./build:v1 ./cache:v1 -r
-  ocistow copy ./build:multi ./arm:latest --platform linux/arm64
+  ocistow cp ./build:multi ./arm:latest --platform linux/arm64
   ocistow copy ./build:v1 docker://registry.example:5000/team/app:v1 -r
   ocistow copy docker://registry.example:5000/team/app:v1 ./mirror -r
 

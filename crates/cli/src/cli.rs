@@ -110,7 +110,7 @@ pub enum Command {
     /// Copy a manifest or index and everything it reaches between layouts and registries.
     #[command(
         visible_alias = "cp",
-        after_help = "Examples:\n  ocistow copy ./build:v1 ./cache:v1 -r\n  ocistow copy ./build:multi ./arm:latest --platform linux/arm64\n  ocistow copy ./build:v1 docker://registry.example:5000/team/app:v1 -r\n  ocistow copy docker://registry.example:5000/team/app:v1 ./mirror -r"
+        after_help = "Examples:\n  ocistow copy ./build:v1 ./cache:v1 -r\n  ocistow cp ./build:multi ./arm:latest --platform linux/arm64\n  ocistow copy ./build:v1 docker://registry.example:5000/team/app:v1 -r\n  ocistow copy docker://registry.example:5000/team/app:v1 ./mirror -r"
     )]
     Copy(copy::Args),
 

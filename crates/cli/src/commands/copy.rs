@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use ocistow_store::layout::OCI_LAYOUT_FILE;
+use ocistow_store::referrers::Mode;
 use ocistow_store::transfer::{self, CopyOptions};
 use ocistow_store::{Error, Reference, Target};
 use serde_json::json;
@@ -209,15 +210,19 @@ fn registry_to_layout(
         report.downloaded,
         report.blobs - report.downloaded,
     );
+    recorded(args, report.referrers, mode, why);
+    out.descriptor(ctx.format, &report.root)?;
+    Ok(Outcome::Ok)
+}
+
+/// Says how the referrers a copy brought into a layout were recorded.
+fn recorded(args: &Args, referrers: usize, mode: Mode, why: &str) {
     if args.referrers {
         eprintln!(
-            "Recorded {} referrers as {} (from {why})",
-            report.referrers,
+            "Recorded {referrers} referrers as {} (from {why})",
             mode.as_str()
         );
     }
-    out.descriptor(ctx.format, &report.root)?;
-    Ok(Outcome::Ok)
 }
 
 /// The tags of a copy's root in a destination layout: the one named, else the source's.
@@ -299,13 +304,7 @@ fn layout_to_layout(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outc
                 String::new()
             }
         );
-        if args.referrers {
-            eprintln!(
-                "Recorded {} referrers as {} (from {why})",
-                report.referrers,
-                mode.as_str()
-            );
-        }
+        recorded(args, report.referrers, mode, why);
         out.descriptor(ctx.format, &report.root)?;
     }
     Ok(Outcome::Ok)
