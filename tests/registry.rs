@@ -871,3 +871,58 @@ fn cli_basic_auth_from_stdin_and_docker_config_and_a_wrong_password() {
         .unwrap();
     assert_eq!(resolved.stdout.trim(), root.digest().as_str());
 }
+
+#[test]
+fn a_name_the_registry_rejects_is_a_clear_error_both_ways_and_nothing_changes() {
+    let Some(reg) = Registry::start() else { return };
+    // A registry whose policy refuses a name the grammar allows (a Harbor project that does not
+    // exist, say): every request under it gets the spec's NAME_INVALID, and the real registry
+    // never sees it.
+    let proxy = Proxy::refusing(reg.port, |_, p| {
+        p.starts_with("/v2/reserved/").then(|| Reply {
+            status: 400,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: br#"{"errors":[{"code":"NAME_INVALID","message":"invalid repository name"}]}"#
+                .to_vec(),
+            cut_at: None,
+        })
+    });
+    let pc = Client::new(
+        &proxy.host(),
+        &ClientOptions {
+            plain_http: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = Layout::open(copy_fixture("oras-referrers", &work.path().join("src"))).unwrap();
+    let (tag, desc) = root_tags(&src).remove(0);
+    let before = common::snapshot(src.root());
+    let dest = RegistryRef::parse(&proxy.reference(&format!("reserved/app:{tag}"))).unwrap();
+    // A push starts with HEAD requests, whose answers have no body to carry the code: the
+    // error names the request and its status.
+    let err = push_r(&src, &desc, &pc, &dest).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("/v2/reserved/app/") && text.contains("400"),
+        "{text}"
+    );
+    assert_eq!(common::snapshot(src.root()), before);
+    let catalog = reg.get("/v2/_catalog", None).json();
+    assert_eq!(catalog["repositories"], serde_json::json!([]), "{catalog}");
+
+    let dst = Layout::init(work.path().join("dst")).unwrap();
+    let untouched = common::snapshot(dst.root());
+    let err = copy::pull(
+        &pc,
+        &dest,
+        &dst,
+        &referrers_options(),
+        &PullInto::default(),
+        &artifact::no_progress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("NAME_INVALID"), "{err}");
+    assert_eq!(common::snapshot(dst.root()), untouched);
+}
