@@ -926,3 +926,60 @@ fn a_name_the_registry_rejects_is_a_clear_error_both_ways_and_nothing_changes() 
     assert!(err.to_string().contains("NAME_INVALID"), "{err}");
     assert_eq!(common::snapshot(dst.root()), untouched);
 }
+
+#[test]
+fn cli_takes_credentials_from_a_docker_credential_helper() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(reg) = Registry::start_with_user("alice", "s3cret") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let src = copy_fixture("oras-referrers", &work.path().join("src"));
+    let remote = reg.reference("helper/app:v1");
+    // A helper as docker runs it: `docker-credential-<name> get`, the server on stdin, JSON out.
+    // It records the server it was asked about, so the test knows it was consulted.
+    let bin = work.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-ocistowtest");
+    let asked = work.path().join("asked");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat > {}\nprintf '%s' '{{\"ServerURL\":\"{}\",\"Username\":\"alice\",\"Secret\":\"s3cret\"}}'\n",
+            asked.display(),
+            reg.host()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config_dir = work.path().join("docker");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"ocistowtest"}}}}"#, reg.host()),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut c = common::cmd();
+    c.env("DOCKER_CONFIG", &config_dir)
+        .env("PATH", &path)
+        .args([
+            "copy",
+            &common::tagged(&src, "v1"),
+            &remote,
+            "-r",
+            "--plain-http",
+        ]);
+    let pushed = common::exec(c, "copy with a credential helper");
+    assert_eq!(pushed.code, 0, "{}", pushed.stderr);
+    assert_eq!(reg.manifest("helper/app", "v1").status, 200);
+    let asked = std::fs::read_to_string(&asked).unwrap();
+    assert!(
+        asked.contains(&reg.host()),
+        "the helper was asked for {asked:?}"
+    );
+}
