@@ -983,3 +983,40 @@ fn cli_takes_credentials_from_a_docker_credential_helper() {
         "the helper was asked for {asked:?}"
     );
 }
+
+#[test]
+fn a_manifest_listed_as_octet_stream_is_pushed_as_the_manifest_it_is() {
+    let Some(reg) = Registry::start() else { return };
+    let c = client(&reg, CredentialSource::Anonymous);
+    let work = tempfile::tempdir().unwrap();
+    let dir = copy_fixture("oras-referrers", &work.path().join("src"));
+    // Some tools list a manifest without its media type: the walk sniffs it, and so must a push.
+    let index_path = dir.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let mut subject = None;
+    for e in index["manifests"].as_array_mut().unwrap() {
+        if e["annotations"]["org.opencontainers.image.ref.name"] == "v1" {
+            e["mediaType"] = "application/octet-stream".into();
+            subject = e["digest"].as_str().map(String::from);
+        }
+    }
+    let subject = subject.expect("the fixture tags v1");
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let src = Layout::open(&dir).unwrap();
+    let desc = src.resolve(&Target::Tag("v1".into())).unwrap();
+    assert_eq!(desc.media_type(), "application/octet-stream");
+    let dest = RegistryRef::parse(&reg.reference("octet/app:v1")).unwrap();
+    push_r(&src, &desc, &c, &dest).unwrap();
+    let r = reg.manifest("octet/app", "v1");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("Content-Type")
+            .or_else(|| r.header("content-type")),
+        Some("application/vnd.oci.image.manifest.v1+json")
+    );
+    let (status, listed, _) = fallback_listing(&reg, "octet/app", &subject);
+    assert_eq!(status, 200);
+    let expected = &expected_graph("oras-referrers")[&subject];
+    assert_eq!(&listed, expected);
+}

@@ -134,17 +134,19 @@ pub fn push(
         .iter()
         .map(|r| (r.referrer.clone(), r.subject.clone()))
         .collect();
-    let root_bytes = match manifests
+    // The root as the plan lists it: with the media type it was read as, when its entry named
+    // none (a manifest listed as `application/octet-stream` is still pushed as a manifest).
+    let (root, root_bytes) = match manifests
         .iter()
         .find(|(d, _)| d.digest() == plan.root.digest())
     {
-        Some((_, b)) => b.clone(),
-        None => layout.read_manifest(&plan.root)?.0,
+        Some((d, b)) => (d.clone(), b.clone()),
+        None => (plan.root.clone(), layout.read_manifest(&plan.root)?.0),
     };
     let tail = Tail {
         client,
         dest,
-        root: &plan.root,
+        root: &root,
         root_bytes: &root_bytes,
         manifests: &manifests,
         relations: &relations,

@@ -22,7 +22,7 @@ pub mod export;
 pub mod import;
 pub(crate) mod tar_reader;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 pub use copy::{CopyOptions, CopyReport, copy};
 pub use export::{Compression, ExportOptions, ExportReport, ExportRoot, export, export_to_path};
@@ -31,7 +31,7 @@ pub use import::{ArchiveFormat, ImportOptions, ImportReport, import};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::model::{Descriptor, Manifest};
+use crate::model::{Descriptor, Manifest, media};
 use crate::referrers::Graph;
 use crate::walk::{Content, Visitor, Walker};
 
@@ -80,6 +80,9 @@ struct PlanVisitor<'a> {
     /// Absent non-distributable blobs: not listed in the plan.
     skipped: HashSet<Digest>,
     relations_seen: HashSet<Digest>,
+    /// Manifests whose descriptor did not say so (no media type, `application/octet-stream`):
+    /// the media type the walk read them as, so the plan lists them as the manifests they are.
+    sniffed: HashMap<Digest, String>,
     plan: Plan,
 }
 
@@ -94,6 +97,7 @@ impl<'a> Planner<'a> {
                 only: None,
                 skipped: HashSet::new(),
                 relations_seen: HashSet::new(),
+                sniffed: HashMap::new(),
                 plan: Plan::default(),
             },
         }
@@ -146,6 +150,11 @@ impl Visitor for PlanVisitor<'_> {
                 actual: size,
             });
         }
+        if let Content::Manifest { media_type, .. } = &content
+            && !media::is_manifest(desc.media_type())
+        {
+            self.sniffed.insert(digest.clone(), media_type.clone());
+        }
         let only = if parent.is_none() {
             self.only.take()
         } else {
@@ -162,7 +171,15 @@ impl Visitor for PlanVisitor<'_> {
         if self.skipped.contains(desc.digest()) {
             return Ok(Vec::new());
         }
-        self.plan.blobs.push(desc.clone());
+        // A registry push decides manifest or blob by the listed media type.
+        self.plan
+            .blobs
+            .push(match self.sniffed.remove(desc.digest()) {
+                Some(media_type) => {
+                    Descriptor::new(&media_type, desc.digest().clone(), desc.size())
+                }
+                None => desc.clone(),
+            });
         let Some(graph) = self.graph else {
             return Ok(Vec::new());
         };
