@@ -443,6 +443,18 @@ struct Misbehaviour {
     expect: fn(&Error) -> bool,
 }
 
+/// A plain-HTTP client of a misbehaving proxy.
+fn proxy_client(proxy: &Proxy) -> Client {
+    Client::new(
+        &proxy.host(),
+        &ClientOptions {
+            plain_http: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 fn flip_last_byte(mut r: RawResponse) -> Reply {
     if let Some(b) = r.body.last_mut() {
         *b ^= 1;
@@ -582,14 +594,7 @@ fn a_link_loop_in_the_tags_list_is_an_error() {
         }
         reply
     });
-    let pc = Client::new(
-        &proxy.host(),
-        &ClientOptions {
-            plain_http: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let pc = proxy_client(&proxy);
     assert!(c.tags("app").unwrap().contains(&"v1".to_string()));
     let err = pc.tags("app").unwrap_err();
     assert!(err.to_string().contains("leads back"), "{err}");
@@ -609,14 +614,7 @@ fn a_push_that_fails_at_its_tag_records_no_fallback_tag() {
             cut_at: None,
         })
     });
-    let pc = Client::new(
-        &proxy.host(),
-        &ClientOptions {
-            plain_http: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let pc = proxy_client(&proxy);
     let work = tempfile::tempdir().unwrap();
     let src = Layout::open(copy_fixture("oras-referrers", &work.path().join("src"))).unwrap();
     let (tag, desc) = root_tags(&src).remove(0);
@@ -887,14 +885,7 @@ fn a_name_the_registry_rejects_is_a_clear_error_both_ways_and_nothing_changes() 
             cut_at: None,
         })
     });
-    let pc = Client::new(
-        &proxy.host(),
-        &ClientOptions {
-            plain_http: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let pc = proxy_client(&proxy);
     let work = tempfile::tempdir().unwrap();
     let src = Layout::open(copy_fixture("oras-referrers", &work.path().join("src"))).unwrap();
     let (tag, desc) = root_tags(&src).remove(0);
