@@ -635,3 +635,81 @@ fn look_alike_fallback_tags_survive_import() {
         "gc dropped {tag} after import"
     );
 }
+
+// ---- one blob placement --------------------------------------------------------------------
+
+/// Only layout/ingest.rs places blobs: no other library file renames, persists or hard-links a
+/// file, except the writers of other files listed here (each its own rule's one place).
+#[test]
+fn one_blob_placement() {
+    let allowed: &[(&str, &str, &str)] = &[
+        ("layout/ingest.rs", "", "the one blob placement"),
+        ("layout/index.rs", ".persist(", "the one index.json writer"),
+        (
+            "transfer/export.rs",
+            ".persist(",
+            "the archive written beside its path",
+        ),
+        (
+            "transfer/import/merge.rs",
+            "fs::rename(&root, dir)",
+            "a new layout's directory",
+        ),
+        ("artifact/confined.rs", "rename", "pull's confined output"),
+        (
+            "artifact/pull.rs",
+            "OutDir::rename(",
+            "pull's confined output",
+        ),
+    ];
+    let src = common::root().join("crates/store/src");
+    let mut found = Vec::new();
+    for entry in walkdir(&src) {
+        let rel = entry.strip_prefix(&src).unwrap().display().to_string();
+        let text = fs::read_to_string(&entry).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if !["rename(", ".persist(", "hard_link("]
+                .iter()
+                .any(|p| code.contains(p))
+            {
+                continue;
+            }
+            let ok = allowed
+                .iter()
+                .any(|(file, pat, _)| rel == *file && code.contains(pat));
+            if !ok && !code.contains("#[test]") && !in_tests(&text, n) {
+                found.push(format!("{rel}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "blobs placed outside layout/ingest.rs:\n{}",
+        found.join("\n")
+    );
+}
+
+/// True when line `n` is inside the file's `#[cfg(test)]` module (which sits at the end).
+fn in_tests(text: &str, n: usize) -> bool {
+    text.lines()
+        .position(|l| l.trim() == "#[cfg(test)]")
+        .is_some_and(|start| n > start)
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}

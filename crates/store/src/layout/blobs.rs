@@ -5,9 +5,9 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-use super::ingest::{check_matches, copy_limited};
-use super::{Layout, Progress, sync_dir};
-use crate::digest::{Digest, HashingReader};
+use super::ingest::{Labels, copy_verified};
+use super::{Expected, Layout, Progress, sync_dir};
+use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
 
 /// What a file type is, for an error that names it.
@@ -167,19 +167,18 @@ impl Layout {
         out: &mut dyn Write,
         progress: &dyn Progress,
     ) -> Result<u64> {
-        let alg = digest.known_algorithm()?;
         let path = self.blob_path(digest);
-        let (file, _) = self.open_blob_sized(digest)?;
-        let mut reader = HashingReader::new(file, alg);
-        copy_limited(
-            &mut reader,
+        let (mut file, _) = self.open_blob_sized(digest)?;
+        let (_, count) = copy_verified(
+            &mut file,
             out,
+            &Expected {
+                digest: Some(digest.clone()),
+                size,
+            },
+            Labels::new(&path.display().to_string(), Path::new("output")),
             progress,
-            size,
-            &path.display().to_string(),
         )?;
-        let (actual, count) = reader.finish();
-        check_matches(&path.display().to_string(), digest, size, &actual, count)?;
         Ok(count)
     }
 

@@ -1,17 +1,20 @@
 //! The one verified writer: blobs are written under `ingest/`, hashed, checked and only then
 //! placed into `blobs/`.
 
-use std::fs;
+use std::collections::BTreeSet;
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use tempfile::TempPath;
 
 use super::sys::start_writeback;
 use super::{
     BLOBS_DIR, COPY_BUFFER, Expected, INGEST_DIR, Layout, NoProgress, Progress, TEMP_PREFIX,
     sync_dir,
 };
-use crate::digest::{Algorithm, Digest, HashingReader};
+use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, IoContext, Result};
 use crate::model::Descriptor;
 
@@ -34,24 +37,18 @@ impl Layout {
         expected: Expected,
         progress: &dyn Progress,
     ) -> Result<(Digest, u64)> {
-        let alg = match &expected.digest {
-            Some(d) => d.known_algorithm()?,
-            None => Algorithm::Sha256,
-        };
+        let alg = expected.algorithm()?;
         if let Some(d) = &expected.digest
             && self.blob_exists(d)?
         {
-            let mut hashing = HashingReader::new(reader, alg);
-            copy_limited(
-                &mut hashing,
+            return copy_verified(
+                reader,
                 &mut io::sink(),
+                &expected,
+                // A sink cannot fail to write; the label is only for the type.
+                Labels::new("input", &self.blob_path(d)),
                 progress,
-                expected.size,
-                "input",
-            )?;
-            let (actual, count) = hashing.finish();
-            check_matches("input", d, expected.size, &actual, count)?;
-            return Ok((actual, count));
+            );
         }
         let mut writer = self.blob_writer(alg)?;
         writer.fill_from(reader, expected.size, progress)?;
@@ -76,7 +73,7 @@ impl Layout {
         // A held lock tells `gc` this ingest file belongs to a live writer.
         temp.as_file().lock().at(temp.path())?;
         Ok(BlobWriter {
-            root: self.root.clone(),
+            layout: self.clone(),
             out: io::BufWriter::with_capacity(COPY_BUFFER, temp),
             hasher: algorithm.hasher(),
             count: 0,
@@ -88,7 +85,7 @@ impl Layout {
 ///
 /// [`commit`]: BlobWriter::commit
 pub struct BlobWriter {
-    root: PathBuf,
+    layout: Layout,
     out: io::BufWriter<tempfile::NamedTempFile>,
     hasher: crate::digest::Hasher,
     count: u64,
@@ -118,7 +115,7 @@ impl BlobWriter {
     ) -> Result<u64> {
         const CHUNK: usize = 1 << 20;
         const WRITEBACK_EVERY: u64 = 16 << 20;
-        let ingest = self.root.join(INGEST_DIR);
+        let ingest = self.layout.root.join(INGEST_DIR);
         self.out.flush().at(&ingest)?;
         let path = self.out.get_ref().path().to_path_buf();
         let hasher = std::mem::replace(&mut self.hasher, Algorithm::Sha256.hasher());
@@ -206,58 +203,29 @@ impl BlobWriter {
     /// On any failure the temp file is removed and `blobs/` is untouched.
     pub fn commit(self, expected: &Expected) -> Result<(Digest, u64)> {
         let BlobWriter {
-            root,
+            layout,
             out,
             hasher,
             count,
         } = self;
         let actual = hasher.finish();
-        if let Some(d) = &expected.digest {
-            check_matches("input", d, expected.size, &actual, count)?;
-        } else if let Some(size) = expected.size
-            && size != count
-        {
-            return Err(Error::SizeMismatch {
-                what: "input".into(),
-                expected: size,
-                actual: count,
-            });
-        }
+        check_expected("input", expected, &actual, count)?;
         let temp = out.into_inner().map_err(|e| Error::Io {
-            path: root.join(INGEST_DIR),
+            path: layout.root.join(INGEST_DIR),
             source: e.into_error(),
         })?;
-        let target = root.join(actual.blob_path());
-        if target.is_file() {
-            // Same digest, same content: keep the file already there.
-            return Ok((actual, count));
-        }
         temp.as_file()
             .set_permissions(fs::Permissions::from_mode(0o644))
             .at(temp.path())?;
-        temp.as_file().sync_all().at(temp.path())?;
-        let dir = target.parent().unwrap_or(&root).to_path_buf();
-        if !dir.is_dir() {
-            fs::create_dir_all(&dir).at(&dir)?;
-            sync_dir(&root.join(BLOBS_DIR))?;
-        }
-        temp.persist(&target).map_err(|e| Error::Io {
-            path: target.clone(),
-            source: e.error,
-        })?;
-        sync_dir(&dir)?;
+        let (file, path) = temp.into_parts();
+        layout.place_blob(Placement::Ingest { path, file: &file }, &actual, None)?;
         Ok((actual, count))
     }
 }
 
-pub(super) fn check_matches(
-    what: &str,
-    expected: &Digest,
-    size: Option<u64>,
-    actual: &Digest,
-    count: u64,
-) -> Result<()> {
-    if let Some(size) = size
+/// Checks what was read (`actual`, `count` bytes) against what was expected of `what`.
+fn check_expected(what: &str, expected: &Expected, actual: &Digest, count: u64) -> Result<()> {
+    if let Some(size) = expected.size
         && size != count
     {
         return Err(Error::SizeMismatch {
@@ -266,25 +234,51 @@ pub(super) fn check_matches(
             actual: count,
         });
     }
-    if actual != expected {
+    if let Some(d) = &expected.digest
+        && actual != d
+    {
         return Err(Error::DigestMismatch {
             what: what.into(),
-            expected: expected.clone(),
+            expected: d.clone(),
             actual: actual.clone(),
         });
     }
     Ok(())
 }
 
-/// Copies with one large buffer, reporting progress, and stops as soon as more than `limit`
-/// bytes arrive (so a hostile stream cannot fill the disk past what was declared).
-pub(super) fn copy_limited(
+/// What the one verified copy loop names in its errors: the input in read, size and digest
+/// failures (a blob, a source file, an archive member), the output in write failures (the
+/// archive being written, the temp file being filled).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Labels<'a> {
+    input: &'a str,
+    output: &'a Path,
+}
+
+impl<'a> Labels<'a> {
+    pub(crate) fn new(input: &'a str, output: &'a Path) -> Self {
+        Labels { input, output }
+    }
+
+    /// What write failures name.
+    pub(crate) fn output(&self) -> &'a Path {
+        self.output
+    }
+}
+
+/// The one verified copy loop: copies `reader` into `out` with one large buffer, hashing as it
+/// goes (with the expected digest's algorithm, else sha256) and reporting progress; stops as
+/// soon as more bytes arrive than the expected size (so a hostile stream cannot fill the disk
+/// past what was declared), then checks the size and digest that were expected. Returns the
+/// digest and size of what was copied; on error the caller discards what `out` received.
+pub(crate) fn copy_verified(
     reader: &mut dyn Read,
     out: &mut dyn Write,
+    expected: &Expected,
+    labels: Labels<'_>,
     progress: &dyn Progress,
-    limit: Option<u64>,
-    what: &str,
-) -> Result<u64> {
+) -> Result<(Digest, u64)> {
+    let mut hasher = expected.algorithm()?.hasher();
     let mut buf = vec![0u8; COPY_BUFFER];
     let mut total = 0u64;
     loop {
@@ -294,26 +288,153 @@ pub(super) fn copy_limited(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 return Err(Error::Io {
-                    path: what.into(),
+                    path: labels.input.into(),
                     source: e,
                 });
             }
         };
         total += n as u64;
-        if let Some(limit) = limit
+        if let Some(limit) = expected.size
             && total > limit
         {
             return Err(Error::SizeMismatch {
-                what: what.into(),
+                what: format!("{} (longer than declared)", labels.input),
                 expected: limit,
                 actual: total,
             });
         }
-        out.write_all(&buf[..n]).map_err(|e| Error::Io {
-            path: what.into(),
-            source: e,
-        })?;
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).at(labels.output)?;
         progress.advance(n as u64);
     }
-    Ok(total)
+    let actual = hasher.finish();
+    check_expected(labels.input, expected, &actual, total)?;
+    Ok((actual, total))
+}
+
+/// Where the verified file that [`Layout::place_blob`] puts under `blobs/` is now.
+pub(crate) enum Placement<'a> {
+    /// A temp file under the layout's `ingest/` (written there, or hard-linked there by
+    /// [`Layout::link_into_ingest`]), with a handle open on it. Its mode is kept: a hard link
+    /// shares the inode with its source.
+    Ingest {
+        /// The temp file; removed if the placement fails.
+        path: TempPath,
+        /// Open on it, to make its content durable.
+        file: &'a File,
+    },
+    /// A file verified and made durable in a private directory on the layout's file system
+    /// (import's staging area). Renamed as is; when that directory is on another file system
+    /// the file is copied in through the verified writer instead.
+    Staged {
+        /// The file.
+        path: &'a Path,
+        /// Its verified size.
+        size: u64,
+    },
+}
+
+/// Directories whose entries changed, to fsync once each after a batch of placements.
+#[derive(Debug, Default)]
+pub(crate) struct DirSyncs(BTreeSet<PathBuf>);
+
+impl DirSyncs {
+    /// Makes every recorded directory durable.
+    pub(crate) fn finish(self) -> Result<()> {
+        for d in &self.0 {
+            sync_dir(d)?;
+        }
+        Ok(())
+    }
+}
+
+impl Layout {
+    /// The one blob placement: makes a verified file durable and renames it to
+    /// `blobs/<alg>/<encoded>`, creating (and fsyncing) the algorithm directory when needed, then
+    /// fsyncs the directory the rename changed (at once, or in `batch` when the caller places
+    /// many blobs and syncs each directory once). The caller has checked the content against
+    /// `digest`. Returns false when the blob was there already (same digest, same content: the
+    /// file already there is kept and the new one dropped).
+    pub(crate) fn place_blob(
+        &self,
+        from: Placement<'_>,
+        digest: &Digest,
+        batch: Option<&mut DirSyncs>,
+    ) -> Result<bool> {
+        let target = self.blob_path(digest);
+        if target.is_file() {
+            return Ok(false);
+        }
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        let mut changed = vec![dir.clone()];
+        let ensure_dir = |changed: &mut Vec<PathBuf>| -> Result<()> {
+            if !dir.is_dir() {
+                fs::create_dir_all(&dir).at(&dir)?;
+                changed.push(self.root.join(BLOBS_DIR));
+            }
+            Ok(())
+        };
+        match from {
+            Placement::Ingest { path, file } => {
+                file.sync_all().at(&*path)?;
+                ensure_dir(&mut changed)?;
+                path.persist(&target).map_err(|e| Error::Io {
+                    path: target.clone(),
+                    source: e.error,
+                })?;
+            }
+            Placement::Staged { path, size } => {
+                ensure_dir(&mut changed)?;
+                match fs::rename(path, &target) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
+                        let mut f = File::open(path).at(path)?;
+                        self.write_blob(
+                            &mut f,
+                            Expected {
+                                digest: Some(digest.clone()),
+                                size: Some(size),
+                            },
+                        )?;
+                        return Ok(true);
+                    }
+                    Err(e) => {
+                        return Err(Error::Io {
+                            path: target,
+                            source: e,
+                        });
+                    }
+                }
+            }
+        }
+        match batch {
+            Some(batch) => batch.0.extend(changed),
+            None => {
+                for d in changed.iter().rev() {
+                    sync_dir(d)?;
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Hard-links `source` (another layout's blob) into this layout's `ingest/`, locked as a
+    /// live writer's file, for the caller to verify and then [`Layout::place_blob`]. `None` when
+    /// no link can be made (another file system, say): the caller copies instead.
+    pub(crate) fn link_into_ingest(&self, source: &Path) -> Result<Option<(TempPath, File)>> {
+        let ingest = self.root.join(INGEST_DIR);
+        fs::create_dir_all(&ingest).at(&ingest)?;
+        let Ok(temp) = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .suffix(".ingest")
+            .make_in(&ingest, |p| fs::hard_link(source, p))
+        else {
+            return Ok(None);
+        };
+        let path = temp.into_temp_path();
+        let file = File::open(&path).at(&*path)?;
+        // A held lock tells `gc` this ingest file belongs to a live writer.
+        file.lock().at(&*path)?;
+        Ok(Some((path, file)))
+    }
 }

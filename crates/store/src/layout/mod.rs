@@ -28,6 +28,7 @@ use crate::model::ImageIndex;
 
 pub(crate) use blobs::open_regular;
 pub use ingest::BlobWriter;
+pub(crate) use ingest::{DirSyncs, Labels, Placement, copy_verified};
 pub use lock::LayoutLock;
 
 /// File names inside a layout.
@@ -79,6 +80,16 @@ pub struct Expected {
     pub digest: Option<Digest>,
     /// The exact size the content must have.
     pub size: Option<u64>,
+}
+
+impl Expected {
+    /// The algorithm to hash with: the expected digest's, else sha256.
+    pub(crate) fn algorithm(&self) -> Result<crate::digest::Algorithm> {
+        match &self.digest {
+            Some(d) => d.known_algorithm(),
+            None => Ok(crate::digest::Algorithm::Sha256),
+        }
+    }
 }
 
 /// An open OCI image layout.

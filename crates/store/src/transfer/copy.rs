@@ -8,15 +8,15 @@
 //! the destination's blob. Otherwise the blob is copied through the verified ingest path.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 
 use super::{Plan, Planner, platform_children};
 use crate::artifact::ProgressFactory;
-use crate::digest::{Digest, HashingReader};
+use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::layout::{BLOBS_DIR, Expected, INGEST_DIR, Layout, Progress, TEMP_PREFIX, sync_dir};
+use crate::layout::{Expected, Labels, Layout, Placement, Progress, copy_verified};
 use crate::model::{Descriptor, Platform};
 use crate::reference::validate_ref_name;
 use crate::referrers::{Mode, ResponseKey, ScanOptions};
@@ -245,68 +245,32 @@ impl Copier<'_> {
         Ok(meta.uid() == rustix::process::geteuid().as_raw())
     }
 
-    /// Hard-links the source blob into `ingest/`, verifies it, and renames it into `blobs/`.
+    /// Hard-links the source blob into `ingest/`, verifies it, and places it into `blobs/`.
     /// `Ok(false)` when a link cannot be made (another file system, say): copy instead.
     fn link(&self, desc: &Descriptor, progress: &dyn Progress) -> Result<bool> {
         let digest = desc.digest();
-        let alg = digest.known_algorithm()?;
         let src_path = self.src.blob_path(digest);
-        let ingest = self.dst.root().join(INGEST_DIR);
-        fs::create_dir_all(&ingest).at(&ingest)?;
-        let Ok(temp) = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .suffix(".ingest")
-            .make_in(&ingest, |p| fs::hard_link(&src_path, p))
-        else {
+        let Some((temp, file)) = self.dst.link_into_ingest(&src_path)? else {
             return Ok(false);
         };
-        let file = File::open(temp.path()).at(temp.path())?;
-        // A held lock tells `gc` this ingest file belongs to a live writer.
-        file.lock().at(temp.path())?;
-        let mut reader = HashingReader::new(io::BufReader::with_capacity(1 << 20, &file), alg);
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = match io::Read::read(&mut reader, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(Error::Io {
-                        path: src_path,
-                        source: e,
-                    });
-                }
-            };
-            progress.advance(n as u64);
-        }
-        let (actual, count) = reader.finish();
-        let what = format!("source blob {}", src_path.display());
-        if count != desc.size() {
-            return Err(Error::SizeMismatch {
-                what,
-                expected: desc.size(),
-                actual: count,
-            });
-        }
-        if &actual != digest {
-            return Err(Error::DigestMismatch {
-                what,
-                expected: digest.clone(),
-                actual,
-            });
-        }
-        file.sync_all().at(temp.path())?;
-        let target = self.dst.blob_path(digest);
-        let dir = target.parent().unwrap_or(self.dst.root()).to_path_buf();
-        if !dir.is_dir() {
-            fs::create_dir_all(&dir).at(&dir)?;
-            sync_dir(&self.dst.root().join(BLOBS_DIR))?;
-        }
-        temp.persist(&target).map_err(|e| Error::Io {
-            path: target.clone(),
-            source: e.error,
-        })?;
-        sync_dir(&dir)?;
+        copy_verified(
+            &mut &file,
+            &mut io::sink(),
+            &Expected {
+                digest: Some(digest.clone()),
+                size: Some(desc.size()),
+            },
+            Labels::new(&format!("source blob {}", src_path.display()), &temp),
+            progress,
+        )?;
+        self.dst.place_blob(
+            Placement::Ingest {
+                path: temp,
+                file: &file,
+            },
+            digest,
+            None,
+        )?;
         Ok(true)
     }
 }

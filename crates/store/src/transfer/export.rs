@@ -22,7 +22,7 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::rc::Rc;
@@ -33,7 +33,9 @@ use super::{Plan, Planner, Relation, dedup_relations};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::layout::{INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress};
+use crate::layout::{
+    Expected, INDEX_FILE, Labels, Layout, OCI_LAYOUT_FILE, Progress, copy_verified,
+};
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
 use crate::referrers::{ScanOptions, keys, upsert_annotation_entry};
 
@@ -327,6 +329,17 @@ pub fn export(
     out: &mut dyn Write,
     progress: ProgressFactory<'_>,
 ) -> Result<ExportReport> {
+    export_into(roots, options, out, Path::new("output"), progress)
+}
+
+/// [`export`] naming `output` (the archive's path, when it has one) in write errors.
+fn export_into(
+    roots: &[ExportRoot],
+    options: &ExportOptions,
+    out: &mut dyn Write,
+    output: &Path,
+    progress: ProgressFactory<'_>,
+) -> Result<ExportReport> {
     let prepared = prepare(roots, options)?;
     let layouts: Vec<&Layout> = {
         let mut v: Vec<&Layout> = Vec::new();
@@ -343,13 +356,14 @@ pub fn export(
         inner: out,
         failed: failed.clone(),
     };
-    let sink = Sink::new(gate, options.compression).at("output")?;
+    let sink = Sink::new(gate, options.compression).at(output)?;
     let mut builder = tar::Builder::new(sink);
     let result = write_entries(
         &mut builder,
         &prepared,
         &layouts,
         options.mtime,
+        output,
         bar.as_ref(),
     );
     if let Err(e) = result {
@@ -358,9 +372,9 @@ pub fn export(
         drop(builder);
         return Err(e);
     }
-    let sink = builder.into_inner().at("output")?;
-    let gate = sink.finish().at("output")?;
-    gate.inner.flush().at("output")?;
+    let sink = builder.into_inner().at(output)?;
+    let gate = sink.finish().at(output)?;
+    gate.inner.flush().at(output)?;
     Ok(prepared.report)
 }
 
@@ -369,15 +383,16 @@ fn write_entries<W: Write>(
     prepared: &Prepared,
     layouts: &[&Layout],
     mtime: u64,
+    output: &Path,
     progress: &dyn Progress,
 ) -> Result<()> {
     let file = |builder: &mut tar::Builder<W>, name: &str, bytes: &[u8]| -> Result<()> {
         let mut h = header(tar::EntryType::Regular, bytes.len() as u64, 0o644, mtime);
-        builder.append_data(&mut h, name, bytes).at(name)
+        builder.append_data(&mut h, name, bytes).at(output)
     };
     let dir = |builder: &mut tar::Builder<W>, name: &str| -> Result<()> {
         let mut h = header(tar::EntryType::Directory, 0, 0o755, mtime);
-        builder.append_data(&mut h, name, io::empty()).at(name)
+        builder.append_data(&mut h, name, io::empty()).at(output)
     };
     file(
         builder,
@@ -402,13 +417,12 @@ fn write_entries<W: Write>(
         let mut h = header(tar::EntryType::Regular, desc.size(), 0o644, mtime);
         // The header only (with a long-name header when needed): the builder pads nothing
         // after empty data. The data follows, streamed and verified.
-        builder.append_data(&mut h, &name, io::empty()).at(&path)?;
+        builder.append_data(&mut h, &name, io::empty()).at(output)?;
         stream_blob(
             file,
             builder.get_mut(),
-            digest,
-            desc.size(),
-            &format!("blob {}", path.display()),
+            desc,
+            Labels::new(&format!("blob {}", path.display()), output),
             progress,
         )?;
     }
@@ -453,7 +467,7 @@ pub fn export_to_path(
         .at(&dir)?;
     let report = {
         let mut out = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-        let report = export(roots, options, &mut out, progress)?;
+        let report = export_into(roots, options, &mut out, path, progress)?;
         out.flush().at(path)?;
         report
     };
@@ -490,61 +504,97 @@ impl Write for Gate<'_> {
     }
 }
 
-/// Streams `size` bytes of a blob file into `out` (1 MiB at a time), hashing them, then pads to
-/// the tar block. Fails when the file is shorter or longer than declared, or when its content
-/// does not hash to `digest`; the caller then closes the gate, so the archive stays truncated.
+/// Streams a blob file into the archive through the one verified copy loop, then pads to the
+/// tar block. Fails when the file is shorter or longer than declared, or when its content does
+/// not hash to its digest; the caller then closes the gate, so the archive stays truncated.
 fn stream_blob(
-    file: File,
+    mut file: File,
     out: &mut dyn Write,
-    digest: &Digest,
-    size: u64,
-    what: &str,
+    desc: &Descriptor,
+    labels: Labels<'_>,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let mut hasher = digest.known_algorithm()?.hasher();
-    let mut reader = file;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut count: u64 = 0;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Error::Io {
-                    path: what.into(),
-                    source: e,
-                });
-            }
-        };
-        if count + n as u64 > size {
-            return Err(Error::SizeMismatch {
-                what: format!("{what} (longer than declared)"),
-                expected: size,
-                actual: count + n as u64,
-            });
-        }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).at("output")?;
-        count += n as u64;
-        progress.advance(n as u64);
-    }
-    if count != size {
-        return Err(Error::SizeMismatch {
-            what: what.to_string(),
-            expected: size,
-            actual: count,
-        });
-    }
-    let actual = hasher.finish();
-    if &actual != digest {
-        return Err(Error::DigestMismatch {
-            what: what.to_string(),
-            expected: digest.clone(),
-            actual,
-        });
-    }
-    let pad = (512 - size % 512) % 512;
-    out.write_all(&[0u8; 512][..pad as usize]).at("output")?;
+    copy_verified(
+        &mut file,
+        out,
+        &Expected {
+            digest: Some(desc.digest().clone()),
+            size: Some(desc.size()),
+        },
+        labels,
+        progress,
+    )?;
+    let pad = (512 - desc.size() % 512) % 512;
+    out.write_all(&[0u8; 512][..pad as usize])
+        .at(labels.output())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::no_progress;
+    use crate::model::media;
+
+    /// Fails every write after `left` bytes, as a full disk would.
+    struct FullAfter(usize);
+    impl Write for FullAfter {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::from(io::ErrorKind::StorageFull));
+            }
+            let n = buf.len().min(self.0);
+            self.0 -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The one verified copy loop names the blob when the blob is at fault and the archive when
+    /// writing it fails.
+    #[test]
+    fn errors_name_the_blob_or_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path().join("l")).unwrap();
+        let layer = layout.write_blob_bytes(&vec![7u8; 300_000]).unwrap();
+        let cfg = layout.write_blob_bytes(b"{}").unwrap();
+        let m = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media::IMAGE_MANIFEST,
+            "config": Descriptor::new(media::EMPTY, cfg.digest().clone(), 2),
+            "layers": [Descriptor::new(media::LAYER_TAR, layer.digest().clone(), layer.size())]}))
+        .unwrap();
+        let desc = layout.put_manifest(&m, None, false).unwrap();
+        let roots = [ExportRoot::tagged(&layout, &desc, "v1")];
+        let archive = dir.path().join("out.tar");
+        let err = export_into(
+            &roots,
+            &ExportOptions::default(),
+            &mut FullAfter(100_000),
+            &archive,
+            &no_progress,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Io { path, .. } if *path == archive),
+            "{err}"
+        );
+        // The layer changed on disk (same size): the blob is named, not the archive.
+        let path = layout.blob_path(layer.digest());
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, vec![8u8; 300_000]).unwrap();
+        let err = export_into(
+            &roots,
+            &ExportOptions::default(),
+            &mut io::sink(),
+            &archive,
+            &no_progress,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::DigestMismatch { what, .. } if what.contains(&path.display().to_string())),
+            "{err}"
+        );
+    }
 }

@@ -1,13 +1,12 @@
 //! Merging the validated archive into index.json and committing its blobs.
 
 use std::collections::BTreeSet;
-use std::fs::{self, File};
-use std::io::{self};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::layout::{Expected, Layout, sync_dir};
+use crate::layout::{DirSyncs, Layout, Placement, sync_dir};
 use crate::model::{Descriptor, ImageIndex};
 use crate::referrers::{EntryKind, classify};
 use crate::referrers::{Mode, ResponseKey, fallback_tag, keys};
@@ -221,7 +220,7 @@ pub(super) fn commit(
     };
     {
         let _pin = layout.pin()?;
-        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut dirs = DirSyncs::default();
         for staged in incoming.blobs.values() {
             if place(&layout, staged, &mut dirs)? {
                 report.blobs_added += 1;
@@ -230,9 +229,7 @@ pub(super) fn commit(
                 report.blobs_present += 1;
             }
         }
-        for d in &dirs {
-            sync_dir(d)?;
-        }
+        dirs.finish()?;
         let merged =
             layout.edit_index(|index| merge(index, incoming, mode_in_use, options.force))?;
         report.entries_added = merged.added;
@@ -284,11 +281,7 @@ pub(super) fn commit(
 }
 
 /// Moves a staged, verified blob into the layout; false when the layout had it already.
-pub(super) fn place(
-    layout: &Layout,
-    staged: &Staged,
-    dirs: &mut BTreeSet<PathBuf>,
-) -> Result<bool> {
+pub(super) fn place(layout: &Layout, staged: &Staged, dirs: &mut DirSyncs) -> Result<bool> {
     let digest = &staged.digest;
     match layout.blob_size(digest)? {
         Some(size) if size == staged.size => return Ok(false),
@@ -303,31 +296,12 @@ pub(super) fn place(
         }
         None => {}
     }
-    let target = layout.blob_path(digest);
-    let parent = target.parent().unwrap_or(layout.root()).to_path_buf();
-    if !parent.is_dir() {
-        fs::create_dir_all(&parent).at(&parent)?;
-        dirs.insert(layout.root().join(crate::layout::BLOBS_DIR));
-    }
-    match fs::rename(&staged.path, &target) {
-        Ok(()) => {
-            dirs.insert(parent);
-            Ok(true)
-        }
-        Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
-            let mut f = File::open(&staged.path).at(&staged.path)?;
-            layout.write_blob(
-                &mut f,
-                Expected {
-                    digest: Some(digest.clone()),
-                    size: Some(staged.size),
-                },
-            )?;
-            Ok(true)
-        }
-        Err(e) => Err(Error::Io {
-            path: target,
-            source: e,
-        }),
-    }
+    layout.place_blob(
+        Placement::Staged {
+            path: &staged.path,
+            size: staged.size,
+        },
+        digest,
+        Some(dirs),
+    )
 }
