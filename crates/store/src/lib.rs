@@ -33,6 +33,7 @@
 pub mod artifact;
 pub mod delete;
 pub mod digest;
+mod entries;
 pub mod error;
 pub mod fsck;
 pub mod gc;

@@ -1,6 +1,7 @@
 //! Changes to `index.json` entries: recording pushed manifests, tagging, untagging.
 //! Each is one [`Layout::edit_index`] transaction.
 
+use crate::entries::untagged;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::model::{Descriptor, ImageIndex, annotations};
@@ -107,12 +108,4 @@ pub(crate) fn add_entry_in(
         entries.push(entry);
     }
     Ok(())
-}
-
-/// A copy of `desc` for a new entry: all its fields, minus the annotations that name a tag.
-fn untagged(desc: &Descriptor) -> Descriptor {
-    let mut entry = desc.clone();
-    entry.remove_annotation(annotations::REF_NAME);
-    entry.remove_annotation(annotations::CONTAINERD_IMAGE_NAME);
-    entry
 }

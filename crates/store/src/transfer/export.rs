@@ -32,10 +32,11 @@ use serde_json::json;
 use super::{Plan, Planner, Relation, dedup_relations};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
+use crate::entries::upsert_annotation_entry;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress};
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
-use crate::referrers::{ScanOptions, keys, upsert_annotation_entry};
+use crate::referrers::{ScanOptions, keys};
 
 /// Docker's image config media type.
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
