@@ -32,7 +32,7 @@ use serde_json::json;
 use super::{Plan, Planner, Relation, dedup_relations};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
-use crate::entries::upsert_annotation_entry;
+use crate::entries::annotate_subject;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress};
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
@@ -218,7 +218,7 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
     dedup_relations(&mut relations);
     relations.sort_by(|a, b| a.referrer.digest().cmp(b.referrer.digest()));
     for rel in &relations {
-        record_annotation(&mut entries, &rel.referrer, &rel.subject);
+        annotate_subject(&mut entries, &rel.referrer, &rel.subject);
     }
 
     let docker_manifest = if options.docker_manifest {
@@ -251,19 +251,6 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
         },
         blobs,
     })
-}
-
-/// Adds (or completes) the subject-annotation record of `referrer` in `entries`: the one entry
-/// edit of the annotation mode, shared with the referrers writer.
-pub(crate) fn record_annotation(
-    entries: &mut Vec<Descriptor>,
-    referrer: &Descriptor,
-    subject: &Digest,
-) {
-    let pos = entries
-        .iter()
-        .position(|e| e.digest() == referrer.digest() && e.ref_name().is_none());
-    upsert_annotation_entry(entries, pos, referrer, subject);
 }
 
 /// `manifest.json` for `docker load`: exactly one image manifest with an image config.
