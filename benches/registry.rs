@@ -99,10 +99,10 @@ fn measure(work: &Path, size: u64, runs: usize, concurrency: usize) -> Result<()
         &artifact::no_progress,
     )
     .map_err(|e| err(&e))?;
-    layout
-        .add_entry(&pushed.descriptor, &["big".into()])
+    pushed
+        .staged
+        .commit(&pushed.descriptor, &["big".into()])
         .map_err(|e| err(&e))?;
-    drop(pushed.pin);
     let root = layout
         .resolve(&ocistow_store::Target::Tag("big".into()))
         .map_err(|e| err(&e))?;

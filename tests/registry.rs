@@ -236,7 +236,7 @@ fn a_push_keeps_a_referrer_someone_else_recorded_in_the_fallback_tag() {
         &artifact::no_progress,
     )
     .unwrap();
-    other.add_entry(&pushed.descriptor, &[]).unwrap();
+    pushed.staged.commit(&pushed.descriptor, &[]).unwrap();
     let theirs =
         RegistryRef::parse(&reg.reference(&format!("shared@{}", pushed.descriptor.digest())))
             .unwrap();

@@ -12,6 +12,7 @@ use ocistow_store::artifact::FileSpec;
 use ocistow_store::layout::DEFAULT_LOCK_TIMEOUT;
 use ocistow_store::model::annotations::REF_NAME;
 use ocistow_store::referrers::{Mode, ResponseKey};
+use ocistow_store::staged::Staged;
 use ocistow_store::{Descriptor, Digest, Error, Layout, Platform, Reference};
 
 use ocistow_registry::Client;
@@ -153,18 +154,21 @@ impl Context {
     }
 
     /// Records a new referrer in the mode asked for, or else (decided under the layout lock)
-    /// the layout's consistent convention, or annotation. Returns the mode and why it was used.
+    /// the layout's consistent convention, or annotation, in the same transaction that lists
+    /// `root` (with its tags) when given. Finishes `staged`, the write that stored them.
+    /// Returns the mode and why it was used.
     pub fn record(
         &self,
-        layout: &Layout,
+        staged: Staged,
+        root: Option<(&Descriptor, &[String])>,
         referrer: &Descriptor,
         subject: &Digest,
         args: &RecordArgs,
     ) -> Result<(Mode, &'static str)> {
         let asked = args.referrers_mode.map(Mode::from);
-        let (mode, _) = layout.record_referrer_auto(
-            referrer,
-            subject,
+        let (mode, _) = staged.commit_batch(
+            root,
+            &[(referrer.clone(), subject.clone())],
             asked,
             args.response_key.map(ResponseKey::from),
         )?;

@@ -1,8 +1,9 @@
 //! Deleting manifests with every record of them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::digest::Digest;
+use crate::entries;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::model::Descriptor;
@@ -31,19 +32,14 @@ impl Layout {
     /// Returns how many `index.json` entries were removed or rewritten.
     pub fn delete_manifests(&self, digests: &BTreeSet<Digest>) -> Result<usize> {
         let touched = self.edit_index(|index| {
-            let entries = std::mem::take(index.manifests_mut());
-            let mut out = Vec::with_capacity(entries.len());
-            let mut touched = 0;
-            for mut e in entries {
-                if digests.contains(e.digest()) {
-                    touched += 1;
-                    continue;
-                }
+            let mut touched = entries::remove_digests(index.manifests_mut(), digests);
+            let mut emptied = HashSet::new();
+            for (i, e) in index.manifests_mut().iter_mut().enumerate() {
                 if matches!(
-                    classify(&e),
+                    classify(e),
                     EntryKind::Response { .. } | EntryKind::Fallback { .. }
                 ) {
-                    let listed = self.record_listing(&e)?;
+                    let listed = self.record_listing(e)?;
                     if listed.iter().any(|d| digests.contains(d.digest())) {
                         touched += 1;
                         let rest: Vec<Descriptor> = listed
@@ -51,15 +47,15 @@ impl Layout {
                             .filter(|d| !digests.contains(d.digest()))
                             .collect();
                         if rest.is_empty() {
+                            emptied.insert(i);
                             continue;
                         }
                         let stored = self.write_blob_bytes(&record_index_bytes(&rest))?;
                         e.set_digest_and_size(stored.digest().clone(), stored.size());
                     }
                 }
-                out.push(e);
             }
-            *index.manifests_mut() = out;
+            entries::remove_positions(index.manifests_mut(), &emptied);
             Ok(touched)
         })?;
         for d in digests {

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::digest::Digest;
+use crate::entries;
 use crate::error::{Error, IoContext, Result};
 use crate::fsck::hash::{hashing_threads, subject_suspects};
 use crate::inventory::BlobFile;
@@ -136,12 +137,7 @@ impl Layout {
                     return Ok(GcStep::Done(report(plan, dead, work, false)));
                 }
                 let doomed: HashSet<usize> = plan.dead_entries.iter().copied().collect();
-                let mut i = 0;
-                index.manifests_mut().retain(|_| {
-                    let keep = !doomed.contains(&i);
-                    i += 1;
-                    keep
-                });
+                entries::remove_positions(index.manifests_mut(), &doomed);
                 Ok(GcStep::Sweep(plan, dead, index.clone()))
             })?;
             let (plan, dead, after) = match step {

@@ -21,7 +21,7 @@
 //!     ..Default::default()
 //! };
 //! let pushed = artifact::push(&layout, &req, &artifact::no_progress).unwrap();
-//! layout.add_entry(&pushed.descriptor, &["v1".to_string()]).unwrap();
+//! pushed.staged.commit(&pushed.descriptor, &["v1".to_string()]).unwrap();
 //! assert_eq!(layout.resolve(&Target::Tag("v1".into())).unwrap().digest(), pushed.descriptor.digest());
 //! ```
 
@@ -33,6 +33,7 @@
 pub mod artifact;
 pub mod delete;
 pub mod digest;
+mod entries;
 pub mod error;
 pub mod fsck;
 pub mod gc;

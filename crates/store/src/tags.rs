@@ -1,9 +1,10 @@
 //! Changes to `index.json` entries: recording pushed manifests, tagging, untagging.
 //! Each is one [`Layout::edit_index`] transaction.
 
+use crate::entries;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::model::{Descriptor, ImageIndex, annotations};
+use crate::model::{Descriptor, ImageIndex};
 use crate::reference::validate_ref_name;
 
 impl Layout {
@@ -41,10 +42,7 @@ impl Layout {
             return Err(missing());
         }
         self.edit_index(|index| {
-            let entries = index.manifests_mut();
-            let (removed, kept): (Vec<_>, Vec<_>) =
-                entries.drain(..).partition(|e| e.ref_name() == Some(tag));
-            *entries = kept;
+            let removed = entries::untag(index.manifests_mut(), tag);
             if removed.is_empty() {
                 return Err(missing());
             }
@@ -85,34 +83,6 @@ pub(crate) fn add_entry_in(
     tags: &[String],
 ) -> Result<()> {
     layout.must_exist(desc)?;
-    let entries = index.manifests_mut();
-    if tags.is_empty() {
-        if !entries.iter().any(|e| e.digest() == desc.digest()) {
-            entries.push(untagged(desc));
-        }
-        return Ok(());
-    }
-    for tag in tags {
-        let already = entries
-            .iter()
-            .filter(|e| e.ref_name() == Some(tag.as_str()))
-            .map(|e| e.digest() == desc.digest())
-            .collect::<Vec<_>>();
-        if already == [true] {
-            continue;
-        }
-        entries.retain(|e| e.ref_name() != Some(tag.as_str()));
-        let mut entry = untagged(desc);
-        entry.set_annotation(annotations::REF_NAME, tag);
-        entries.push(entry);
-    }
+    entries::set_tags(index.manifests_mut(), desc, tags);
     Ok(())
-}
-
-/// A copy of `desc` for a new entry: all its fields, minus the annotations that name a tag.
-fn untagged(desc: &Descriptor) -> Descriptor {
-    let mut entry = desc.clone();
-    entry.remove_annotation(annotations::REF_NAME);
-    entry.remove_annotation(annotations::CONTAINERD_IMAGE_NAME);
-    entry
 }

@@ -45,7 +45,13 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     };
     let pushed = artifact::push(&layout, &req, &progress::bar)?;
     let referrer = referrer_descriptor(&pushed.descriptor);
-    let (mode, why) = ctx.record(&layout, &referrer, subject.digest(), &args.record)?;
+    let (mode, why) = ctx.record(
+        pushed.staged,
+        None,
+        &referrer,
+        subject.digest(),
+        &args.record,
+    )?;
     eprintln!(
         "Attached to {}@{} (recorded as {} referrer, from {why})",
         r.dir.display(),

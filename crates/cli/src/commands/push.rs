@@ -74,15 +74,17 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         created: source_date_epoch()?,
     };
     let pushed = artifact::push(&layout, &req, &progress::bar)?;
-    layout.add_entry(&pushed.descriptor, &tags)?;
     if let Some(s) = &subject {
         let referrer = referrer_descriptor(&pushed.descriptor);
-        let (mode, why) = ctx.record(&layout, &referrer, s.digest(), &args.record)?;
+        let root = Some((&pushed.descriptor, tags.as_slice()));
+        let (mode, why) = ctx.record(pushed.staged, root, &referrer, s.digest(), &args.record)?;
         eprintln!(
             "Recorded as a {} referrer of {} (from {why})",
             mode.as_str(),
             s.digest()
         );
+    } else {
+        pushed.staged.commit(&pushed.descriptor, &tags)?;
     }
     eprintln!(
         "Pushed {} (artifactType {})",

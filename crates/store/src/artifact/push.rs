@@ -12,6 +12,7 @@ use crate::digest::{Algorithm, Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{Expected, Layout, open_buffered};
 use crate::model::{Descriptor, EMPTY_JSON, annotations, media};
+use crate::staged::Staged;
 
 /// Everything `push` needs besides the layout.
 #[derive(Debug, Clone, Default)]
@@ -34,20 +35,22 @@ pub struct PushRequest {
 }
 
 /// What a push stored: the manifest's descriptor as an `index.json` entry (without a tag), its
-/// exact bytes, and the pin that keeps garbage collection away from the new blobs until the
-/// caller has recorded them (drop it after [`Layout::add_entry`]).
+/// exact bytes, and the [`Staged`] write that keeps garbage collection away from the new blobs
+/// until the caller lists them with one of its commits.
+#[must_use = "a pushed manifest is listed only by a commit of its `staged` write"]
 pub struct Pushed {
     /// The manifest as an `index.json` entry: media type, digest, size, annotations and
     /// artifact type.
     pub descriptor: Descriptor,
     /// The manifest's exact bytes.
     pub manifest: Vec<u8>,
-    /// Keeps gc from collecting the new blobs until they are recorded.
-    pub pin: crate::layout::LayoutLock,
+    /// The write the blobs were stored under: finish it with [`Staged::commit`] (or
+    /// [`Staged::commit_batch`] for a referrer) to list the manifest.
+    pub staged: Staged,
 }
 
-/// Stores the files, the config and the manifest as blobs. `index.json` is not touched: record
-/// the result with [`Layout::add_entry`].
+/// Stores the files, the config and the manifest as blobs. `index.json` is not touched: list
+/// the result with a commit of [`Pushed::staged`].
 pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -> Result<Pushed> {
     // Check every input before writing anything, so a typo leaves the layout untouched.
     let mut titles = BTreeMap::new();
@@ -97,7 +100,8 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
     }
 
     // Inputs are valid: from here on blobs are written, so keep gc away until they are listed.
-    let pin = layout.pin()?;
+    let staged = layout.stage()?;
+    let layout = staged.layout();
     let mut layers = Vec::new();
     for spec in &req.files {
         layers.push(push_file(layout, spec, req.created, progress)?);
@@ -158,7 +162,7 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
     Ok(Pushed {
         descriptor: entry,
         manifest: bytes,
-        pin,
+        staged,
     })
 }
 

@@ -19,6 +19,7 @@ use serde::ser::SerializeStruct;
 
 use self::hash::{Hashed, hash_files, hashing_threads};
 use crate::digest::Digest;
+use crate::entries;
 use crate::error::{Error, IoContext, Result};
 use crate::inventory::BlobFile;
 use crate::layout::{Layout, Progress};
@@ -445,28 +446,13 @@ impl Layout {
         let mut done = Vec::new();
         if options.remove_missing {
             let removed = self.edit_index(|index| {
-                let mut removed = Vec::new();
-                let mut failure = None;
-                index.manifests_mut().retain(|e| {
-                    if !e.urls().is_empty() {
-                        return true;
+                let mut missing = HashSet::new();
+                for (i, e) in index.manifests().iter().enumerate() {
+                    if e.urls().is_empty() && !self.blob_exists(e.digest())? {
+                        missing.insert(i);
                     }
-                    match self.blob_exists(e.digest()) {
-                        Ok(true) => true,
-                        Ok(false) => {
-                            removed.push(e.clone());
-                            false
-                        }
-                        Err(err) => {
-                            failure.get_or_insert(err);
-                            true
-                        }
-                    }
-                });
-                match failure {
-                    Some(err) => Err(err),
-                    None => Ok(removed),
                 }
+                Ok(entries::remove_positions(index.manifests_mut(), &missing))
             })?;
             for e in removed {
                 done.push(format!(

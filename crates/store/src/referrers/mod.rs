@@ -14,7 +14,6 @@ pub(crate) mod write;
 pub use graph::{Graph, Node, Referrer};
 pub use issue::Issue;
 pub use scan::ScanOptions;
-pub(crate) use write::upsert_annotation_entry;
 pub use write::{AttachOutcome, ConvertReport, Mode, ResponseKey};
 
 use crate::digest::Digest;

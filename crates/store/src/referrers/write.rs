@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::{EntryKind, Graph, ScanOptions, classify};
 use super::{fallback_tag, keys};
 use crate::digest::Digest;
+use crate::entries::{self, upsert_subject_annotation};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
@@ -268,16 +269,11 @@ impl Layout {
         key: ResponseKey,
     ) -> Result<()> {
         if mode == Mode::Annotation {
-            let mut positions: HashMap<Digest, usize> = HashMap::new();
-            for (i, e) in index.manifests().iter().enumerate() {
-                if e.ref_name().is_none() {
-                    positions.entry(e.digest().clone()).or_insert(i);
-                }
-            }
+            let mut positions = entries::untagged_positions(index.manifests());
             let entries = index.manifests_mut();
             for (referrer, subject) in referrers {
                 let pos = positions.get(referrer.digest()).copied();
-                if upsert_annotation_entry(entries, pos, referrer, subject) == Some(true) {
+                if upsert_subject_annotation(entries, pos, referrer, subject) == Some(true) {
                     positions.insert(referrer.digest().clone(), entries.len() - 1);
                 }
             }
@@ -508,13 +504,12 @@ impl Layout {
         let subjects_with_referrers: HashSet<&Digest> = graph.subjects().iter().collect();
         let live_fallback_tags: HashSet<String> =
             graph.subjects().iter().map(fallback_tag).collect();
-        let entries = std::mem::take(index.manifests_mut());
-        let mut out = Vec::with_capacity(entries.len());
+        let mut stale: HashSet<usize> = HashSet::new();
         let mut seen_records: HashSet<String> = HashSet::new();
-        for e in entries {
-            let target_kind = match classify(&e) {
+        for (i, e) in index.manifests().iter().enumerate() {
+            let target_kind = match classify(e) {
                 EntryKind::Response { subject } => {
-                    let ours = to == Mode::Response && ResponseKey::of_entry(&e) == Some(key);
+                    let ours = to == Mode::Response && ResponseKey::of_entry(e) == Some(key);
                     // A target record for a subject without referrers, or a second one, is stale.
                     let live = Digest::parse(&subject)
                         .is_ok_and(|d| subjects_with_referrers.contains(&d))
@@ -522,7 +517,7 @@ impl Layout {
                     Some(ours && live)
                 }
                 // A tag that only looks like a record is the user's: kept as it is.
-                EntryKind::Fallback { .. } if !graph.is_fallback_record(&e) => None,
+                EntryKind::Fallback { .. } if !graph.is_fallback_record(e) => None,
                 EntryKind::Fallback { tag } => {
                     let live = live_fallback_tags.contains(&tag)
                         && seen_records.insert(format!("t:{tag}"));
@@ -541,25 +536,19 @@ impl Layout {
                     }
                 }
             };
-            match target_kind {
-                None | Some(true) => out.push(e),
-                Some(false) if keep => out.push(e),
-                Some(false) => report.removed += 1,
+            if target_kind == Some(false) && !keep {
+                stale.insert(i);
             }
         }
+        report.removed = entries::remove_positions(index.manifests_mut(), &stale).len();
+        let out = index.manifests_mut();
         match to {
             Mode::Annotation => {
                 // Positions of untagged entries by digest: one lookup per referrer, not a scan.
-                let mut positions: HashMap<Digest, usize> = HashMap::new();
-                for (i, e) in out.iter().enumerate() {
-                    if e.ref_name().is_none() {
-                        positions.entry(e.digest().clone()).or_insert(i);
-                    }
-                }
+                let mut positions = entries::untagged_positions(out);
                 for r in graph.referrers() {
                     let pos = positions.get(r.digest()).copied();
-                    match upsert_annotation_entry(&mut out, pos, &r.descriptor, r.subject.digest())
-                    {
+                    match upsert_subject_annotation(out, pos, &r.descriptor, r.subject.digest()) {
                         Some(true) => {
                             positions.insert(r.digest().clone(), out.len() - 1);
                             report.added += 1;
@@ -606,7 +595,7 @@ impl Layout {
                         .map(|r| r.descriptor.clone())
                         .collect();
                     let pos = positions.get(subject).copied();
-                    match self.upsert_record(&mut out, pos, kind, subject, &list, true, dry_run)? {
+                    match self.upsert_record(out, pos, kind, subject, &list, true, dry_run)? {
                         Some(true) => report.added += 1,
                         Some(false) => report.updated += 1,
                         None => {}
@@ -614,7 +603,6 @@ impl Layout {
                 }
             }
         }
-        *index.manifests_mut() = out;
         // The convert flag tells readers (olareg) that responses are the layout's referrer records.
         for k in [ResponseKey::Oci, ResponseKey::Olareg] {
             let ours = to == Mode::Response && k == key;
@@ -666,43 +654,4 @@ fn response_descriptor(entry: &Descriptor, manifest: &Manifest) -> Descriptor {
         d.set_artifact_type(at);
     }
     d
-}
-
-/// Ensures an untagged top-level entry for `referrer` annotated with its subject; `pos` is that
-/// entry's position when it exists. Returns `Some(true)` when added, `Some(false)` when an
-/// existing entry was annotated, `None` when it was already right.
-pub(crate) fn upsert_annotation_entry(
-    entries: &mut Vec<Descriptor>,
-    pos: Option<usize>,
-    referrer: &Descriptor,
-    subject: &Digest,
-) -> Option<bool> {
-    if let Some(e) = pos.and_then(|i| entries.get_mut(i)) {
-        if e.annotation(keys::CONTAINERD_SUBJECT) == Some(subject.as_str()) {
-            return None;
-        }
-        e.set_annotation(keys::CONTAINERD_SUBJECT, subject.as_str());
-        if e.artifact_type().is_none()
-            && let Some(at) = referrer.artifact_type()
-        {
-            e.set_artifact_type(at);
-        }
-        return Some(false);
-    }
-    let mut entry = Descriptor::new(
-        referrer.media_type(),
-        referrer.digest().clone(),
-        referrer.size(),
-    );
-    let mut ann: Map<String, Value> = referrer.annotations().cloned().unwrap_or_default();
-    ann.insert(
-        keys::CONTAINERD_SUBJECT.into(),
-        Value::from(subject.as_str()),
-    );
-    entry.set_annotations(ann);
-    if let Some(at) = referrer.artifact_type() {
-        entry.set_artifact_type(at);
-    }
-    entries.push(entry);
-    Some(true)
 }

@@ -32,12 +32,13 @@ use serde_json::json;
 use super::{Plan, Planner, Relation, dedup_relations};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
+use crate::entries::annotate_subject;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{
     Expected, INDEX_FILE, Labels, Layout, OCI_LAYOUT_FILE, Progress, copy_verified,
 };
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
-use crate::referrers::{ScanOptions, keys, upsert_annotation_entry};
+use crate::referrers::{ScanOptions, keys};
 
 /// Docker's image config media type.
 pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
@@ -219,7 +220,7 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
     dedup_relations(&mut relations);
     relations.sort_by(|a, b| a.referrer.digest().cmp(b.referrer.digest()));
     for rel in &relations {
-        record_annotation(&mut entries, &rel.referrer, &rel.subject);
+        annotate_subject(&mut entries, &rel.referrer, &rel.subject);
     }
 
     let docker_manifest = if options.docker_manifest {
@@ -252,19 +253,6 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
         },
         blobs,
     })
-}
-
-/// Adds (or completes) the subject-annotation record of `referrer` in `entries`: the one entry
-/// edit of the annotation mode, shared with the referrers writer.
-pub(crate) fn record_annotation(
-    entries: &mut Vec<Descriptor>,
-    referrer: &Descriptor,
-    subject: &Digest,
-) {
-    let pos = entries
-        .iter()
-        .position(|e| e.digest() == referrer.digest() && e.ref_name().is_none());
-    upsert_annotation_entry(entries, pos, referrer, subject);
 }
 
 /// `manifest.json` for `docker load`: exactly one image manifest with an image config.

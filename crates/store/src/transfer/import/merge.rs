@@ -5,13 +5,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
+use crate::entries::annotate_subject;
 use crate::error::{Error, IoContext, Result};
 use crate::layout::{DirSyncs, Layout, Placement, sync_dir};
 use crate::model::{Descriptor, ImageIndex};
 use crate::referrers::{EntryKind, classify};
 use crate::referrers::{Mode, ResponseKey, fallback_tag, keys};
 use crate::transfer::Relation;
-use crate::transfer::export::{Compression, record_annotation};
+use crate::transfer::export::Compression;
 
 use super::staging::{Destination, Staged, Staging};
 use super::{ImportOptions, ImportReport, Incoming};
@@ -173,7 +174,7 @@ pub(super) fn merge(
     if let Some((Mode::Annotation, _)) = mode_in_use {
         let before = index.manifests().len();
         for rel in &incoming.relations {
-            record_annotation(index.manifests_mut(), &rel.referrer, &rel.subject);
+            annotate_subject(index.manifests_mut(), &rel.referrer, &rel.subject);
         }
         out.added += index.manifests().len() - before;
     }
