@@ -73,6 +73,7 @@ Commands:
   gc          Delete blobs nothing reaches; a referrer lives as long as its subject does
   fsck        Verify every blob and descriptor and the referrer records
   ls          List the entries of index.json: tag, digest, media type, artifact type, platform, size
+  serve       Serve layouts as an OCI distribution registry (referrers answered from every convention)
   completion  Print a shell completion script (bash, zsh, fish, elvish, powershell)
   man         Print the manual page (roff) of ocistow or of one of its commands
   help        Print this message or the help of the given subcommand(s)

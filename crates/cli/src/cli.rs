@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
     attach, blob, completion, copy, discover, export, fsck, gc, import, init, ls, man, manifest,
-    pull, push, referrers, resolve, tag, tags, untag,
+    pull, push, referrers, resolve, serve, tag, tags, untag,
 };
 use crate::context::Context;
 use crate::exit::{self, Outcome};
@@ -142,6 +142,12 @@ pub enum Command {
     #[command(after_help = "Examples:\n  ocistow ls ./layout\n  ocistow ls ./layout --format json")]
     Ls(ls::Args),
 
+    /// Serve layouts as an OCI distribution registry (referrers answered from every convention).
+    #[command(
+        after_help = "Examples:\n  ocistow serve ./layouts\n  ocistow serve ./mirror --name team/app --addr 0.0.0.0:5000 --read-only"
+    )]
+    Serve(serve::Args),
+
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples:\n  ocistow completion bash > /etc/bash_completion.d/ocistow\n  ocistow completion zsh > \"${fpath[1]}/_ocistow\""
@@ -177,6 +183,7 @@ impl Command {
             Command::Gc(args) => gc::run(ctx, out, &args),
             Command::Fsck(args) => fsck::run(ctx, out, &args),
             Command::Ls(args) => ls::run(ctx, out, &args),
+            Command::Serve(args) => serve::run(ctx, out, &args),
             Command::Completion(args) => completion::run(out, &args, Cli::command()),
             Command::Man(args) => man::run(out, &args, Cli::command(), VERSION),
         }

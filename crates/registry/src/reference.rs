@@ -3,6 +3,10 @@
 use std::fmt;
 
 use ocistow_store::Digest;
+use ocistow_store::reference::validate_repository;
+/// The distribution grammar of names lives with the store's other reference rules (`ocistow serve`
+/// checks names with it too).
+pub use ocistow_store::reference::validate_tag;
 
 use crate::error::{Error, Result};
 
@@ -136,51 +140,6 @@ fn validate_registry(registry: &str) -> Result<(), String> {
     if !(host.contains('.') || host.contains(':') || port.is_some() || host == "localhost") {
         return Err(format!(
             "{host:?} does not look like a registry host (write docker://HOST[:PORT]/REPO)"
-        ));
-    }
-    Ok(())
-}
-
-/// Repository names as the distribution spec allows them: `/`-separated lowercase components,
-/// separators `.`, `_`, `__` and runs of `-` between alphanumerics.
-fn validate_repository(repo: &str) -> Result<(), String> {
-    if repo.is_empty() {
-        return Err("no repository".into());
-    }
-    if repo.len() > 255 {
-        return Err("repository name longer than 255 characters".into());
-    }
-    for component in repo.split('/') {
-        let ok = !component.is_empty()
-            && component
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-            && component.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && component.ends_with(|c: char| c.is_ascii_alphanumeric())
-            && !component.contains("..")
-            && !component.contains("___");
-        if !ok {
-            return Err(format!(
-                "repository component {component:?} is not lowercase letters and digits \
-                 separated by '.', '_', '__' or '-'"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Tags: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-pub fn validate_tag(tag: &str) -> Result<(), String> {
-    let mut chars = tag.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !first_ok
-        || tag.len() > 128
-        || !chars.all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
-        return Err(format!(
-            "tag {tag:?} is not 1 to 128 of [A-Za-z0-9._-] starting with a letter, digit or '_'"
         ));
     }
     Ok(())

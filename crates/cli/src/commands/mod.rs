@@ -19,6 +19,7 @@ pub mod pull;
 pub mod push;
 pub mod referrers;
 pub mod resolve;
+pub mod serve;
 pub mod tag;
 pub mod tags;
 pub mod untag;
