@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod layout;
+pub mod process;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
