@@ -1,6 +1,10 @@
-//! Helpers shared by the benchmarks: running commands, timing summaries, machine state.
+//! Helpers shared by the benchmarks: running commands, timing summaries, machine state,
+//! generated layouts.
 
 #![allow(dead_code)]
+
+pub mod layout;
+pub mod process;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
