@@ -22,3 +22,4 @@ mod referrers;
 mod registry;
 mod snapshots;
 mod transfer;
+mod users;

@@ -42,6 +42,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         config: None,
         subject: Some(subject.clone()),
         created: source_date_epoch()?,
+        ..PushRequest::default()
     };
     let pushed = artifact::push(&layout, &req, &progress::bar)?;
     let referrer = referrer_descriptor(&pushed.descriptor);

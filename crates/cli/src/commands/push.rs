@@ -72,6 +72,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         config: args.config.as_deref().map(file_spec).transpose()?,
         subject: subject.clone(),
         created: source_date_epoch()?,
+        ..PushRequest::default()
     };
     let pushed = artifact::push(&layout, &req, &progress::bar)?;
     if let Some(s) = &subject {

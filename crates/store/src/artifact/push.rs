@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -24,8 +24,13 @@ pub struct PushRequest {
     pub artifact_type: Option<String>,
     /// Manifest annotations (`-a KEY=VALUE`).
     pub annotations: BTreeMap<String, String>,
+    /// Annotations of the layer pushed from a path of `files` (oras's per-file keys of
+    /// `--annotation-file`), next to its title; a path not in `files` is refused.
+    pub layer_annotations: BTreeMap<PathBuf, BTreeMap<String, String>>,
     /// The config blob; the empty JSON config when absent.
     pub config: Option<FileSpec>,
+    /// Annotations of the config descriptor (oras's `$config`).
+    pub config_annotations: BTreeMap<String, String>,
     /// A referrer's subject; written as the plain descriptor (mediaType, digest, size).
     pub subject: Option<Descriptor>,
     /// Seconds since the epoch for `org.opencontainers.image.created` when the annotations do
@@ -83,6 +88,16 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
             )));
         }
     }
+    if let Some(path) = req
+        .layer_annotations
+        .keys()
+        .find(|p| !req.files.iter().any(|f| &f.path == *p))
+    {
+        return Err(Error::InvalidInput(format!(
+            "annotations are given for {}, which is not pushed",
+            path.display()
+        )));
+    }
     // A corrupt index.json would fail the final update: find out before writing any blob.
     layout.check_index()?;
     if req.files.is_empty() && req.config.is_none() && req.artifact_type.is_none() {
@@ -104,7 +119,8 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
     let layout = staged.layout();
     let mut layers = Vec::new();
     for spec in &req.files {
-        layers.push(push_file(layout, spec, req.created, progress)?);
+        let extra = req.layer_annotations.get(&spec.path);
+        layers.push(push_file(layout, spec, extra, req.created, progress)?);
     }
     let config = if let Some(spec) = &req.config {
         let (digest, size) = ingest_file(layout, &spec.path, progress)?;
@@ -116,6 +132,10 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
         d.set_data_base64("e30=");
         d
     };
+    let mut config = config;
+    for (k, v) in &req.config_annotations {
+        config.set_annotation(k, v);
+    }
     let artifact_type = match (&req.artifact_type, &req.config) {
         (Some(t), _) => Some(t.clone()),
         (None, None) => Some(media::UNKNOWN_ARTIFACT.to_string()),
@@ -189,6 +209,7 @@ fn title_of(path: &Path) -> Result<String> {
 fn push_file(
     layout: &Layout,
     spec: &FileSpec,
+    extra: Option<&BTreeMap<String, String>>,
     created: Option<u64>,
     progress: ProgressFactory<'_>,
 ) -> Result<Descriptor> {
@@ -196,7 +217,7 @@ fn push_file(
     let meta = fs::metadata(&spec.path).at(&spec.path)?;
     let mut desc = if meta.is_dir() {
         let (digest, size, tar_digest) =
-            push_directory(layout, &spec.path, &title, created.unwrap_or(0))?;
+            push_directory(layout, &spec.path, &title, created.unwrap_or(0), progress)?;
         let mt = spec.media_type.as_deref().unwrap_or(media::LAYER_TAR_GZIP);
         let mut d = Descriptor::new(mt, digest, size);
         d.set_annotation(annotations::ORAS_CONTENT_DIGEST, tar_digest.as_str());
@@ -207,6 +228,9 @@ fn push_file(
         let mt = spec.media_type.as_deref().unwrap_or(media::LAYER_TAR);
         Descriptor::new(mt, digest, size)
     };
+    for (k, v) in extra.into_iter().flatten() {
+        desc.set_annotation(k, v);
+    }
     desc.set_annotation(annotations::TITLE, &title);
     // Go marshals annotation maps sorted by key; keep oras's byte layout.
     if let Some(a) = desc.annotations() {
@@ -243,12 +267,26 @@ fn ingest_file(
 /// entries come sorted by name (not in `readdir` order, which differs between filesystems),
 /// every header has mtime `mtime`, uid and gid 0, no owner names, no atime or ctime, and mode
 /// 0755 (directories, executables), 0644 (other files) or 0777 (symlinks).
+///
+/// `progress` is given the name of the directory and the bytes of its files, and advances as
+/// they are read.
 fn push_directory(
     layout: &Layout,
     dir: &Path,
     title: &str,
     mtime: u64,
+    progress: ProgressFactory<'_>,
 ) -> Result<(Digest, u64, Digest)> {
+    // Sizing the bar costs a walk of metadata only; an unreadable entry fails the real walk.
+    let total: u64 = walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(std::result::Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = progress(&dir.display().to_string(), total);
     let writer = layout.blob_writer(Algorithm::Sha256)?;
     let gz = flate2::write::GzEncoder::new(writer, flate2::Compression::default());
     let mut tar = tar::Builder::new(HashingWriter::new(gz, Algorithm::Sha256));
@@ -290,6 +328,7 @@ fn push_directory(
             let mut exact = Exact {
                 inner: file,
                 left: meta.len(),
+                progress: bar.as_ref(),
             };
             tar.append_data(&mut header, &name, &mut exact).at(path)?;
         } else if kind.is_symlink() {
@@ -314,12 +353,13 @@ fn push_directory(
 
 /// Reads exactly the size a tar header announced: a file that shrinks or grows while it is
 /// pushed is an error, not a corrupt archive.
-struct Exact<R> {
+struct Exact<'a, R> {
     inner: R,
     left: u64,
+    progress: &'a dyn crate::layout::Progress,
 }
 
-impl<R: io::Read> io::Read for Exact<R> {
+impl<R: io::Read> io::Read for Exact<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.left == 0 {
             let mut probe = [0u8; 1];
@@ -339,6 +379,7 @@ impl<R: io::Read> io::Read for Exact<R> {
             ));
         }
         self.left -= n as u64;
+        self.progress.advance(n as u64);
         Ok(n)
     }
 }
