@@ -15,6 +15,7 @@ mod fixtures;
 mod import_hostile;
 mod interop;
 mod maintenance;
+mod normalize;
 mod promises;
 mod pull_confinement;
 mod push_reproducible;

@@ -40,6 +40,7 @@ mod inventory;
 pub mod layout;
 pub mod maintenance;
 pub mod model;
+pub mod normalize;
 pub mod reference;
 pub mod referrers;
 pub mod staged;
