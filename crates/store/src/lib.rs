@@ -31,6 +31,7 @@
 #![allow(clippy::case_sensitive_file_extension_comparisons)]
 
 pub mod artifact;
+pub mod builder;
 pub mod delete;
 pub mod digest;
 pub mod error;
