@@ -188,6 +188,7 @@ Options:
   -o, --output <OUTDIR>               Directory to write the files to (created if needed)
       --format <FORMAT>               Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
       --platform <OS/ARCH[/VARIANT]>  Pick this platform's manifest when the reference is an index
+  -k, --keep-old-files                Do not replace existing files that differ: refuse the pull (exit 7) and write nothing (oras's flag). Without it such files are replaced, each named on stderr
   -h, --help                          Print help
 
 Examples:

@@ -18,6 +18,7 @@ mod maintenance;
 mod normalize;
 mod promises;
 mod pull_confinement;
+mod pull_keep_old_files;
 mod push_reproducible;
 mod referrers;
 mod registry;
