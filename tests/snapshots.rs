@@ -67,6 +67,7 @@ Commands:
   attach      Attach files to a subject as a referrer (an SBOM, a signature, a scan result)
   discover    List the referrers of a subject, recursively, from every convention a layout may use
   referrers   Inspect and convert how referrers are recorded
+  normalize   Make a layout written by other tools canonical, never rewriting a blob
   copy        Copy a manifest or index and everything it reaches between layouts and registries [alias: cp]
   export      Write references (and what they reach) as a tarball that is itself a layout
   import      Merge a tarball (OCI layout or docker save; tar, tar+gzip, tar+zstd) into a layout
@@ -188,6 +189,7 @@ Options:
   -o, --output <OUTDIR>               Directory to write the files to (created if needed)
       --format <FORMAT>               Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
       --platform <OS/ARCH[/VARIANT]>  Pick this platform's manifest when the reference is an index
+  -k, --keep-old-files                Do not replace existing files that differ: refuse the pull (exit 7) and write nothing (oras's flag). Without it such files are replaced, each named on stderr
   -h, --help                          Print help
 
 Examples:

@@ -8,7 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{
     attach, blob, completion, copy, discover, export, fsck, gc, import, init, ls, man, manifest,
-    pull, push, referrers, resolve, serve, tag, tags, untag,
+    normalize, pull, push, referrers, resolve, serve, tag, tags, untag,
 };
 use crate::context::Context;
 use crate::exit::{self, Outcome};
@@ -107,6 +107,17 @@ pub enum Command {
     #[command(subcommand)]
     Referrers(referrers::Command),
 
+    /// Make a layout written by other tools canonical, never rewriting a blob.
+    ///
+    /// Referrers are recorded in one mode (as `referrers convert`), referrer entries get their
+    /// manifest's artifactType and annotations, identical duplicate entries are merged,
+    /// superseded response and fallback records dropped and a missing top-level mediaType added.
+    /// Exit 1: a tag names two digests (reported, left as it is).
+    #[command(
+        after_help = "Examples:\n  ocistow normalize ./layout --dry-run\n  ocistow normalize ./layout --to tag"
+    )]
+    Normalize(normalize::Args),
+
     /// Copy a manifest or index and everything it reaches between layouts and registries.
     #[command(
         visible_alias = "cp",
@@ -177,6 +188,7 @@ impl Command {
             Command::Attach(args) => attach::run(ctx, out, &args),
             Command::Discover(args) => discover::run(ctx, out, &args),
             Command::Referrers(cmd) => referrers::run(ctx, out, &cmd),
+            Command::Normalize(args) => normalize::run(ctx, out, &args),
             Command::Copy(args) => copy::run(ctx, out, &args),
             Command::Export(args) => export::run(ctx, out, &args),
             Command::Import(args) => import::run(ctx, out, &args),

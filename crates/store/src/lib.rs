@@ -31,6 +31,7 @@
 #![allow(clippy::case_sensitive_file_extension_comparisons)]
 
 pub mod artifact;
+pub mod builder;
 pub mod delete;
 pub mod digest;
 mod entries;
@@ -41,6 +42,7 @@ mod inventory;
 pub mod layout;
 pub mod maintenance;
 pub mod model;
+pub mod normalize;
 pub mod reference;
 pub mod referrers;
 pub mod staged;

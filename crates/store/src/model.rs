@@ -491,6 +491,21 @@ impl ImageIndex {
         self.fields.get("mediaType").and_then(Value::as_str)
     }
 
+    /// Sets `mediaType`; a new field goes right after `schemaVersion`, where Go tools write it.
+    pub fn set_media_type(&mut self, media_type: &str) {
+        let value = Value::String(media_type.into());
+        if let Some(slot) = self.fields.get_mut("mediaType") {
+            *slot = value;
+        } else {
+            let at = self
+                .fields
+                .keys()
+                .position(|k| k == "schemaVersion")
+                .map_or(0, |i| i + 1);
+            self.fields.shift_insert(at, "mediaType".into(), value);
+        }
+    }
+
     /// `artifactType`, when set.
     pub fn artifact_type(&self) -> Option<&str> {
         self.fields.get("artifactType").and_then(Value::as_str)

@@ -15,6 +15,7 @@ pub mod init;
 pub mod ls;
 pub mod man;
 pub mod manifest;
+pub mod normalize;
 pub mod pull;
 pub mod push;
 pub mod referrers;

@@ -21,13 +21,25 @@ pub struct Args {
     /// Pick this platform's manifest when the reference is an index.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
+    /// Do not replace existing files that differ: refuse the pull (exit 7) and write nothing
+    /// (oras's flag). Without it such files are replaced, each named on stderr.
+    #[arg(short = 'k', long)]
+    keep_old_files: bool,
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let r = ctx.reference(&args.reference)?;
     let layout = ctx.open(&r)?;
     let desc = resolve(&layout, &r, args.platform.as_deref())?;
-    let written = artifact::pull(&layout, &desc, &args.output, &progress::bar)?;
+    let options = artifact::PullOptions::default().keep_old_files(args.keep_old_files);
+    let pulled = artifact::pull_with(&layout, &desc, &args.output, &options, &progress::bar)?;
+    for p in &pulled.replaced {
+        eprintln!(
+            "Replaced {}: it had other content (-k keeps existing files)",
+            args.output.join(p).display()
+        );
+    }
+    let written = pulled.written;
     if ctx.json() {
         let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
         out.json(&json!({"digest": desc.digest(), "files": files}))?;

@@ -81,6 +81,28 @@ impl OutDir {
         Ok(Ok(OnDisk::Dir))
     }
 
+    /// Opens `rel` for reading when it is a regular file (not through a symlink, without
+    /// blocking on a FIFO); `None` when it is absent or anything else.
+    pub(crate) fn open_existing_file(&self, rel: &Path) -> Result<Option<File>> {
+        let fd = match rustix::fs::openat2(
+            &self.fd,
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK,
+            Mode::empty(),
+            RESOLVE,
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT | rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(io::Error::from(e)).at(self.path(rel)),
+        };
+        let st = rustix::fs::fstat(&fd)
+            .map_err(io::Error::from)
+            .at(self.path(rel))?;
+        Ok((FileType::from_raw_mode(st.st_mode) == FileType::RegularFile).then(|| File::from(fd)))
+    }
+
     /// Opens directory `rel` (empty: the output directory), creating what is missing.
     pub(crate) fn ensure_dir(&self, rel: &Path) -> Result<OwnedFd> {
         let mut fd = self.reopen_root()?;

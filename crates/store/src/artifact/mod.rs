@@ -14,7 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::layout::{NoProgress, Progress};
 
-pub use pull::{pull, safe_relative_path};
+pub use pull::{PullOptions, Pulled, pull, pull_with, safe_relative_path};
 pub use push::{PushRequest, Pushed, push};
 
 /// One file (or directory) to push, with an optional media type.

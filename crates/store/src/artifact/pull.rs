@@ -7,21 +7,63 @@ use std::path::{Component, Path, PathBuf};
 
 use super::ProgressFactory;
 use super::confined::{OnDisk, OutDir};
-use crate::digest::HashingReader;
+use crate::digest::{Algorithm, Digest, HashingReader};
 use crate::error::{Error, IoContext, Result};
 use crate::layout::Layout;
 use crate::model::{Descriptor, Manifest, annotations};
 use crate::transfer::tar_reader::{Head, Kind, TarError, TarReader};
 
+/// How a pull treats files already in the output directory.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PullOptions {
+    /// Refuse to replace an existing file whose content differs (oras's `-k/--keep-old-files`);
+    /// the pull then writes nothing. Without it such files are replaced and reported in
+    /// [`Pulled::replaced`].
+    pub keep_old_files: bool,
+}
+
+impl PullOptions {
+    /// The options with `keep_old_files` set as given.
+    #[must_use]
+    pub fn keep_old_files(mut self, keep: bool) -> Self {
+        self.keep_old_files = keep;
+        self
+    }
+}
+
+/// What a pull wrote.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Pulled {
+    /// Every path written (a directory layer's top directory for an unpacked layer).
+    pub written: Vec<PathBuf>,
+    /// Files that existed with other content and were replaced (relative to the output
+    /// directory).
+    pub replaced: Vec<PathBuf>,
+}
+
 /// Writes each titled layer of an image manifest to `outdir/<title>`, verifying every byte.
 /// Titles that would land outside `outdir` are refused before anything is written.
-/// Returns the paths written.
+/// Returns the paths written. Existing files are replaced; see [`pull_with`].
 pub fn pull(
     layout: &Layout,
     desc: &Descriptor,
     outdir: &Path,
     progress: ProgressFactory<'_>,
 ) -> Result<Vec<PathBuf>> {
+    Ok(pull_with(layout, desc, outdir, &PullOptions::default(), progress)?.written)
+}
+
+/// [`pull`], with what to do about files already in `outdir`: every existing file the pull
+/// would write is compared with the content it would get, before anything is written.
+pub fn pull_with(
+    layout: &Layout,
+    desc: &Descriptor,
+    outdir: &Path,
+    options: &PullOptions,
+    progress: ProgressFactory<'_>,
+) -> Result<Pulled> {
     let (_, manifest) = layout.read_manifest(desc)?;
     let manifest = match manifest {
         Manifest::Image(m) => m,
@@ -73,6 +115,8 @@ pub fn pull(
     // nothing planned passes through a symlink or replaces a directory on disk.
     let mut claims = Claims::default();
     let mut unpacked: Vec<Vec<Entry>> = Vec::new();
+    // The content each file gets, to compare with a file already there.
+    let mut contents: Vec<(PathBuf, Digest)> = Vec::new();
     for (layer, rel, unpack) in &plan {
         match layout.blob_size(layer.digest())? {
             Some(size) if size == layer.size() => {}
@@ -92,20 +136,43 @@ pub fn pull(
         };
         if *unpack {
             let mut entries = Vec::new();
-            read_layer(layout, layer, |entry, _| {
+            read_layer(layout, layer, |entry, data| {
                 claims
                     .claim(&entry.path, entry.kind.claim())
                     .map_err(|r| refuse(&entry.path, r))?;
+                if matches!(entry.kind, EntryKind::File { .. }) {
+                    let mut hashing = HashingReader::new(data, Algorithm::Sha256);
+                    io::copy(&mut hashing, &mut io::sink()).at(layout.blob_path(layer.digest()))?;
+                    contents.push((entry.path.clone(), hashing.finish().0));
+                }
                 entries.push(entry);
                 Ok(())
             })?;
             unpacked.push(entries);
         } else {
             claims.claim(rel, Claim::File).map_err(|r| refuse(rel, r))?;
+            contents.push((rel.clone(), layer.digest().clone()));
         }
     }
     let out = OutDir::create(outdir)?;
     claims.check_disk(&out, &plan)?;
+    let mut replaced = Vec::new();
+    for (rel, digest) in &contents {
+        if differs(&out, rel, digest)? {
+            replaced.push(rel.clone());
+        }
+    }
+    if options.keep_old_files && !replaced.is_empty() {
+        let names: Vec<String> = replaced
+            .iter()
+            .map(|p| out.path(p).display().to_string())
+            .collect();
+        return Err(Error::Conflict(format!(
+            "existing files with other content: {}; not replaced (keep-old-files), nothing was \
+             written",
+            names.join(", ")
+        )));
+    }
 
     let root = outdir.canonicalize().at(outdir)?;
     let root_fd = out.ensure_dir(Path::new(""))?;
@@ -155,7 +222,28 @@ pub fn pull(
         OutDir::rename(&root_fd, &name, &dir, file).at(out.path(&rel))?;
         written.push(root.join(&rel));
     }
-    Ok(written)
+    Ok(Pulled { written, replaced })
+}
+
+/// True when `rel` is a file in the output directory whose content does not hash to `digest`
+/// (a symlink or a special file there differs too; an absent one does not). Reads at most one
+/// byte more than the file's size at open.
+fn differs(out: &OutDir, rel: &Path, digest: &Digest) -> Result<bool> {
+    match out.inspect(rel)? {
+        Ok(OnDisk::Absent | OnDisk::Dir) | Err(_) => return Ok(false),
+        Ok(OnDisk::Symlink) => return Ok(true),
+        Ok(OnDisk::Other) => {}
+    }
+    let Some(file) = out.open_existing_file(rel)? else {
+        return Ok(true);
+    };
+    let Ok(algorithm) = digest.known_algorithm() else {
+        return Ok(true);
+    };
+    let size = file.metadata().at(out.path(rel))?.len();
+    let mut hashing = HashingReader::new(io::BufReader::new(file).take(size + 1), algorithm);
+    io::copy(&mut hashing, &mut io::sink()).at(out.path(rel))?;
+    Ok(&hashing.finish().0 != digest)
 }
 
 /// Temporary files in the output directory, removed unless renamed into place.

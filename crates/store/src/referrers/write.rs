@@ -478,7 +478,8 @@ impl Layout {
         })
     }
 
-    fn convert_in(
+    /// The edit of a convert on `index` (normalize runs it as its first step).
+    pub(crate) fn convert_in(
         &self,
         index: &mut ImageIndex,
         graph: &Graph,
@@ -620,7 +621,7 @@ impl Layout {
 
 /// The mode an index uses consistently, judged from its entries alone (no blob is read):
 /// only response records, only fallback tags, or only subject annotations.
-fn mode_in_index(index: &ImageIndex) -> Option<(Mode, ResponseKey)> {
+pub(crate) fn mode_in_index(index: &ImageIndex) -> Option<(Mode, ResponseKey)> {
     let mut seen = HashSet::new();
     for e in index.manifests() {
         match classify(e) {
