@@ -49,7 +49,7 @@ fn a_directory_push_reports_progress_over_the_bytes_of_its_files() {
         created: Some(0),
         ..Default::default()
     };
-    artifact::push(&layout, &req, &factory).unwrap();
+    let _uncommitted = artifact::push(&layout, &req, &factory).unwrap();
     let calls = recorded.0.borrow();
     let dir_bar = calls
         .iter()
