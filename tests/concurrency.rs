@@ -879,3 +879,101 @@ fn eight_processes_attach_200_referrers_in_each_mode() {
     }
     eprintln!("three modes in {:.2?}", t_all.elapsed());
 }
+
+/// A writer that must wait says once, on stderr, who holds the lock (the holder wrote its pid
+/// and note into the lock file) and how long it will wait; it then times out as before.
+#[test]
+fn a_waiting_writer_says_who_holds_the_lock_and_for_how_long() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("layout");
+    init(&dir);
+    let file = tmp.path().join("a.txt");
+    fs::write(&file, "a\n").unwrap();
+    run_ok(&["push", &tagged(&dir, "t1"), file.to_str().unwrap()]);
+    let layout = ocistow_store::Layout::open(&dir)
+        .unwrap()
+        .with_lock_holder("the test holding the lock");
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        layout
+            .edit_index(|_| {
+                held_tx.send(()).unwrap();
+                // Held until the writer has given up (bounded, should the test fail first).
+                let _ = done_rx.recv_timeout(Duration::from_secs(30));
+                Ok(())
+            })
+            .unwrap();
+    });
+    held_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let out = cmd()
+        .args(["tag", &tagged(&dir, "t1"), "t2"])
+        .env("OCISTOW_LOCK_TIMEOUT", "0.5")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    done_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let line = format!(
+        "ocistow: {} is held by \"pid {}: the test holding the lock\"; waiting up to 0.5s for it",
+        dir.join(".ocistow.lock").display(),
+        std::process::id()
+    );
+    assert_eq!(stderr.matches(&line).count(), 1, "{stderr}");
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    // Released: the note went with the hold.
+    assert_eq!(fs::read(dir.join(".ocistow.lock")).unwrap(), b"");
+}
+
+/// gc in a tight loop on one thread and a writer on another thread of the same process: every
+/// write gets its turn (the threads of a process take a lock in the order they asked).
+#[test]
+fn an_in_process_gc_loop_does_not_starve_a_writer() {
+    use ocistow_store::maintenance::GcOptions;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("layout");
+    let layout = ocistow_store::Layout::init(&dir)
+        .unwrap()
+        .with_lock_timeout(Duration::from_secs(3));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gc = {
+        let (layout, stop) = (layout.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut runs = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                layout.gc(&GcOptions::default()).unwrap();
+                runs += 1;
+            }
+            runs
+        })
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = {
+        let layout = layout.clone();
+        std::thread::spawn(move || {
+            for i in 0..30u32 {
+                let staged = layout.stage();
+                let result = staged.and_then(|staged| {
+                    let d = staged
+                        .layout()
+                        .write_blob_bytes(format!("blob {i}").as_bytes())?;
+                    staged.commit(&d, &[format!("t{i}")])
+                });
+                tx.send(result.map_err(|e| e.to_string())).unwrap();
+            }
+        })
+    };
+    for i in 0..30 {
+        let got = rx.recv_timeout(Duration::from_secs(20));
+        assert!(
+            matches!(got, Ok(Ok(()))),
+            "write {i} under an in-process gc loop: {got:?}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let runs = gc.join().unwrap();
+    assert!(runs > 0);
+    let tags: Vec<String> = layout.tags().unwrap().into_iter().map(|t| t.0).collect();
+    assert_eq!(tags.len(), 30, "{tags:?}");
+}

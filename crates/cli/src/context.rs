@@ -124,13 +124,18 @@ impl Context {
 
     /// Opens an existing layout.
     pub fn open_dir(&self, dir: &Path) -> Result<Layout> {
-        Ok(Layout::open(dir)?.with_lock_timeout(self.lock_timeout))
+        Ok(announce_lock_waits(
+            Layout::open(dir)?.with_lock_timeout(self.lock_timeout),
+        ))
     }
 
     /// Opens a layout, creating it when missing.
     pub fn init_dir(&self, dir: &Path) -> Result<Layout> {
         // init takes the lock too: it waits as long as every other writer.
-        Ok(Layout::init_with_lock_timeout(dir, self.lock_timeout)?)
+        Ok(announce_lock_waits(Layout::init_with_lock_timeout(
+            dir,
+            self.lock_timeout,
+        )?))
     }
 
     /// The write mode of a new referrer: the flag (or `OCISTOW_REFERRERS_MODE`), else the
@@ -231,6 +236,24 @@ fn read_password_stdin() -> Result<String> {
 }
 
 /// `OCISTOW_LOCK_TIMEOUT`: seconds, optionally fractional and suffixed `s` (`10`, `0.5`, `30s`).
+/// Our command line goes into the lock file while we hold it, and a wait for someone else's
+/// lock is said once on stderr: who holds it and how long we wait.
+fn announce_lock_waits(layout: Layout) -> Layout {
+    let command: Vec<String> = std::env::args().collect();
+    layout
+        .with_lock_holder(command.join(" "))
+        .with_lock_wait_notice(|w| {
+            let who = w
+                .holder
+                .map_or_else(|| "another process".to_string(), |h| format!("{h:?}"));
+            eprintln!(
+                "ocistow: {} is held by {who}; waiting up to {}s for it",
+                w.path.display(),
+                w.timeout.as_secs_f64()
+            );
+        })
+}
+
 fn parse_lock_timeout(text: &str) -> Result<Duration> {
     text.trim()
         .strip_suffix('s')

@@ -134,6 +134,14 @@ pub enum Error {
         waited: Duration,
     },
 
+    /// The calling thread already holds this lock in a conflicting mode (a push pin held while
+    /// calling gc, say): waiting would only wait for itself, so the call fails at once.
+    #[error("{path}: this thread already holds this lock; waiting for it would never end")]
+    LockHeldByThisProcess {
+        /// The lock file.
+        path: PathBuf,
+    },
+
     /// A path that must be a regular file (a blob, `index.json`, `oci-layout`) is something
     /// else. Opened without blocking, so a FIFO is reported instead of hanging.
     #[error("{path}: is {kind}, not a regular file")]

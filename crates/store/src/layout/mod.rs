@@ -29,7 +29,7 @@ use crate::model::ImageIndex;
 pub(crate) use blobs::open_regular;
 pub use ingest::BlobWriter;
 pub(crate) use ingest::{DirSyncs, Labels, Placement, copy_verified};
-pub use lock::LayoutLock;
+pub use lock::{LayoutLock, LockWait};
 
 /// File names inside a layout.
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";
@@ -110,6 +110,10 @@ pub struct Layout {
     /// [`Layout::check_index`] uses it, to skip a second parse of an unchanged file; every read
     /// of the content parses the file again.
     index_ok: std::sync::Arc<std::sync::Mutex<Option<FileId>>>,
+    /// Written by an exclusive holder into the lock file (see [`Layout::with_lock_holder`]).
+    lock_holder: Option<std::sync::Arc<str>>,
+    /// Told when a writer starts to wait (see [`Layout::with_lock_wait_notice`]).
+    on_lock_wait: Option<lock::WaitNotice>,
 }
 
 /// What identifies one version of a file: replaced by rename (new inode) or rewritten in place
@@ -154,6 +158,8 @@ impl Layout {
             root,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             index_ok: std::sync::Arc::default(),
+            lock_holder: None,
+            on_lock_wait: None,
         };
         layout.check_oci_layout_file()?;
         let index = layout.index_path();
@@ -190,6 +196,8 @@ impl Layout {
             root,
             lock_timeout: timeout,
             index_ok: std::sync::Arc::default(),
+            lock_holder: None,
+            on_lock_wait: None,
         };
         // Checked before the lock file is created, so a refused init leaves the directory as it was.
         layout.refuse_foreign_content()?;
@@ -492,9 +500,52 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::init(dir.path())
             .unwrap()
-            .with_lock_timeout(Duration::from_millis(50));
+            .with_lock_timeout(Duration::from_millis(200));
         let _held = layout.lock().unwrap();
-        // a second open file description conflicts even within one process
-        assert!(matches!(layout.lock(), Err(Error::Locked { .. })));
+        // Another thread of this process waits, then times out (a second open file
+        // description conflicts even within one process).
+        let other = layout.clone();
+        let waited = std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            (other.lock().err(), start.elapsed())
+        })
+        .join()
+        .unwrap();
+        assert!(matches!(waited.0, Some(Error::Locked { .. })), "{waited:?}");
+        assert!(waited.1 >= Duration::from_millis(200));
+    }
+
+    /// The thread that holds a lock and asks for it again would wait for itself: it fails at
+    /// once, whatever the timeout, and the same for gc called under a push pin.
+    #[test]
+    fn a_lock_this_thread_holds_fails_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path())
+            .unwrap()
+            .with_lock_timeout(Duration::from_secs(30));
+        let start = std::time::Instant::now();
+        {
+            let _held = layout.lock().unwrap();
+            let err = layout.lock().err();
+            assert!(
+                matches!(&err, Some(Error::LockHeldByThisProcess { path }) if *path == layout.lock_path()),
+                "{err:?}"
+            );
+        }
+        let staged = layout.stage().unwrap();
+        let err = layout.gc(&crate::maintenance::GcOptions::default()).err();
+        assert!(
+            matches!(err, Some(Error::LockHeldByThisProcess { .. })),
+            "{err:?}"
+        );
+        // A second pin of the same thread is fine (shared with itself).
+        let again = layout.stage().unwrap();
+        drop((staged, again));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        // Released: both work again.
+        layout
+            .gc(&crate::maintenance::GcOptions::default())
+            .unwrap();
+        drop(layout.lock().unwrap());
     }
 }
