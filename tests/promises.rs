@@ -713,3 +713,97 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+// ---- gc and what an interrupted write left ---------------------------------------------------
+
+/// A referrer blob that no record lists (what a killed attach or `copy -r` leaves) is a note
+/// for fsck; gc keeps it within `--grace` and removes it (and its own layer) after, while the
+/// listed referrer of the same subject stays.
+#[test]
+fn gc_removes_an_unlisted_referrer_after_the_grace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pushed(tmp.path());
+    let v1 = format!("{}:v1", s(&p.dir));
+    let f = tmp.path().join("listed.json");
+    fs::write(&f, "{\"listed\":true}").unwrap();
+    ok(&[
+        "attach",
+        &v1,
+        &s(&f),
+        "--artifact-type",
+        "application/vnd.example",
+    ]);
+    let listed: Value =
+        serde_json::from_str(&ok(&["discover", "--format", "json", &v1]).stdout).unwrap();
+    let listed = listed["referrers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The leftover: a referrer manifest and its layer, stored but never recorded.
+    let subject_size = fs::metadata(blob_path(&p.dir, &p.manifest)).unwrap().len();
+    let (layer, layer_size) = put_blob(&p.dir, b"an interrupted attach's layer");
+    let mt = "application/vnd.oci.image.manifest.v1+json";
+    let (leftover, _) = put_blob(
+        &p.dir,
+        &serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": mt,
+            "artifactType": "application/vnd.example",
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2},
+            "layers": [{"mediaType": "text/plain", "digest": layer, "size": layer_size}],
+            "subject": {"mediaType": mt, "digest": p.manifest, "size": subject_size}}))
+        .unwrap(),
+    );
+    fs::write(
+        blob_path(
+            &p.dir,
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+        ),
+        "{}",
+    )
+    .unwrap();
+    let fsck = bounded(
+        &["fsck", "--format", "json", &s(&p.dir)],
+        Duration::from_mins(1),
+    );
+    assert_eq!(fsck.code, 0, "{}{}", fsck.stdout, fsck.stderr);
+    assert!(
+        fsck.stdout.contains(&leftover),
+        "fsck notes it: {}",
+        fsck.stdout
+    );
+    // Within the grace: kept.
+    let gc = bounded(&["gc", &s(&p.dir), "--grace", "1h"], Duration::from_mins(1));
+    assert_eq!(gc.code, 0, "{}", gc.stderr);
+    assert!(blob_path(&p.dir, &leftover).is_file(), "{}", gc.stdout);
+    assert!(blob_path(&p.dir, &layer).is_file());
+    // Two hours old: removed, with the layer only it used; the listed referrer stays.
+    let past = std::time::SystemTime::now() - Duration::from_hours(2);
+    for d in [&leftover, &layer] {
+        fs::File::options()
+            .write(true)
+            .open(blob_path(&p.dir, d))
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+    }
+    let gc = bounded(&["gc", &s(&p.dir), "--grace", "1h"], Duration::from_mins(1));
+    assert_eq!(gc.code, 0, "{}", gc.stderr);
+    assert!(!blob_path(&p.dir, &leftover).exists(), "{}", gc.stdout);
+    assert!(!blob_path(&p.dir, &layer).exists(), "{}", gc.stdout);
+    for live in [&listed, &p.manifest, &p.config, &p.layer] {
+        assert!(
+            blob_path(&p.dir, live).is_file(),
+            "{live} removed: {}",
+            gc.stdout
+        );
+    }
+    let fsck = bounded(
+        &["fsck", "--format", "json", &s(&p.dir)],
+        Duration::from_mins(1),
+    );
+    assert_eq!(fsck.code, 0, "{}{}", fsck.stdout, fsck.stderr);
+    assert!(!fsck.stdout.contains(&leftover), "{}", fsck.stdout);
+    let found: Value =
+        serde_json::from_str(&ok(&["discover", "--format", "json", &v1]).stdout).unwrap();
+    assert_eq!(found["referrers"].as_array().unwrap().len(), 1);
+}

@@ -2,12 +2,13 @@
 //!
 //! **gc** deletes the blobs nothing live reaches. The roots are the `index.json` entries that are
 //! not referrer records (tagged entries always are roots); everything a root reaches through
-//! configs, layers and index children is live; a referrer is live when its subject is (found by a
-//! deep scan, so a referrer that no record lists survives while its subject lives), and so are the
-//! response and fallback-tag indexes that record the referrers of a live subject. Records of dead
-//! subjects are removed from `index.json` in the same run. gc holds [`Layout::exclusive_pin`] for
-//! the whole run, so it never deletes a blob that a writer (which holds [`Layout::stage`] from its
-//! first blob to its `index.json` update) is about to list; and it marks and sweeps under the
+//! configs, layers and index children is live; a referrer is live when its subject is and a record
+//! lists it (a referrer that no record lists, found by the deep scan, is what a killed attach or
+//! `copy -r` left: it lives only for the grace period), and so are the response and fallback-tag
+//! indexes that record the referrers of a live subject. Records of dead subjects are removed from
+//! `index.json` in the same run. gc holds [`Layout::exclusive_pin`] for the whole run, so it never
+//! deletes a blob that a writer (which holds [`Layout::stage`] from its first blob to its
+//! `index.json` update) is about to list; and it marks and sweeps under the `index.json` lock.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
@@ -22,7 +23,7 @@ use crate::fsck::hash::{hashing_threads, subject_suspects};
 use crate::inventory::BlobFile;
 use crate::layout::{INGEST_DIR, Layout, TEMP_PREFIX, sync_dir};
 use crate::model::{Descriptor, ImageIndex, media};
-use crate::referrers::{EntryKind, Graph, classify, fallback_tag};
+use crate::referrers::{Convention, EntryKind, Graph, Referrer, classify, fallback_tag};
 use crate::walk::{Content, Visitor, Walker};
 
 /// How many times gc re-marks when `index.json` changed between removing dead records and
@@ -36,7 +37,9 @@ pub struct GcOptions {
     pub dry_run: bool,
     /// Keep every referrer (and its records), even when its subject is gone.
     pub keep_orphan_referrers: bool,
-    /// Work files (`ingest/.ocistow-*.ingest`, `.ocistow-*.tmp`) younger than this are kept.
+    /// Work files (`ingest/.ocistow-*.ingest`, `.ocistow-*.tmp`) and referrers that no record
+    /// lists (found only by the deep scan: a killed attach or `copy -r` left them) younger
+    /// than this are kept.
     pub grace: Duration,
 }
 
@@ -185,6 +188,8 @@ impl Layout {
             roots: Vec::new(),
             by_subject: HashMap::new(),
             by_tag: HashMap::new(),
+            unlisted_grace: options.grace,
+            now: SystemTime::now(),
         };
         let roles: Vec<Role> = entries.iter().map(|e| self.role(e, &graph)).collect();
         for (i, role) in roles.iter().enumerate() {
@@ -413,9 +418,30 @@ struct Marker<'a> {
     roots: Vec<Descriptor>,
     by_subject: HashMap<Digest, Vec<usize>>,
     by_tag: HashMap<String, Vec<usize>>,
+    /// How long a referrer that no record lists (a killed attach or `copy -r` left it) lives.
+    unlisted_grace: Duration,
+    now: SystemTime,
 }
 
 impl Marker<'_> {
+    /// A referrer of a live subject lives when a record lists it; one found only by the deep
+    /// scan lives only while its blob is younger than the grace (and when its age cannot be
+    /// told), so what an interrupted write left is removed once nobody can still be finishing it.
+    fn keeps(&self, referrer: &Referrer) -> bool {
+        let unlisted = referrer.recorded.iter().all(|c| *c == Convention::DeepScan);
+        if !unlisted {
+            return true;
+        }
+        let path = self.layout.blob_path(referrer.digest());
+        match fs::symlink_metadata(&path).and_then(|m| m.modified()) {
+            Ok(modified) => self
+                .now
+                .duration_since(modified)
+                .map_or(true, |age| age < self.unlisted_grace),
+            Err(_) => true,
+        }
+    }
+
     fn run(&mut self) -> Result<()> {
         let layout = self.layout;
         let mut walker = Walker::new(layout);
@@ -460,6 +486,7 @@ impl Visitor for Marker<'_> {
             self.graph
                 .referrers_of(digest)
                 .into_iter()
+                .filter(|r| self.keeps(r))
                 .map(|r| r.descriptor.clone()),
         );
         if let Some(list) = self.by_subject.get(digest) {

@@ -54,9 +54,15 @@ mod tests {
             &layout,
             &manifest_bytes(&config, &[&sbom_layer], Some(&subject)),
         );
-        // Recorded nowhere: only a deep scan finds it, and it must survive.
+        // Recorded nowhere (what a killed attach leaves): only a deep scan finds it, and it
+        // survives within the grace.
         let loose = layout.write_blob_bytes(b"garbage").unwrap();
-        let report = layout.gc(&GcOptions::default()).unwrap();
+        let report = layout
+            .gc(&GcOptions {
+                grace: std::time::Duration::from_hours(1),
+                ..GcOptions::default()
+            })
+            .unwrap();
         assert_eq!(
             report.blobs_removed,
             vec![RemovedBlob {
