@@ -807,3 +807,68 @@ fn gc_removes_an_unlisted_referrer_after_the_grace() {
         serde_json::from_str(&ok(&["discover", "--format", "json", &v1]).stdout).unwrap();
     assert_eq!(found["referrers"].as_array().unwrap().len(), 1);
 }
+
+// ---- import lands whole --------------------------------------------------------------------
+
+/// Import merges the archive's entries and records its referrers in the destination's
+/// convention in one index.json transaction: when recording fails (here: the destination's
+/// fallback-tag record of the subject is corrupt), the merged tags are not left behind either.
+#[test]
+fn import_merge_and_records_are_one_transaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pushed(tmp.path());
+    let src = s(&p.dir);
+    let other = tmp.path().join("other.txt");
+    fs::write(&other, "other\n").unwrap();
+    ok(&["push", &format!("{src}:v2"), &s(&other)]);
+    let f = tmp.path().join("sbom.json");
+    fs::write(&f, "{\"sbom\":1}").unwrap();
+    ok(&[
+        "attach",
+        &format!("{src}:v1"),
+        &s(&f),
+        "--artifact-type",
+        "application/vnd.example",
+    ]);
+    let tar = s(&tmp.path().join("a.tar"));
+    ok(&[
+        "export",
+        "--referrers",
+        &format!("{src}:v1"),
+        &format!("{src}:v2"),
+        "-o",
+        &tar,
+    ]);
+    // The destination has v1 with a referrer recorded in a fallback tag, whose record is then
+    // damaged (same size, other bytes).
+    let dst = tmp.path().join("dst");
+    ok(&["copy", &format!("{src}:v1"), &format!("{}:v1", s(&dst))]);
+    let g = tmp.path().join("sig.json");
+    fs::write(&g, "{\"sig\":1}").unwrap();
+    ok(&[
+        "attach",
+        &format!("{}:v1", s(&dst)),
+        &s(&g),
+        "--artifact-type",
+        "application/vnd.example.sig",
+        "--referrers-mode",
+        "tag",
+    ]);
+    let tag = format!("sha256-{}", common::sha256_hex(&p.manifest));
+    let record = common::entries(&dst)
+        .into_iter()
+        .find(|e| e["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
+        .expect("a fallback tag record");
+    let path = blob_path(&dst, record["digest"].as_str().unwrap());
+    let len = fs::metadata(&path).unwrap().len() as usize;
+    fs::write(&path, vec![b' '; len]).unwrap();
+    let before = fs::read_to_string(dst.join("index.json")).unwrap();
+    let out = bounded(&["import", &tar, &s(&dst)], Duration::from_mins(1));
+    assert_ne!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        fs::read_to_string(dst.join("index.json")).unwrap(),
+        before,
+        "a failed import left part of its merge: {}",
+        out.stderr
+    );
+}

@@ -261,7 +261,9 @@ impl Layout {
         self.record_all_in(index, &one, mode, key)
     }
 
-    fn record_all_in(
+    /// Records `referrers` in `mode` inside an `index.json` transaction the caller holds (import
+    /// records its merge and every convention's referrers in one).
+    pub(crate) fn record_all_in(
         &self,
         index: &mut ImageIndex,
         referrers: &[(Descriptor, Digest)],

@@ -22,7 +22,7 @@ pub(super) struct Merged {
     pub(super) added: usize,
     pub(super) replaced: Vec<String>,
     /// Record indexes that differ from the destination's for the same subject: their relations
-    /// are recorded again (merged) after the index transaction.
+    /// are recorded again (merged) in the same transaction.
     pub(super) rerecord: Vec<(Mode, ResponseKey, Digest)>,
 }
 
@@ -184,6 +184,38 @@ pub(super) fn merge(
 /// Referrers `(referrer, subject)` to record in one convention.
 type Batch = ((Mode, ResponseKey), Vec<(Descriptor, Digest)>);
 
+/// What the merge leaves to record, per convention: the relations of record indexes that differ
+/// from the destination's (merged again), and in a tag or response layout every relation.
+fn batches(
+    incoming: &Incoming,
+    merged: &Merged,
+    mode_in_use: Option<(Mode, ResponseKey)>,
+) -> Vec<Batch> {
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut add = |mode: Mode, key: ResponseKey, rel: &Relation| {
+        let i = if let Some(i) = batches.iter().position(|(k, _)| *k == (mode, key)) {
+            i
+        } else {
+            batches.push(((mode, key), Vec::new()));
+            batches.len() - 1
+        };
+        batches[i]
+            .1
+            .push((rel.referrer.clone(), rel.subject.clone()));
+    };
+    for (mode, key, subject) in &merged.rerecord {
+        for rel in incoming.relations.iter().filter(|r| &r.subject == subject) {
+            add(*mode, *key, rel);
+        }
+    }
+    if let Some((mode @ (Mode::Tag | Mode::Response), key)) = mode_in_use {
+        for rel in &incoming.relations {
+            add(mode, key, rel);
+        }
+    }
+    batches
+}
+
 pub(super) fn commit(
     dir: &Path,
     target: Destination,
@@ -231,37 +263,17 @@ pub(super) fn commit(
             }
         }
         dirs.finish()?;
-        let merged =
-            layout.edit_index(|index| merge(index, incoming, mode_in_use, options.force))?;
+        // The merge and the referrers of every convention in one transaction: a kill (or a
+        // failure while recording) leaves index.json as it was, or with all of it.
+        let merged = layout.edit_index(|index| {
+            let merged = merge(index, incoming, mode_in_use, options.force)?;
+            for ((mode, key), referrers) in batches(incoming, &merged, mode_in_use) {
+                layout.record_all_in(index, &referrers, mode, key)?;
+            }
+            Ok(merged)
+        })?;
         report.entries_added = merged.added;
         report.replaced = merged.replaced;
-        // Referrers are recorded in one transaction per convention (not one per referrer):
-        // each subject's record is written once, and a kill leaves all of them or none.
-        let mut batches: Vec<Batch> = Vec::new();
-        let mut add = |mode: Mode, key: ResponseKey, rel: &Relation| {
-            let i = if let Some(i) = batches.iter().position(|(k, _)| *k == (mode, key)) {
-                i
-            } else {
-                batches.push(((mode, key), Vec::new()));
-                batches.len() - 1
-            };
-            batches[i]
-                .1
-                .push((rel.referrer.clone(), rel.subject.clone()));
-        };
-        for (mode, key, subject) in &merged.rerecord {
-            for rel in incoming.relations.iter().filter(|r| &r.subject == subject) {
-                add(*mode, *key, rel);
-            }
-        }
-        if let Some((mode @ (Mode::Tag | Mode::Response), key)) = mode_in_use {
-            for rel in &incoming.relations {
-                add(mode, key, rel);
-            }
-        }
-        for ((mode, key), referrers) in &batches {
-            layout.record_referrers(None, referrers, Some(*mode), Some(*key))?;
-        }
     }
     if let Some(root) = new_root {
         let parent = match dir.parent() {
