@@ -872,3 +872,63 @@ fn import_merge_and_records_are_one_transaction() {
         out.stderr
     );
 }
+
+// ---- an exact fallback-tag name on a user's index ------------------------------------------
+
+/// A user's index tagged exactly `sha256-<subject hex>` that is not a referrers record: a tag
+/// mode attach refuses (a conflict naming the tag) and changes nothing; an annotation mode
+/// attach records the referrer and leaves the user's tag on its index.
+#[test]
+fn an_exact_fallback_tag_on_a_user_index_is_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pushed(tmp.path());
+    let size = fs::metadata(blob_path(&p.dir, &p.manifest)).unwrap().len();
+    let mt = "application/vnd.oci.image.manifest.v1+json";
+    let it = "application/vnd.oci.image.index.v1+json";
+    let (user_index, user_size) = put_blob(
+        &p.dir,
+        &serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": it,
+            "manifests": [{"mediaType": mt, "digest": p.manifest, "size": size}]}))
+        .unwrap(),
+    );
+    let tag = format!("sha256-{}", common::sha256_hex(&p.manifest));
+    let mut entries = common::entries(&p.dir);
+    entries.push(
+        json!({"mediaType": it, "digest": user_index, "size": user_size,
+        "annotations": {"org.opencontainers.image.ref.name": tag}}),
+    );
+    set_index(&p.dir, &entries);
+    let before = fs::read_to_string(p.dir.join("index.json")).unwrap();
+    let f = tmp.path().join("sig.json");
+    fs::write(&f, "{\"sig\":1}").unwrap();
+    let v1 = format!("{}:v1", s(&p.dir));
+    let attach = |mode: &str| {
+        bounded(
+            &[
+                "attach",
+                &v1,
+                &s(&f),
+                "--artifact-type",
+                "application/vnd.example",
+                "--referrers-mode",
+                mode,
+            ],
+            Duration::from_mins(1),
+        )
+    };
+    let out = attach("tag");
+    assert_eq!(out.code, 7, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains(&tag), "{}", out.stderr);
+    assert_eq!(
+        fs::read_to_string(p.dir.join("index.json")).unwrap(),
+        before
+    );
+    let out = attach("annotation");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let kept = common::entries(&p.dir)
+        .into_iter()
+        .filter(|e| e["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str())
+        .map(|e| e["digest"].as_str().unwrap().to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(kept, vec![user_index]);
+}

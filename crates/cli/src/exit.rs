@@ -138,7 +138,7 @@ fn library_code(e: &Error) -> u8 {
         | Error::RefusedEntry { .. }
         | Error::UnsupportedAlgorithm { .. } => USAGE,
         Error::Locked { .. } => LOCKED,
-        Error::Conflict(_) => CONFLICT,
+        Error::Conflict(_) | Error::TagIsNotARecord { .. } => CONFLICT,
         _ => ERROR,
     }
 }

@@ -163,6 +163,18 @@ pub enum Error {
         why: &'static str,
     },
 
+    /// Recording a referrer in tag mode would overwrite a user's tag: an index tagged exactly
+    /// with the subject's fallback tag that is not a referrers record of it.
+    #[error(
+        "tag {tag:?} names an index that is not a referrers record of {subject}; refusing to overwrite it (record in annotation or response mode, or move the tag)"
+    )]
+    TagIsNotARecord {
+        /// The tag, `sha256-<hex>`.
+        tag: String,
+        /// The subject whose referrer was to be recorded.
+        subject: Digest,
+    },
+
     /// The operation would overwrite something the caller did not ask to replace.
     #[error("{0}")]
     Conflict(String),

@@ -6,47 +6,45 @@ use serde_json::Value;
 use super::{Expected, Layout, MAX_MANIFEST_SIZE};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::model::{Descriptor, Manifest, media};
+use crate::model::{Descriptor, Manifest};
+use crate::walk::Content;
 
 impl Layout {
-    /// Reads a manifest blob, verifies it, and parses it as the descriptor's media type (or the
-    /// media type its content declares, when the descriptor's is not a manifest type).
+    /// Reads a manifest blob, verifies it, and parses it as the descriptor's media type (or, when
+    /// the descriptor has none or `application/octet-stream`, as what its content declares or
+    /// looks like): the walk's one "might be a manifest" rule, under the one size limit. Any
+    /// other media type is not read as a manifest.
     pub fn read_manifest(&self, desc: &Descriptor) -> Result<(Vec<u8>, Manifest)> {
         let digest = desc.digest();
-        let path = self.blob_path(digest);
-        let size = self
-            .blob_size(digest)?
-            .ok_or_else(|| Error::not_found(format!("manifest blob {digest}")))?;
-        if size > MAX_MANIFEST_SIZE {
-            return Err(Error::Corrupt {
-                path,
-                reason: format!("{size} bytes is too large for a manifest"),
-            });
-        }
-        let bytes = self.read_blob(digest)?;
-        if bytes.len() as u64 != desc.size() {
-            return Err(Error::SizeMismatch {
-                what: format!("manifest {digest}"),
-                expected: desc.size(),
-                actual: bytes.len() as u64,
-            });
-        }
-        let mt = if media::is_manifest(desc.media_type()) {
-            desc.media_type().to_string()
-        } else {
-            Manifest::sniff_media_type(&bytes).unwrap_or_default()
-        };
-        let manifest = Manifest::parse(&mt, &bytes).map_err(|reason| Error::InvalidManifest {
-            what: format!("blob {digest}"),
-            kind: if media::is_index(&mt) {
-                "index"
-            } else {
-                "manifest"
+        // The walk's one rule decides whether the blob is read as a manifest, and how.
+        match crate::walk::read_content(self, desc) {
+            Content::Absent => Err(Error::not_found(format!("manifest blob {digest}"))),
+            Content::Blob { .. } => Err(Error::InvalidManifest {
+                what: format!("blob {digest}"),
+                kind: "manifest".into(),
+                reason: if desc.media_type().is_empty() {
+                    "its content is not a manifest".into()
+                } else {
+                    format!(
+                        "it is listed as {:?}, and its content is not a manifest of that type",
+                        desc.media_type()
+                    )
+                },
+            }),
+            Content::Invalid { error, .. } => Err(error),
+            Content::Manifest {
+                bytes, manifest, ..
+            } => {
+                if bytes.len() as u64 != desc.size() {
+                    return Err(Error::SizeMismatch {
+                        what: format!("manifest {digest}"),
+                        expected: desc.size(),
+                        actual: bytes.len() as u64,
+                    });
+                }
+                Ok((bytes, manifest))
             }
-            .into(),
-            reason,
-        })?;
-        Ok((bytes, manifest))
+        }
     }
 
     /// A descriptor for a blob found by digest alone: media type and artifactType from its

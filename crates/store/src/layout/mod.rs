@@ -548,4 +548,37 @@ mod tests {
             .unwrap();
         drop(layout.lock().unwrap());
     }
+
+    /// `read_manifest` reads a blob as a manifest exactly when the walk does: by a manifest
+    /// media type, or by sniffing when there is none (or `application/octet-stream`); never
+    /// under another media type, whatever the content.
+    #[test]
+    fn read_manifest_follows_the_walks_rule() {
+        use crate::model::media;
+        use crate::walk::{Content, read_content};
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path()).unwrap();
+        let cfg = layout.write_blob_bytes(b"{}").unwrap();
+        let m = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media::IMAGE_MANIFEST,
+            "config": Descriptor::new(media::EMPTY, cfg.digest().clone(), 2), "layers": []}))
+        .unwrap();
+        let stored = layout.write_blob_bytes(&m).unwrap();
+        for (mt, is_manifest) in [
+            (media::IMAGE_MANIFEST, true),
+            ("", true),
+            ("application/octet-stream", true),
+            ("text/plain", false),
+            (media::LAYER_TAR, false),
+        ] {
+            let desc = Descriptor::new(mt, stored.digest().clone(), stored.size());
+            let walk = matches!(read_content(&layout, &desc), Content::Manifest { .. });
+            let read = layout.read_manifest(&desc);
+            assert_eq!(walk, is_manifest, "{mt:?}");
+            assert_eq!(read.is_ok(), is_manifest, "{mt:?}: {:?}", read.err());
+            if !is_manifest {
+                assert!(matches!(read, Err(Error::InvalidManifest { .. })));
+            }
+        }
+    }
 }

@@ -310,6 +310,17 @@ impl Layout {
                     .any(|e| k.is_record_for(e, subject))
             })
             .collect();
+            // A user's index tagged exactly `sha256-<hex>` that is not a record of that subject
+            // is never a record to rewrite: left alone, and refused as the place to record in.
+            if kinds.contains(&RecordKind::Fallback) && !self.fallback_is_record(index, subject)? {
+                kinds.retain(|k| *k != RecordKind::Fallback);
+                if target == Some(RecordKind::Fallback) {
+                    return Err(Error::TagIsNotARecord {
+                        tag: fallback_tag(subject),
+                        subject: subject.clone(),
+                    });
+                }
+            }
             if let Some(t) = target
                 && !kinds.contains(&t)
             {
@@ -339,6 +350,25 @@ impl Layout {
             index.set_annotation(key.convert_key(), "true");
         }
         Ok(())
+    }
+
+    /// True when the index tagged with `subject`'s fallback tag is a record of it, as the scan
+    /// classifies one: what it lists is not empty and every entry is a manifest whose subject
+    /// is `subject`.
+    fn fallback_is_record(&self, index: &ImageIndex, subject: &Digest) -> Result<bool> {
+        let Some(entry) = index
+            .manifests()
+            .iter()
+            .find(|e| RecordKind::Fallback.is_record_for(e, subject))
+        else {
+            return Ok(false);
+        };
+        let listed = self.record_listing(entry)?;
+        Ok(!listed.is_empty()
+            && listed.iter().all(|r| {
+                self.read_manifest(r)
+                    .is_ok_and(|(_, m)| m.subject().is_some_and(|s| s.digest() == subject))
+            }))
     }
 
     /// The referrers of `subject` that `index` records: subject annotations (their
