@@ -932,3 +932,55 @@ fn an_exact_fallback_tag_on_a_user_index_is_never_overwritten() {
         .collect::<Vec<_>>();
     assert_eq!(kept, vec![user_index]);
 }
+
+// ---- referrer order ------------------------------------------------------------------------
+
+/// The referrers of a subject, listed in the order they were attached (not digest order), come
+/// out of export, import and copy -r in the same order.
+#[test]
+fn referrer_order_survives_export_import_and_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pushed(tmp.path());
+    let v1 = format!("{}:v1", s(&p.dir));
+    for i in 0..6 {
+        let f = tmp.path().join(format!("r{i}.json"));
+        fs::write(&f, format!("{{\"n\":{i}}}")).unwrap();
+        ok(&[
+            "attach",
+            &v1,
+            &s(&f),
+            "--artifact-type",
+            "application/vnd.example",
+        ]);
+    }
+    let order = |reference: &str| -> Vec<String> {
+        let v: Value =
+            serde_json::from_str(&ok(&["discover", "--format", "json", reference]).stdout).unwrap();
+        v["referrers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["digest"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let source = order(&v1);
+    assert_eq!(source.len(), 6);
+    let mut sorted = source.clone();
+    sorted.sort();
+    assert_ne!(
+        source, sorted,
+        "the attach order happens to be digest order: pick other content"
+    );
+    let tar = s(&tmp.path().join("a.tar"));
+    ok(&["export", "--referrers", &v1, "-o", &tar]);
+    let imported = tmp.path().join("imported");
+    ok(&["import", &tar, &s(&imported)]);
+    assert_eq!(
+        order(&format!("{}:v1", s(&imported))),
+        source,
+        "export + import"
+    );
+    let copied = tmp.path().join("copied");
+    ok(&["copy", "-r", &v1, &format!("{}:v1", s(&copied))]);
+    assert_eq!(order(&format!("{}:v1", s(&copied))), source, "copy -r");
+}

@@ -697,10 +697,20 @@ fn exports_of_the_same_content_are_byte_identical() {
     );
     assert_eq!(&first[2].0[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
 
-    // Reorder index.json and rewrite every blob file (new inode, new mtime).
+    // Reorder index.json and rewrite every blob file (new inode, new mtime). The roots are
+    // reversed; the referrers keep their order among themselves (that order is content: an
+    // export lists them as the source does), moved after the roots.
     let index_path = src.join("index.json");
     let mut index: Value = serde_json::from_slice(&fs::read(&index_path).unwrap()).unwrap();
-    index["manifests"].as_array_mut().unwrap().reverse();
+    let (referrers, mut roots): (Vec<Value>, Vec<Value>) = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .cloned()
+        .partition(|e| e["annotations"]["io.containerd.manifest.subject"].is_string());
+    roots.reverse();
+    roots.extend(referrers);
+    index["manifests"] = Value::Array(roots);
     fs::write(&index_path, serde_json::to_vec_pretty(&index).unwrap()).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1100));
     for (digest, bytes) in blobs(&src) {

@@ -8,7 +8,9 @@
 //! regctl `--slow-referrers`, and ocistow.
 //!
 //! The output is deterministic: the same content gives the same bytes, whatever the order of
-//! the source's `index.json` or the age of its files. Entries come in a fixed order (`oci-layout`,
+//! the source's `index.json` roots or the age of its files. (The order in which a subject's
+//! referrers are listed is content: the export lists them in the source's order, and an import
+//! or copy keeps it.) Entries come in a fixed order (`oci-layout`,
 //! `index.json`, `manifest.json` when asked for, `blobs/`, then per algorithm `blobs/<alg>/` and
 //! its blobs sorted by digest); every header has mtime 0 (or `SOURCE_DATE_EPOCH`), uid and gid 0,
 //! empty owner names, mode 0644 for files and 0755 for directories; gzip is written without a
@@ -216,9 +218,9 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
     }
     let root_count = entries.len();
 
-    // Referrer records, sorted by referrer digest.
+    // Referrer records in the source's order (the order a subject's referrers are listed is
+    // content: the destination lists them the same way).
     dedup_relations(&mut relations);
-    relations.sort_by(|a, b| a.referrer.digest().cmp(b.referrer.digest()));
     for rel in &relations {
         annotate_subject(&mut entries, &rel.referrer, &rel.subject);
     }
