@@ -12,11 +12,14 @@ use ocistow_store::Layout;
 use ocistow_store::artifact::{self, FileSpec, PushRequest};
 use ocistow_store::layout::Progress;
 
-use crate::common::{Out, cmd, exec, snapshot};
+use crate::common::{Out, cmd, exec, have_tool, ocistow_path, snapshot};
 
-/// Every call a push made to its progress factory: the name, the total, and the bytes advanced.
+/// One call a push made to its progress factory: the name, the total, and the bytes advanced.
+type Call = (String, u64, Rc<RefCell<u64>>);
+
+/// Every call a push made to its progress factory.
 #[derive(Default)]
-struct Recorded(RefCell<Vec<(String, u64, Rc<RefCell<u64>>)>>);
+struct Recorded(RefCell<Vec<Call>>);
 
 struct Counter(Rc<RefCell<u64>>);
 
@@ -583,4 +586,40 @@ fn sizes_are_binary_units_and_one_thing_is_singular_everywhere() {
     );
     assert!(text.contains("1 blob"), "{text}");
     assert!(text.contains("1 entry"), "{text}");
+}
+
+#[test]
+fn a_directory_push_draws_a_progress_bar_on_a_terminal_and_none_with_no_tty() {
+    // `script` (util-linux) gives ocistow a terminal as stderr, as a person's shell does.
+    if !have_tool("script") || !have_tool("timeout") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    fs::create_dir(w.join("site")).unwrap();
+    // Just over the 32 MiB below which no bar is drawn; zeros compress fast.
+    fs::write(w.join("site/big.bin"), vec![0u8; 33 << 20]).unwrap();
+    let transcript = |flag: &str, tag: &str| -> String {
+        let log = w.join(format!("{tag}.log"));
+        let command = format!("{} {flag} push layout:{tag} site", ocistow_path());
+        let status = std::process::Command::new("timeout")
+            .args(["300", "script", "-qec", &command])
+            .arg(&log)
+            .current_dir(w)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{command}: {status}");
+        String::from_utf8_lossy(&fs::read(&log).unwrap()).into_owned()
+    };
+    let drawn = transcript("", "v1");
+    assert!(
+        drawn.contains("/33.00 MiB"),
+        "no progress bar on a terminal:\n{drawn}"
+    );
+    let quiet = transcript("--no-tty", "v2");
+    assert!(
+        !quiet.contains("MiB") && quiet.contains("Pushed layout:v2"),
+        "--no-tty drew a bar:\n{quiet}"
+    );
 }

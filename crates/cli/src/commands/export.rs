@@ -122,16 +122,19 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
 /// flag, else none. A flag that contradicts the extension is refused, so `-o x.tar.zst` never
 /// silently holds a plain tar.
 fn compression_for(output: &str, gzip: bool, zstd: bool) -> Result<Compression> {
+    const EXTENSIONS: [(&str, Compression); 6] = [
+        (".tar", Compression::None),
+        (".tar.gz", Compression::Gzip),
+        (".tgz", Compression::Gzip),
+        (".tar.zst", Compression::Zstd),
+        (".tar.zstd", Compression::Zstd),
+        (".tzst", Compression::Zstd),
+    ];
     let name = output.to_ascii_lowercase();
-    let by_name = if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-        Some(Compression::Gzip)
-    } else if name.ends_with(".tar.zst") || name.ends_with(".tar.zstd") || name.ends_with(".tzst") {
-        Some(Compression::Zstd)
-    } else if name.ends_with(".tar") {
-        Some(Compression::None)
-    } else {
-        None
-    };
+    let by_name = EXTENSIONS
+        .iter()
+        .find(|(ext, _)| name.ends_with(ext))
+        .map(|(_, c)| *c);
     let by_flag = match (gzip, zstd) {
         (true, _) => Some(Compression::Gzip),
         (_, true) => Some(Compression::Zstd),
@@ -155,6 +158,32 @@ fn compression_name(c: Compression) -> &'static str {
         Compression::None => "tar",
         Compression::Gzip => "tar+gzip",
         Compression::Zstd => "tar+zstd",
+    }
+}
+
+/// A docker repository name from a directory name: lowercase, other characters as `-`.
+fn docker_name(dir: &Path) -> String {
+    let base = dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let mapped: String = base
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trimmed = mapped.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if trimmed.is_empty() {
+        "ocistow".into()
+    } else {
+        trimmed.to_string()
     }
 }
 
@@ -182,31 +211,5 @@ mod tests {
             let err = compression_for(o, g, z).unwrap_err();
             assert_eq!(code_of(&err), USAGE, "{o}");
         }
-    }
-}
-
-/// A docker repository name from a directory name: lowercase, other characters as `-`.
-fn docker_name(dir: &Path) -> String {
-    let base = dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
-        .unwrap_or_default();
-    let mapped: String = base
-        .chars()
-        .map(|c| {
-            let c = c.to_ascii_lowercase();
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let trimmed = mapped.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    if trimmed.is_empty() {
-        "ocistow".into()
-    } else {
-        trimmed.to_string()
     }
 }

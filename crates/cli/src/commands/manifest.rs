@@ -64,7 +64,7 @@ pub enum Command {
 pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
     match cmd {
         Command::Get { .. } => {
-            ctx.refuse_json("manifest get (the manifest itself is the output)")?
+            ctx.refuse_json("manifest get (the manifest itself is the output)")?;
         }
         Command::Delete { .. } => ctx.refuse_json("manifest delete")?,
         Command::Put { .. } => {}
