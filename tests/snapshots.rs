@@ -1459,8 +1459,7 @@ fn pull_json_is_oras_shape() {
       "size": 6,
       "annotations": {
         "org.opencontainers.image.title": "hello.txt"
-      },
-      "artifactType": ""
+      }
     }
   ]
 }

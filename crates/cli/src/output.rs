@@ -9,8 +9,9 @@ use clap::ValueEnum;
 use ocistow_store::Descriptor;
 use ocistow_store::model::ImageManifest;
 use ocistow_store::model::annotations::TITLE;
+use ocistow_store::referrers::Node;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// `--format`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -124,31 +125,10 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A descriptor as oras's `--format json` prints one: `reference` (`DIR@DIGEST`), `mediaType`,
-/// `digest`, `size`, `annotations` (when it has any) and `artifactType` (`""` when none).
-pub fn oras_descriptor(dir: &str, desc: &Descriptor) -> Map<String, Value> {
-    let mut m = Map::new();
-    m.insert(
-        "reference".into(),
-        Value::from(format!("{dir}@{}", desc.digest())),
-    );
-    m.insert("mediaType".into(), Value::from(desc.media_type()));
-    m.insert("digest".into(), Value::from(desc.digest().to_string()));
-    m.insert("size".into(), Value::from(desc.size()));
-    if let Some(a) = desc.annotations().filter(|a| !a.is_empty()) {
-        m.insert("annotations".into(), Value::Object(a.clone()));
-    }
-    m.insert(
-        "artifactType".into(),
-        Value::from(desc.artifact_type().unwrap_or("")),
-    );
-    m
-}
-
 /// What `push` and `attach` print with `--format json`, as oras does: the manifest's
-/// [`oras_descriptor`] and `referenceAsTags` (`DIR:TAG` for each tag given).
+/// descriptor fields (as `discover` prints them) and `referenceAsTags` (`DIR:TAG` for each tag given).
 pub fn pushed_json(dir: &str, desc: &Descriptor, tags: &[String]) -> Value {
-    let mut m = oras_descriptor(dir, desc);
+    let mut m = Node::oras_descriptor(dir, desc);
     m.insert(
         "referenceAsTags".into(),
         tags.iter()

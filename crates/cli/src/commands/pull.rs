@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use ocistow_store::artifact::{self, safe_relative_path};
 use ocistow_store::model::annotations::{ORAS_UNPACK, TITLE};
+use ocistow_store::referrers::Node;
 use ocistow_store::{Descriptor, Layout, Manifest};
 use serde_json::{Value, json};
 
 use crate::context::{Context, resolve};
 use crate::exit::Outcome;
-use crate::output::{Output, oras_descriptor, verbose_descriptor};
+use crate::output::{Output, verbose_descriptor};
 use crate::progress;
 
 #[derive(clap::Args, Debug)]
@@ -91,6 +92,6 @@ fn file_json(dir: &str, root: &Path, layer: &Descriptor) -> Option<Value> {
     }
     let mut m = serde_json::Map::new();
     m.insert("path".into(), Value::from(path));
-    m.extend(oras_descriptor(dir, layer));
+    m.extend(Node::oras_descriptor(dir, layer));
     Some(Value::Object(m))
 }
