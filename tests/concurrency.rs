@@ -125,12 +125,13 @@ fn leftovers(layout: &Path) -> (Vec<String>, Vec<String>) {
 }
 
 fn tags_json(layout: &Path) -> BTreeMap<String, String> {
-    let out = run_ok(&["tags", layout.to_str().unwrap(), "--format", "json"]);
+    // `ls` lists each entry with its digest (`tags` prints oras's `{"tags": [...]}`).
+    let out = run_ok(&["ls", layout.to_str().unwrap(), "--format", "json"]);
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let list = list.as_array().expect("tags --format json prints an array");
+    let list = list.as_array().expect("ls --format json prints an array");
     let mut map = BTreeMap::new();
-    for item in list {
-        let tag = item["tag"].as_str().unwrap().to_string();
+    for item in list.iter().filter(|i| i["ref"].is_string()) {
+        let tag = item["ref"].as_str().unwrap().to_string();
         let digest = item["digest"].as_str().unwrap().to_string();
         assert!(
             map.insert(tag.clone(), digest).is_none(),

@@ -137,8 +137,8 @@ fn fsck(dir: &Path, extra: &[&str]) -> (Value, i32) {
     );
     let v = json_of(&out, &args.join(" "));
     for key in [
-        "blobs_checked",
-        "bytes_hashed",
+        "blobsChecked",
+        "bytesHashed",
         "problems",
         "notes",
         "repaired",
@@ -173,11 +173,11 @@ fn discover(dir: &Path, tag: &str) -> Value {
 }
 
 fn tags(dir: &Path) -> Vec<String> {
-    ok_json(&["tags", &s(dir), "--format", "json"])
+    ok_json(&["tags", &s(dir), "--format", "json"])["tags"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["tag"].as_str().unwrap().to_string())
+        .map(|t| t.as_str().unwrap().to_string())
         .collect()
 }
 
@@ -321,7 +321,7 @@ fn gc_keeps_referrers_of_live_subjects_and_removes_orphans_in_every_mode() {
         assert_fsck_clean(&dir, &ctx);
         // Nothing left to do.
         let again = gc(&dir, &["--grace", "0s"]);
-        assert_eq!(again["blobs_removed"], 0, "{ctx}: {again:#}");
+        assert_eq!(again["blobsRemoved"], 0, "{ctx}: {again:#}");
     }
 }
 
@@ -367,7 +367,7 @@ fn gc_then_fsck_is_clean_on_every_fixture_and_discover_is_unchanged() {
             .collect();
         assert_eq!(before, after, "{name}: discover changed after gc");
         // Idempotent.
-        assert_eq!(gc(&dir, &["--grace", "0s"])["blobs_removed"], 0, "{name}");
+        assert_eq!(gc(&dir, &["--grace", "0s"])["blobsRemoved"], 0, "{name}");
     }
     assert!(
         referrers_seen >= 8,
@@ -405,7 +405,7 @@ fn gc_in_a_loop_never_deletes_what_concurrent_pushes_reference() {
                 let r = json_of(&out, "gc");
                 gc_runs.fetch_add(1, Ordering::SeqCst);
                 gc_removed.fetch_add(
-                    r["blobs_removed"].as_u64().unwrap() as usize,
+                    r["blobsRemoved"].as_u64().unwrap() as usize,
                     Ordering::SeqCst,
                 );
             }
@@ -496,8 +496,7 @@ fn gc_in_a_loop_never_deletes_what_concurrent_pushes_reference() {
     assert_fsck_clean(&dir, "after the race");
     // The moving tags left garbage behind, and a final gc collects what the loop has not.
     let last = gc(&dir, &["--grace", "0s"]);
-    let total =
-        gc_removed.load(Ordering::SeqCst) + last["blobs_removed"].as_u64().unwrap() as usize;
+    let total = gc_removed.load(Ordering::SeqCst) + last["blobsRemoved"].as_u64().unwrap() as usize;
     assert!(
         total >= WRITERS * (PUSHES / 2 - 1),
         "gc removed only {total} blobs"
@@ -539,7 +538,7 @@ fn gc_waits_for_a_pinned_writer_and_times_out_instead_of_deleting() {
     layout.add_entry(&desc, &["pinned".into()]).unwrap();
     drop(pin);
     let report = gc(&dir, &["--grace", "0s"]);
-    assert_eq!(report["blobs_removed"], 0, "{report:#}");
+    assert_eq!(report["blobsRemoved"], 0, "{report:#}");
     assert!(layout.blob_exists(blob.digest()).unwrap());
     assert_fsck_clean(&dir, "after the pinned write");
 }
@@ -579,7 +578,7 @@ fn gc_removes_stale_work_files_but_never_a_live_writers_or_another_tools() {
 
     // Default grace (1h): the stale and killed files go; the live, recent and foreign ones stay.
     let report = gc(&dir, &[]);
-    let removed: BTreeSet<String> = report["work_files"]
+    let removed: BTreeSet<String> = report["workFiles"]
         .as_array()
         .unwrap()
         .iter()
@@ -918,7 +917,7 @@ fn fsck_notes_absent_non_distributable_blobs() {
             .contains(foreign)
     );
     // gc keeps the manifest and config; nothing to remove for the absent layer.
-    assert_eq!(gc(&dir, &["--grace", "0s"])["blobs_removed"], 0);
+    assert_eq!(gc(&dir, &["--grace", "0s"])["blobsRemoved"], 0);
 }
 
 // ---- 5. dry run ----------------------------------------------------------------------------
@@ -948,10 +947,10 @@ fn gc_dry_run_changes_nothing_and_predicts_the_real_run() {
     let before = snapshot(&dir);
     let dry = gc(&dir, &["--dry-run", "--grace", "0s"]);
     assert_eq!(snapshot(&dir), before, "gc --dry-run changed the layout");
-    assert_eq!(dry["dry_run"], true);
-    assert!(dry["blobs_removed"].as_u64().unwrap() >= 5, "{dry:#}");
+    assert_eq!(dry["dryRun"], true);
+    assert!(dry["blobsRemoved"].as_u64().unwrap() >= 5, "{dry:#}");
     assert_eq!(dry["entries"].as_array().unwrap().len(), 1, "{dry:#}");
-    assert_eq!(dry["work_files"].as_array().unwrap().len(), 2, "{dry:#}");
+    assert_eq!(dry["workFiles"].as_array().unwrap().len(), 2, "{dry:#}");
     let text = ok(&["gc", &s(&dir), "--dry-run", "--grace", "0s"]).stdout;
     assert!(
         text.contains("Would remove") && text.contains("would remove blob"),
@@ -961,11 +960,11 @@ fn gc_dry_run_changes_nothing_and_predicts_the_real_run() {
 
     let blobs_before = all_blobs(&dir);
     let real = gc(&dir, &["--grace", "0s"]);
-    assert_eq!(real["dry_run"], false);
+    assert_eq!(real["dryRun"], false);
     assert_eq!(removed_blobs(&real), removed_blobs(&dry));
     assert_eq!(real["entries"], dry["entries"]);
-    assert_eq!(real["work_files"], dry["work_files"]);
-    assert_eq!(real["bytes_freed"], dry["bytes_freed"]);
+    assert_eq!(real["workFiles"], dry["workFiles"]);
+    assert_eq!(real["bytesFreed"], dry["bytesFreed"]);
     let gone: BTreeSet<String> = blobs_before.difference(&all_blobs(&dir)).cloned().collect();
     assert_eq!(gone, removed_blobs(&real));
     assert!(!stale.exists() && !leftover.exists());

@@ -539,7 +539,7 @@ fn convert_round_trips_keep_the_graph_and_create_no_issues() {
             for (step, to) in [x, y, x].into_iter().enumerate() {
                 let report = convert(&dir, to, &[]);
                 assert_eq!(report["mode"], to, "{report:#}");
-                assert_eq!(report["dry_run"], false, "{report:#}");
+                assert_eq!(report["dryRun"], false, "{report:#}");
                 let ctx = format!("{name}: after step {} (--to {to})", step + 1);
                 assert_graph(&dir, &expected, &ctx);
                 let (st, _) = status(&dir);
@@ -601,7 +601,7 @@ fn convert_dry_run_writes_nothing_and_reports_whether_it_would_change() {
             let (_t, dir) = writable_fixture(name);
             let before = snapshot(&dir);
             let report = convert(&dir, to, &["--response-key", key, "--dry-run"]);
-            assert_eq!(report["dry_run"], true, "{report:#}");
+            assert_eq!(report["dryRun"], true, "{report:#}");
             assert_unchanged(&dir, &before, &format!("{name}: --dry-run --to {to}"));
             // the real convert on another copy: did index.json change?
             let (_t2, real) = writable_fixture(name);

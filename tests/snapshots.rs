@@ -84,10 +84,16 @@ Options:
           Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
 
       --format <FORMAT>
-          Output format for data (tree and table apply to `discover`; elsewhere they mean text)
+          Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text
           
           [default: text]
           [possible values: text, json, tree, table]
+
+      --no-tty
+          Draw no progress bars, even on a terminal
+
+  -v, --verbose
+          Say what each step did (each file pushed or pulled, with its digest and size)
 
   -h, --help
           Print help (see a summary with '-h')
@@ -129,7 +135,9 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Example:
@@ -149,15 +157,18 @@ Push files as an artifact, as `oras push` builds it
 Usage: ocistow push [OPTIONS] <REFERENCE> [FILES]...
 
 Arguments:
-  <REFERENCE>  DIR or DIR:TAG (with --layout: the tag)
+  <REFERENCE>  DIR, DIR:TAG or DIR:TAG1,TAG2 (with --layout: the tags). DIR is created when missing or empty
   [FILES]...   Files or directories, each FILE[:MEDIATYPE]. Directories become tar+gzip layers
 
 Options:
       --artifact-type <ARTIFACT_TYPE>  The manifest's artifactType
       --layout <DIR>                   Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
   -a, --annotation <KEY=VALUE>         Manifest annotation KEY=VALUE (repeatable)
-      --format <FORMAT>                Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>                Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --annotation-file <FILE>         Annotations from a JSON file, as oras reads it: `$manifest`, `$config`, and per-file keys naming FILE arguments
+      --no-tty                         Draw no progress bars, even on a terminal
       --config <FILE[:MEDIATYPE]>      A config blob, FILE[:MEDIATYPE], instead of the empty config
+  -v, --verbose                        Say what each step did (each file pushed or pulled, with its digest and size)
       --subject <REF>                  Make the artifact a referrer of this subject (DIR:TAG, DIR@DIGEST, or with --layout a tag/@digest)
       --referrers-mode <MODE>          Record referrers as subject annotations, referrers responses or fallback tags [default: what the layout already uses consistently, else annotation] [env: OCISTOW_REFERRERS_MODE=] [possible values: annotation, response, tag]
       --response-key <KEY>             Annotation key for response records: oci (org.opencontainers.image.referrer.subject) or olareg (org.olareg.referrer.subject) [default: what the layout uses, else oci] [possible values: oci, olareg]
@@ -179,17 +190,19 @@ fn help_pull() {
         str![[r#"
 Write the titled files of an artifact into a directory, verifying every digest
 
-Usage: ocistow pull [OPTIONS] --output <OUTDIR> <REFERENCE>
+Usage: ocistow pull [OPTIONS] <REFERENCE>
 
 Arguments:
   <REFERENCE>  DIR:TAG, DIR@DIGEST or DIR
 
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-  -o, --output <OUTDIR>               Directory to write the files to (created if needed)
-      --format <FORMAT>               Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+  -o, --output <OUTDIR>               Directory to write the files to (created if needed) [default: .]
+      --format <FORMAT>               Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
       --platform <OS/ARCH[/VARIANT]>  Pick this platform's manifest when the reference is an index
   -k, --keep-old-files                Do not replace existing files that differ: refuse the pull (exit 7) and write nothing (oras's flag). Without it such files are replaced, each named on stderr
+      --no-tty                        Draw no progress bars, even on a terminal
+  -v, --verbose                       Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help                          Print help
 
 Examples:
@@ -211,15 +224,18 @@ Usage: ocistow tag [OPTIONS] <REFERENCE> <TAGS>...
 
 Arguments:
   <REFERENCE>  The content to tag: DIR:TAG, DIR@DIGEST or DIR
-  <TAGS>...    New tags
+  <TAGS>...    New tags; each may be a comma-separated list (`v1,latest`), as oras reads them
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Examples:
   ocistow tag ./layout:v1 latest stable
+  ocistow tag ./layout:v1 v1.0,v1.0.1
   ocistow tag ./layout@sha256:0ac2… v1
 
 "#]]
@@ -240,7 +256,9 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Example:
@@ -264,7 +282,9 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Registry:
@@ -295,7 +315,9 @@ Arguments:
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --platform <OS/ARCH[/VARIANT]>  Resolve to this platform's manifest when the reference is an index
-      --format <FORMAT>               Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>               Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty                        Draw no progress bars, even on a terminal
+  -v, --verbose                       Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help                          Print help
 
 Registry:
@@ -326,7 +348,9 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Examples:
@@ -347,14 +371,16 @@ Get, put or delete manifests
 Usage: ocistow manifest [OPTIONS] <COMMAND>
 
 Commands:
-  get     Print a manifest's exact bytes
-  put     Store a manifest from a file or stdin, exactly as given, and list it in index.json
+  get     Print a manifest's exact bytes [alias: fetch]
+  put     Store a manifest from a file or stdin, exactly as given, and list it in index.json [alias: push]
   delete  Remove a manifest's index.json entries, its records as a referrer, and its blob
   help    Print this message or the help of the given subcommand(s)
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 "#]]
@@ -376,7 +402,9 @@ Arguments:
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --platform <OS/ARCH[/VARIANT]>  Get this platform's manifest when the reference is an index
-      --format <FORMAT>               Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>               Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty                        Draw no progress bars, even on a terminal
+  -v, --verbose                       Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help                          Print help
 
 Registry:
@@ -409,7 +437,9 @@ Options:
       --layout <DIR>             Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --media-type <MEDIA_TYPE>  The media type, when the JSON has no mediaType field
       --allow-sparse             Accept a manifest whose blobs are not (all) in the layout
-      --format <FORMAT>          Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>          Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty                   Draw no progress bars, even on a terminal
+  -v, --verbose                  Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help                     Print help
 
 Examples:
@@ -435,7 +465,9 @@ Arguments:
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --with-referrers   Also delete its referrers, recursively (otherwise a subject with referrers is refused)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Examples:
@@ -456,15 +488,17 @@ Get, put, delete or check blobs
 Usage: ocistow blob [OPTIONS] <COMMAND>
 
 Commands:
-  get     Write a blob to stdout or a file, verifying its digest
-  put     Store a blob from a file or stdin and print its digest
+  get     Write a blob to stdout or a file, verifying its digest [alias: fetch]
+  put     Store a blob from a file or stdin and print its digest [alias: push]
   delete  Delete a blob (even one still referenced: see `gc` for safe cleanup)
   exists  Exit 0 if the blob exists, 1 if not
   help    Print this message or the help of the given subcommand(s)
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 "#]]
@@ -486,7 +520,9 @@ Arguments:
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
   -o, --output <OUTPUT>  Write here instead of stdout
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Registry:
@@ -518,8 +554,10 @@ Arguments:
 Options:
       --digest <DIGEST>  Expected digest (its algorithm is used: sha256 or sha512)
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
       --size <SIZE>      Expected size in bytes
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Examples:
@@ -544,7 +582,9 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Example:
@@ -568,7 +608,9 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Example:
@@ -595,8 +637,11 @@ Options:
       --artifact-type <ARTIFACT_TYPE>  The referrer's artifactType (required)
       --layout <DIR>                   Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
   -a, --annotation <KEY=VALUE>         Manifest annotation KEY=VALUE (repeatable)
-      --format <FORMAT>                Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>                Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --annotation-file <FILE>         Annotations from a JSON file, as oras reads it: `$manifest`, `$config`, and per-file keys naming FILE arguments
+      --no-tty                         Draw no progress bars, even on a terminal
       --platform <OS/ARCH[/VARIANT]>   Attach to this platform's manifest when the subject is an index
+  -v, --verbose                        Say what each step did (each file pushed or pulled, with its digest and size)
       --referrers-mode <MODE>          Record referrers as subject annotations, referrers responses or fallback tags [default: what the layout already uses consistently, else annotation] [env: OCISTOW_REFERRERS_MODE=] [possible values: annotation, response, tag]
       --response-key <KEY>             Annotation key for response records: oci (org.opencontainers.image.referrer.subject) or olareg (org.olareg.referrer.subject) [default: what the layout uses, else oci] [possible values: oci, olareg]
   -h, --help                           Print help
@@ -636,7 +681,7 @@ Options:
           Levels of referrers to show, 1 or more (all when not given)
 
       --format <FORMAT>
-          Output format for data (tree and table apply to `discover`; elsewhere they mean text)
+          Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text
           
           [default: text]
           [possible values: text, json, tree, table]
@@ -644,8 +689,14 @@ Options:
       --deep
           Also scan every manifest blob under blobs/, so referrers reachable from nothing are found
 
+      --no-tty
+          Draw no progress bars, even on a terminal
+
       --platform <OS/ARCH[/VARIANT]>
           Discover from this platform's manifest when the subject is an index
+
+  -v, --verbose
+          Say what each step did (each file pushed or pulled, with its digest and size)
 
   -h, --help
           Print help (see a summary with '-h')
@@ -688,7 +739,9 @@ Commands:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 "#]]
@@ -709,7 +762,9 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Example:
@@ -734,10 +789,12 @@ Arguments:
 Options:
       --layout <DIR>                 Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --to <TO>                      The target convention [possible values: annotation, response, tag]
-      --format <FORMAT>              Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>              Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
       --response-key <RESPONSE_KEY>  Annotation key for response records [default: oci] [possible values: oci, olareg]
       --keep                         Keep the records of other conventions too
+      --no-tty                       Draw no progress bars, even on a terminal
       --dry-run                      Report what would change; write nothing
+  -v, --verbose                      Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help                         Print help
 
 Examples:
@@ -760,15 +817,17 @@ Usage: ocistow copy [OPTIONS] <SOURCE> <DESTINATION>
 
 Arguments:
   <SOURCE>       SRC:REF, SRC@DIGEST, SRC, or `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`
-  <DESTINATION>  DST or DST:TAG (DST is created when missing), or `docker://HOST[:PORT]/REPO[:TAG]`
+  <DESTINATION>  DST, DST:TAG or DST:TAG1,TAG2 (DST is created when missing), or `docker://HOST[:PORT]/REPO[:TAG]`
 
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
   -r, --referrers                     Also copy the referrers of the root and of every child, recursively
-      --format <FORMAT>               Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>               Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
       --platform <OS/ARCH[/VARIANT]>  Copy only these platforms of an index (repeatable)
+      --no-tty                        Draw no progress bars, even on a terminal
       --referrers-mode <MODE>         Record referrers as subject annotations, referrers responses or fallback tags [default: what the layout already uses consistently, else annotation] [env: OCISTOW_REFERRERS_MODE=] [possible values: annotation, response, tag]
       --response-key <KEY>            Annotation key for response records: oci (org.opencontainers.image.referrer.subject) or olareg (org.olareg.referrer.subject) [default: what the layout uses, else oci] [possible values: oci, olareg]
+  -v, --verbose                       Say what each step did (each file pushed or pulled, with its digest and size)
       --concurrency <CONCURRENCY>     Blobs moved at once to or from a registry [default: 4]
   -h, --help                          Print help
 
@@ -802,11 +861,13 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-  -o, --output <OUTPUT>  Output file, or - for stdout
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+  -o, --output <OUTPUT>  Output file, or - for stdout. Its extension sets the compression: .tar, .tar.gz or .tgz, .tar.zst or .tzst (a flag that contradicts it is refused)
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
       --referrers        Include the referrers of what is exported, recursively, with their records
-      --gzip             Compress with gzip
-      --zstd             Compress with zstd
+      --gzip             Compress with gzip (the default for .tar.gz and .tgz)
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+      --zstd             Compress with zstd (the default for .tar.zst and .tzst)
       --docker-manifest  Add manifest.json so `docker load` accepts a single-platform image
   -h, --help             Print help
 
@@ -834,8 +895,10 @@ Arguments:
 Options:
       --force              Let tags in the tarball replace existing tags that point elsewhere
       --layout <DIR>       Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>    Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>    Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
       --skip-unreferenced  Leave out blobs that nothing in the tarball references instead of refusing it
+      --no-tty             Draw no progress bars, even on a terminal
+  -v, --verbose            Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help               Print help
 
 Examples:
@@ -861,9 +924,11 @@ Arguments:
 Options:
       --dry-run                Report what would be removed; remove nothing
       --layout <DIR>           Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>        Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>        Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
       --keep-orphan-referrers  Keep referrers whose subject is gone
       --grace <GRACE>          Keep stale ingest/ files younger than this (e.g. 30s, 10m, 1h) [default: 1h]
+      --no-tty                 Draw no progress bars, even on a terminal
+  -v, --verbose                Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help                   Print help
 
 Examples:
@@ -889,9 +954,11 @@ Arguments:
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --repair           Rebuild referrer records
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
       --remove-missing   With --repair: also remove index.json entries whose blobs are missing
+      --no-tty           Draw no progress bars, even on a terminal
       --record-unlisted  With --repair: also record referrers no record lists (usually an interrupted write)
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Examples:
@@ -916,7 +983,9 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Examples:
@@ -941,7 +1010,9 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format for data (tree and table apply to `discover`; elsewhere they mean text) [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --no-tty           Draw no progress bars, even on a terminal
+  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
 
 Examples:
@@ -1249,7 +1320,7 @@ fn referrers_status_json_olareg_referrers() {
   },
   "records": {
     "response": 2,
-    "fallback-tag": 0
+    "fallbackTag": 0
   },
   "mode": "response",
   "issues": []
@@ -1272,6 +1343,350 @@ fn referrers_status_text_buildkit_attestations() {
   attestation          2
 write mode in use: none consistently (writes default to annotation)
 no inconsistencies
+
+"#]]
+    );
+}
+
+// ---- JSON of the commands that write (docs/cli.md lists every shape) ---------------------------
+
+/// A work directory (`SOURCE_DATE_EPOCH=0`, so digests are fixed) with `hello.txt` pushed as
+/// `layout:v1`; `run` gives the stdout of `ocistow ARGS --format json` in it, the directory's
+/// path replaced by `[TMP]`.
+struct Work {
+    tmp: tempfile::TempDir,
+}
+
+impl Work {
+    fn new() -> Work {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("hello.txt"), "hello\n").unwrap();
+        let work = Work { tmp };
+        work.json(&["push", "layout:v1", "hello.txt:text/plain"]);
+        work
+    }
+
+    fn json(&self, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        let out = cmd()
+            .current_dir(self.tmp.path())
+            .env("SOURCE_DATE_EPOCH", "0")
+            .args(&all)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code().is_some_and(|c| c <= 1),
+            "`ocistow {}`: {}",
+            all.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let root = self.tmp.path().canonicalize().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .replace(&root.display().to_string(), "[TMP]")
+    }
+}
+
+#[test]
+fn push_json_is_oras_shape() {
+    let w = Work::new();
+    assert_data_eq!(
+        w.json(&["push", "layout:v2,latest", "hello.txt", "-a", "team=core"]),
+        str![[r#"
+{
+  "reference": "layout@sha256:31731733c90f4ae5a57a75ff7ef716863ef4fe14449e1c5ba2e5711f6a4cfb69",
+  "mediaType": "application/vnd.oci.image.manifest.v1+json",
+  "digest": "sha256:31731733c90f4ae5a57a75ff7ef716863ef4fe14449e1c5ba2e5711f6a4cfb69",
+  "size": 601,
+  "annotations": {
+    "org.opencontainers.image.created": "1970-01-01T00:00:00Z",
+    "team": "core"
+  },
+  "artifactType": "application/vnd.unknown.artifact.v1",
+  "referenceAsTags": [
+    "layout:v2",
+    "layout:latest"
+  ]
+}
+
+"#]]
+    );
+}
+
+#[test]
+fn attach_json_is_oras_shape() {
+    let w = Work::new();
+    assert_data_eq!(
+        w.json(&[
+            "attach",
+            "layout:v1",
+            "hello.txt",
+            "--artifact-type",
+            "application/vnd.example.sbom"
+        ]),
+        str![[r#"
+{
+  "reference": "layout@sha256:42b4aca6fca6f18e639eb310d6e888add8bb80eb52a410e345a8104cc14b485d",
+  "mediaType": "application/vnd.oci.image.manifest.v1+json",
+  "digest": "sha256:42b4aca6fca6f18e639eb310d6e888add8bb80eb52a410e345a8104cc14b485d",
+  "size": 743,
+  "annotations": {
+    "org.opencontainers.image.created": "1970-01-01T00:00:00Z"
+  },
+  "artifactType": "application/vnd.example.sbom",
+  "referenceAsTags": []
+}
+
+"#]]
+    );
+}
+
+#[test]
+fn pull_json_is_oras_shape() {
+    let w = Work::new();
+    assert_data_eq!(
+        w.json(&["pull", "layout:v1", "-o", "out"]),
+        str![[r#"
+{
+  "reference": "layout@sha256:c24a54aae2ce876fc2c9a34377d4e7358528682579f0f8cbe2e3e213df7904be",
+  "files": [
+    {
+      "path": "[TMP]/out/hello.txt",
+      "reference": "layout@sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
+      "mediaType": "text/plain",
+      "digest": "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
+      "size": 6,
+      "annotations": {
+        "org.opencontainers.image.title": "hello.txt"
+      }
+    }
+  ]
+}
+
+"#]]
+    );
+}
+
+#[test]
+fn tags_json_is_oras_shape() {
+    let w = Work::new();
+    w.json(&["push", "layout:v2,latest", "hello.txt"]);
+    assert_data_eq!(
+        w.json(&["tags", "layout"]),
+        str![[r#"
+{
+  "tags": [
+    "v1",
+    "v2",
+    "latest"
+  ]
+}
+
+"#]]
+    );
+}
+
+#[test]
+fn resolve_and_manifest_put_json_are_descriptors() {
+    let w = Work::new();
+    assert_data_eq!(
+        w.json(&["resolve", "layout:v1"]),
+        str![[r#"
+{
+  "mediaType": "application/vnd.oci.image.manifest.v1+json",
+  "digest": "sha256:c24a54aae2ce876fc2c9a34377d4e7358528682579f0f8cbe2e3e213df7904be",
+  "size": 559,
+  "annotations": {
+    "org.opencontainers.image.created": "1970-01-01T00:00:00Z",
+    "org.opencontainers.image.ref.name": "v1"
+  },
+  "artifactType": "application/vnd.unknown.artifact.v1"
+}
+
+"#]]
+    );
+    let manifest = cmd()
+        .current_dir(w.tmp.path())
+        .args(["manifest", "get", "layout:v1"])
+        .output()
+        .unwrap()
+        .stdout;
+    std::fs::write(w.tmp.path().join("m.json"), manifest).unwrap();
+    assert_data_eq!(
+        w.json(&["manifest", "put", "layout:again", "m.json"]),
+        str![[r#"
+{
+  "mediaType": "application/vnd.oci.image.manifest.v1+json",
+  "digest": "sha256:c24a54aae2ce876fc2c9a34377d4e7358528682579f0f8cbe2e3e213df7904be",
+  "size": 559,
+  "artifactType": "application/vnd.unknown.artifact.v1"
+}
+
+"#]]
+    );
+}
+
+#[test]
+fn blob_put_and_exists_json() {
+    let w = Work::new();
+    assert_data_eq!(
+        w.json(&["blob", "put", "layout", "hello.txt"]),
+        str![[r#"
+{
+  "digest": "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
+  "size": 6
+}
+
+"#]]
+    );
+    assert_data_eq!(
+        w.json(&[
+            "blob",
+            "exists",
+            "layout@sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"
+        ]),
+        str![[r#"
+{
+  "digest": "sha256:5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03",
+  "exists": true,
+  "size": 6
+}
+
+"#]]
+    );
+}
+
+#[test]
+fn copy_export_import_json() {
+    let w = Work::new();
+    assert_data_eq!(
+        w.json(&["copy", "layout:v1", "mirror:a,b", "-r"]),
+        str![[r#"
+{
+  "descriptor": {
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": "sha256:c24a54aae2ce876fc2c9a34377d4e7358528682579f0f8cbe2e3e213df7904be",
+    "size": 559,
+    "annotations": {
+      "org.opencontainers.image.created": "1970-01-01T00:00:00Z",
+      "org.opencontainers.image.ref.name": "v1"
+    },
+    "artifactType": "application/vnd.unknown.artifact.v1"
+  },
+  "tags": [
+    "a",
+    "b"
+  ],
+  "blobs": 3,
+  "linked": 3,
+  "copied": 0,
+  "present": 0,
+  "bytes": 567,
+  "referrers": 0,
+  "referrersMode": "annotation",
+  "skippedForeign": 0
+}
+
+"#]]
+    );
+    assert_data_eq!(
+        w.json(&["export", "layout:v1", "-o", "v1.tar.zst", "--referrers"]),
+        str![[r#"
+{
+  "output": "v1.tar.zst",
+  "compression": "tar+zstd",
+  "entries": 1,
+  "blobs": 3,
+  "bytes": 567,
+  "referrers": 0,
+  "skippedForeign": 0
+}
+
+"#]]
+    );
+    assert_data_eq!(
+        w.json(&["import", "v1.tar.zst", "imported"]),
+        str![[r#"
+{
+  "format": "oci-layout",
+  "compression": "tar+zstd",
+  "created": true,
+  "blobsAdded": 3,
+  "bytesAdded": 567,
+  "blobsPresent": 0,
+  "entriesAdded": 1,
+  "tags": [
+    "v1"
+  ],
+  "replacedTags": [],
+  "referrers": 0,
+  "referrersMode": null,
+  "skipped": []
+}
+
+"#]]
+    );
+}
+
+#[test]
+fn gc_fsck_and_convert_json() {
+    let w = Work::new();
+    w.json(&["push", "layout:old", "layout/oci-layout"]);
+    let _ = cmd()
+        .current_dir(w.tmp.path())
+        .args(["untag", "layout:old"])
+        .output()
+        .unwrap();
+    assert_data_eq!(
+        w.json(&["gc", "layout", "--dry-run"]),
+        str![[r#"
+{
+  "dryRun": true,
+  "blobsRemoved": 2,
+  "bytesFreed": 619,
+  "blobsKept": 3,
+  "blobs": [
+    {
+      "digest": "sha256:4c459e7cfb435e28bdc409325e351566ea5faece4181793674f0c7e8d5cae5dc",
+      "size": 589
+    },
+    {
+      "digest": "sha256:18f0797eab35a4597c1e9624aa4f15fd91f6254e5538c1e0d193b2a95dd4acc6",
+      "size": 30
+    }
+  ],
+  "entries": [],
+  "workFiles": []
+}
+
+"#]]
+    );
+    assert_data_eq!(
+        w.json(&["fsck", "layout"]),
+        str![[r#"
+{
+  "blobsChecked": 5,
+  "bytesHashed": 1186,
+  "problems": [],
+  "notes": [],
+  "repaired": []
+}
+
+"#]]
+    );
+    assert_data_eq!(
+        w.json(&["referrers", "convert", "layout", "--to", "tag", "--dry-run"]),
+        str![[r#"
+{
+  "mode": "tag",
+  "referrers": 0,
+  "added": 0,
+  "updated": 0,
+  "removed": 0,
+  "changed": false,
+  "dryRun": true
+}
 
 "#]]
     );

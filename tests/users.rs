@@ -5,15 +5,21 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
 use std::rc::Rc;
 
 use ocistow_store::Layout;
 use ocistow_store::artifact::{self, FileSpec, PushRequest};
 use ocistow_store::layout::Progress;
 
-/// Every call a push made to its progress factory: the name, the total, and the bytes advanced.
+use crate::common::{Out, cmd, exec, have_tool, ocistow_path, snapshot};
+
+/// One call a push made to its progress factory: the name, the total, and the bytes advanced.
+type Call = (String, u64, Rc<RefCell<u64>>);
+
+/// Every call a push made to its progress factory.
 #[derive(Default)]
-struct Recorded(RefCell<Vec<(String, u64, Rc<RefCell<u64>>)>>);
+struct Recorded(RefCell<Vec<Call>>);
 
 struct Counter(Rc<RefCell<u64>>);
 
@@ -100,4 +106,520 @@ fn layer_and_config_annotations_land_on_their_descriptors() {
         .unwrap();
     assert!(err.to_string().contains("not pushed"), "{err}");
     assert_eq!(before, crate::common::snapshot(layout.root()));
+}
+
+// ---- the command line -----------------------------------------------------------------------
+
+/// `ocistow ARGS` in `cwd` with `SOURCE_DATE_EPOCH=0`.
+fn run_in(cwd: &Path, args: &[&str]) -> Out {
+    let mut c = cmd();
+    c.current_dir(cwd).env("SOURCE_DATE_EPOCH", "0").args(args);
+    exec(c, &args.join(" "))
+}
+
+/// As [`run_in`], requiring exit 0.
+fn ok_in(cwd: &Path, args: &[&str]) -> Out {
+    let out = run_in(cwd, args);
+    assert_eq!(
+        out.code,
+        0,
+        "`ocistow {}`:\n{}{}",
+        args.join(" "),
+        out.stdout,
+        out.stderr
+    );
+    out
+}
+
+/// A work directory with `hello.txt`, `notes.md` and a layout `layout` holding them pushed
+/// as `layout:v1`, with a referrer attached.
+fn workspace() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("hello.txt"), "hello\n").unwrap();
+    fs::write(tmp.path().join("notes.md"), "# notes\n").unwrap();
+    ok_in(
+        tmp.path(),
+        &["push", "layout:v1", "hello.txt:text/plain", "notes.md"],
+    );
+    ok_in(
+        tmp.path(),
+        &[
+            "attach",
+            "layout:v1",
+            "notes.md",
+            "--artifact-type",
+            "application/vnd.example.sbom",
+        ],
+    );
+    tmp
+}
+
+/// Keys whose values are maps of data (annotation keys, convention names), not of fields.
+const DATA_MAPS: [&str; 3] = ["annotations", "conventions", "platform"];
+
+/// Every object key of `v` outside [`DATA_MAPS`] that is not camelCase, with its path.
+fn non_camel_keys(v: &serde_json::Value, at: &str, bad: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                let camel = k.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                    && k.chars().all(|c| c.is_ascii_alphanumeric());
+                if !camel {
+                    bad.push(format!("{at}.{k}"));
+                }
+                if !DATA_MAPS.contains(&k.as_str()) {
+                    non_camel_keys(v, &format!("{at}.{k}"), bad);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                non_camel_keys(v, &format!("{at}[{i}]"), bad);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_command_that_prints_data_prints_pretty_camel_case_json() {
+    let tmp = workspace();
+    let w = tmp.path();
+    let digest = ok_in(w, &["resolve", "layout:v1"])
+        .stdout
+        .trim()
+        .to_string();
+    let config = {
+        let m: serde_json::Value =
+            serde_json::from_str(&ok_in(w, &["manifest", "get", "layout:v1"]).stdout).unwrap();
+        m["config"]["digest"].as_str().unwrap().to_string()
+    };
+    let manifest = w.join("m.json");
+    fs::write(
+        &manifest,
+        ok_in(w, &["manifest", "get", "layout:v1"]).stdout,
+    )
+    .unwrap();
+    let commands: Vec<Vec<String>> = [
+        vec!["push", "layout:v2", "hello.txt"],
+        vec![
+            "attach",
+            "layout:v1",
+            "hello.txt",
+            "--artifact-type",
+            "application/vnd.example.sig",
+        ],
+        vec!["pull", "layout:v1", "-o", "out"],
+        vec!["tags", "layout"],
+        vec!["ls", "layout"],
+        vec!["resolve", "layout:v1"],
+        vec!["discover", "layout:v1"],
+        vec!["referrers", "status", "layout"],
+        vec!["referrers", "convert", "layout", "--to", "tag", "--dry-run"],
+        vec!["copy", "layout:v1", "copied:v1", "-r"],
+        vec!["export", "layout:v1", "-o", "v1.tar"],
+        vec!["import", "v1.tar", "imported"],
+        vec!["gc", "layout", "--dry-run"],
+        vec!["fsck", "layout"],
+        vec!["manifest", "put", "layout:again", "m.json"],
+        vec!["blob", "put", "layout", "hello.txt"],
+        vec!["blob", "exists", &format!("layout@{config}")],
+    ]
+    .iter()
+    .map(|c| c.iter().map(ToString::to_string).collect())
+    .collect();
+    assert!(!digest.is_empty());
+    for args in &commands {
+        let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+        all.extend(["--format", "json"]);
+        let out = ok_in(w, &all);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}):\n{}", out.stdout));
+        assert_eq!(
+            out.stdout,
+            format!("{}\n", serde_json::to_string_pretty(&v).unwrap()),
+            "{args:?}: not pretty-printed"
+        );
+        let mut bad = Vec::new();
+        non_camel_keys(&v, "", &mut bad);
+        assert!(bad.is_empty(), "{args:?}: keys not in camelCase: {bad:?}");
+    }
+}
+
+#[test]
+fn json_is_refused_where_a_command_prints_no_data_and_nothing_changes() {
+    let tmp = workspace();
+    let w = tmp.path();
+    let before = snapshot(w);
+    let digest = ok_in(w, &["resolve", "layout:v1"])
+        .stdout
+        .trim()
+        .to_string();
+    let at_digest = format!("layout@{digest}");
+    for args in [
+        vec!["init", "fresh"],
+        vec!["tag", "layout:v1", "v9"],
+        vec!["untag", "layout:v1"],
+        vec!["manifest", "get", "layout:v1"],
+        vec!["manifest", "delete", "layout:v1", "--with-referrers"],
+        vec!["blob", "get", &at_digest],
+        vec!["blob", "delete", &at_digest],
+        vec!["export", "layout:v1", "-o", "-"],
+        vec!["completion", "bash"],
+        vec!["man"],
+    ] {
+        let mut all = args.clone();
+        all.extend(["--format", "json"]);
+        let out = run_in(w, &all);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+        assert!(
+            out.stderr.contains("--format json does not apply"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(before, snapshot(w), "a refused command changed something");
+}
+
+#[test]
+fn manifest_and_blob_fetch_and_push_are_aliases() {
+    let tmp = workspace();
+    let w = tmp.path();
+    let by_get = ok_in(w, &["manifest", "get", "layout:v1"]).stdout;
+    assert_eq!(ok_in(w, &["manifest", "fetch", "layout:v1"]).stdout, by_get);
+    fs::write(w.join("m.json"), &by_get).unwrap();
+    let pushed = ok_in(w, &["manifest", "push", "layout:copy", "m.json"]).stdout;
+    assert_eq!(pushed, ok_in(w, &["resolve", "layout:copy"]).stdout);
+
+    let blob = ok_in(w, &["blob", "push", "layout", "hello.txt"]).stdout;
+    let blob = blob.trim();
+    let fetched = ok_in(w, &["blob", "fetch", &format!("layout@{blob}")]).stdout;
+    assert_eq!(fetched, "hello\n");
+}
+
+#[test]
+fn an_annotation_file_in_oras_format_annotates_manifest_config_and_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    fs::write(w.join("cake.txt"), "cream\n").unwrap();
+    fs::write(w.join("pie.txt"), "apple\n").unwrap();
+    fs::write(
+        w.join("annotations.json"),
+        r#"{"$manifest": {"foo": "bar"}, "$config": {"hello": "world"}, "cake.txt": {"fun": "more cream"}}"#,
+    )
+    .unwrap();
+    ok_in(
+        w,
+        &[
+            "push",
+            "layout:v1",
+            "cake.txt",
+            "pie.txt:text/plain",
+            "--annotation-file",
+            "annotations.json",
+            "-a",
+            "other=1",
+        ],
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&ok_in(w, &["manifest", "get", "layout:v1"]).stdout).unwrap();
+    assert_eq!(m["annotations"]["foo"], "bar");
+    assert_eq!(m["annotations"]["other"], "1");
+    assert_eq!(m["config"]["annotations"]["hello"], "world");
+    assert_eq!(m["layers"][0]["annotations"]["fun"], "more cream");
+    assert!(m["layers"][1]["annotations"].get("fun").is_none());
+
+    // Mistakes are refused before the layout changes.
+    let before = snapshot(w);
+    for (content, extra) in [
+        (r#"{"nosuch.txt": {"a": "b"}}"#, None),
+        (r#"{"$manifest": {"foo": 1}}"#, None),
+        (r#"["not", "an", "object"]"#, None),
+        (
+            r#"{"cake.txt": {"org.opencontainers.image.title": "x"}}"#,
+            None,
+        ),
+        (r#"{"$manifest": {"foo": "bar"}}"#, Some("foo=again")),
+    ] {
+        fs::write(w.join("bad.json"), content).unwrap();
+        let mut args = vec![
+            "push",
+            "layout:v2",
+            "cake.txt",
+            "--annotation-file",
+            "bad.json",
+        ];
+        if let Some(a) = extra {
+            args.extend(["-a", a]);
+        }
+        let out = run_in(w, &args);
+        assert_eq!(out.code, 2, "{content}: {}", out.stderr);
+        let mut now = snapshot(w);
+        now.remove(Path::new("bad.json"));
+        let mut was = before.clone();
+        was.remove(Path::new("bad.json"));
+        assert_eq!(was, now, "{content}: the layout changed");
+    }
+}
+
+#[test]
+fn several_tags_at_once_on_push_tag_and_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    fs::write(w.join("a.txt"), "a\n").unwrap();
+    let out = ok_in(
+        w,
+        &["push", "layout:v1,latest", "a.txt", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v["referenceAsTags"],
+        serde_json::json!(["layout:v1", "layout:latest"])
+    );
+    ok_in(w, &["tag", "layout:v1", "1.0,1.0.0", "stable"]);
+    ok_in(w, &["copy", "layout:v1", "mirror:x,y"]);
+    let tags = |dir: &str| -> serde_json::Value {
+        serde_json::from_str(&ok_in(w, &["tags", dir, "--format", "json"]).stdout).unwrap()
+    };
+    let mut all: Vec<String> = serde_json::from_value(tags("layout")["tags"].clone()).unwrap();
+    all.sort();
+    assert_eq!(all, ["1.0", "1.0.0", "latest", "stable", "v1"]);
+    assert_eq!(tags("mirror"), serde_json::json!({"tags": ["x", "y"]}));
+    let digest = ok_in(w, &["resolve", "layout:v1"]).stdout;
+    for t in ["latest", "1.0.0", "stable"] {
+        assert_eq!(
+            ok_in(w, &["resolve", &format!("layout:{t}")]).stdout,
+            digest
+        );
+    }
+    for bad in [
+        vec!["push", "layout:v2,", "a.txt"],
+        vec!["tag", "layout:v1", "a,,b"],
+    ] {
+        let before = snapshot(w);
+        assert_eq!(run_in(w, &bad).code, 2, "{bad:?}");
+        assert_eq!(before, snapshot(w), "{bad:?} changed something");
+    }
+}
+
+#[test]
+fn pull_writes_to_the_working_directory_without_o() {
+    let tmp = workspace();
+    let out_dir = tmp.path().join("here");
+    fs::create_dir(&out_dir).unwrap();
+    let layout = tmp.path().join("layout");
+    ok_in(&out_dir, &["pull", &format!("{}:v1", layout.display())]);
+    assert_eq!(
+        fs::read_to_string(out_dir.join("hello.txt")).unwrap(),
+        "hello\n"
+    );
+    assert_eq!(
+        fs::read_to_string(out_dir.join("notes.md")).unwrap(),
+        "# notes\n"
+    );
+}
+
+#[test]
+fn verbose_names_each_file_and_no_tty_is_accepted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    fs::write(w.join("a.txt"), "a\n").unwrap();
+    let quiet = ok_in(w, &["push", "layout:v1", "a.txt", "--no-tty"]);
+    assert!(!quiet.stderr.contains("Uploaded"), "{}", quiet.stderr);
+    let loud = ok_in(w, &["-v", "push", "layout:v2", "a.txt", "--no-tty"]);
+    assert!(
+        loud.stderr.contains("Uploaded layer a.txt sha256:") && loud.stderr.contains("(2 B)"),
+        "{}",
+        loud.stderr
+    );
+    let pulled = ok_in(w, &["pull", "layout:v2", "-o", "out", "--verbose"]);
+    assert!(
+        pulled.stderr.contains("Downloaded layer a.txt sha256:"),
+        "{}",
+        pulled.stderr
+    );
+    assert_eq!(quiet.stdout, loud.stdout, "-v changes stderr only");
+}
+
+/// The compression of a file, from its magic bytes.
+fn compression_of(path: &Path) -> &'static str {
+    let bytes = fs::read(path).unwrap();
+    match bytes.get(..4) {
+        Some([0x1f, 0x8b, ..]) => "gzip",
+        Some([0x28, 0xb5, 0x2f, 0xfd]) => "zstd",
+        _ if bytes.get(257..262) == Some(b"ustar") => "tar",
+        _ => "unknown",
+    }
+}
+
+#[test]
+fn export_takes_the_format_from_the_extension_and_refuses_a_contradicting_flag() {
+    let tmp = workspace();
+    let w = tmp.path();
+    for (name, flag, expected) in [
+        ("a.tar.zst", None, "zstd"),
+        ("a.tzst", Some("--zstd"), "zstd"),
+        ("a.tar.gz", None, "gzip"),
+        ("a.tgz", Some("--gzip"), "gzip"),
+        ("a.tar", None, "tar"),
+    ] {
+        let mut args = vec!["export", "layout:v1", "-o", name];
+        args.extend(flag);
+        ok_in(w, &args);
+        assert_eq!(compression_of(&w.join(name)), expected, "{name}");
+        ok_in(w, &["import", name, &format!("from-{name}")]);
+    }
+    for (name, flag) in [
+        ("b.tar.zst", "--gzip"),
+        ("b.tar", "--zstd"),
+        ("b.tgz", "--zstd"),
+    ] {
+        let out = run_in(w, &["export", "layout:v1", "-o", name, flag]);
+        assert_eq!(out.code, 2, "{name} {flag}: {}", out.stderr);
+        assert!(out.stderr.contains(name), "{}", out.stderr);
+        assert!(!w.join(name).exists(), "{name} was written");
+    }
+}
+
+#[test]
+fn push_creates_a_missing_or_empty_layout_and_refuses_anything_else_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    fs::write(w.join("a.txt"), "a\n").unwrap();
+    let out = ok_in(w, &["push", "new/deeper:v1", "a.txt"]);
+    assert!(out.stderr.contains("layout created"), "{}", out.stderr);
+    assert!(w.join("new/deeper/oci-layout").is_file());
+    fs::create_dir(w.join("empty")).unwrap();
+    ok_in(w, &["push", "empty:v1", "a.txt"]);
+    assert_eq!(
+        ok_in(w, &["resolve", "empty:v1"]).stdout,
+        ok_in(w, &["resolve", "new/deeper:v1"]).stdout
+    );
+
+    fs::create_dir(w.join("photos")).unwrap();
+    fs::write(w.join("photos/cat.jpg"), "meow").unwrap();
+    fs::write(w.join("plain-file"), "x").unwrap();
+    let before = snapshot(w);
+    let refused = run_in(w, &["push", "photos:v1", "a.txt"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("not empty"), "{}", refused.stderr);
+    let refused = run_in(w, &["push", "plain-file:v1", "a.txt"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("a file"), "{}", refused.stderr);
+    // A push that fails after the layout was made leaves no layout behind.
+    let refused = run_in(w, &["push", "fresh:v1", "missing.txt"]);
+    assert_ne!(refused.code, 0);
+    let refused = run_in(
+        w,
+        &["push", "empty2:v1", "a.txt", "--subject", "empty2:nope"],
+    );
+    assert_ne!(refused.code, 0);
+    for args in [
+        vec!["attach", "nolayout:v1", "a.txt", "--artifact-type", "a/b"],
+        vec!["attach", "photos:v1", "a.txt", "--artifact-type", "a/b"],
+    ] {
+        let out = run_in(w, &args);
+        assert_ne!(out.code, 0, "{args:?}");
+        assert!(
+            out.stderr.contains("put the subject there first"),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(before, snapshot(w), "a refused push changed something");
+}
+
+/// Words after a number in `text` (`3 blobs` gives `blobs`), with the number.
+fn counted_words(text: &str) -> Vec<(u64, String)> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter_map(|w| {
+            let n = w[0].trim_start_matches('(').parse::<u64>().ok()?;
+            let word: String = w[1].chars().take_while(|c| c.is_alphabetic()).collect();
+            Some((n, word))
+        })
+        .collect()
+}
+
+#[test]
+fn sizes_are_binary_units_and_one_thing_is_singular_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    fs::write(w.join("one.txt"), vec![b'x'; 3000]).unwrap();
+    let mut text = String::new();
+    for args in [
+        vec!["push", "layout:v1", "one.txt"],
+        vec!["export", "layout:v1", "-o", "v1.tar"],
+        vec!["import", "v1.tar", "imported"],
+        vec!["copy", "layout:v1", "copied:v1", "-r"],
+        vec!["untag", "layout:v1"],
+        vec!["gc", "layout", "--dry-run", "--grace", "0"],
+        vec!["gc", "layout", "--grace", "0"],
+        vec!["fsck", "imported"],
+        vec!["init", "solo"],
+        vec!["blob", "put", "solo", "one.txt"],
+        vec!["fsck", "solo"],
+        vec!["referrers", "status", "imported"],
+        vec!["referrers", "convert", "imported", "--to", "tag"],
+    ] {
+        let out = run_in(w, &args);
+        assert!(out.code == 0 || out.code == 1, "{args:?}: {}", out.stderr);
+        text.push_str(&out.stdout);
+        text.push_str(&out.stderr);
+    }
+    for (n, word) in counted_words(&text) {
+        assert!(
+            !(n == 1 && word.ends_with('s') && word != "s"),
+            "\"1 {word}\" in:\n{text}"
+        );
+        assert!(word != "bytes", "raw byte count \"{n} bytes\" in:\n{text}");
+        assert!(
+            !["kB", "KB", "MB", "GB"].contains(&word.as_str()),
+            "decimal unit \"{n} {word}\" in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("KiB"),
+        "the 3000-byte file is shown in KiB:\n{text}"
+    );
+    assert!(text.contains("1 blob"), "{text}");
+    assert!(text.contains("1 entry"), "{text}");
+}
+
+#[test]
+fn a_directory_push_draws_a_progress_bar_on_a_terminal_and_none_with_no_tty() {
+    // `script` (util-linux) gives ocistow a terminal as stderr, as a person's shell does.
+    if !have_tool("script") || !have_tool("timeout") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    fs::create_dir(w.join("site")).unwrap();
+    // Just over the 32 MiB below which no bar is drawn; zeros compress fast.
+    fs::write(w.join("site/big.bin"), vec![0u8; 33 << 20]).unwrap();
+    let transcript = |flag: &str, tag: &str| -> String {
+        let log = w.join(format!("{tag}.log"));
+        let command = format!("{} {flag} push layout:{tag} site", ocistow_path());
+        let status = std::process::Command::new("timeout")
+            .args(["300", "script", "-qec", &command])
+            .arg(&log)
+            .current_dir(w)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{command}: {status}");
+        String::from_utf8_lossy(&fs::read(&log).unwrap()).into_owned()
+    };
+    let drawn = transcript("", "v1");
+    assert!(
+        drawn.contains("/33.00 MiB"),
+        "no progress bar on a terminal:\n{drawn}"
+    );
+    let quiet = transcript("--no-tty", "v2");
+    assert!(
+        !quiet.contains("MiB") && quiet.contains("Pushed layout:v2"),
+        "--no-tty drew a bar:\n{quiet}"
+    );
 }

@@ -32,9 +32,18 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub layout: Option<PathBuf>,
 
-    /// Output format for data (tree and table apply to `discover`; elsewhere they mean text).
+    /// Output format: json for every command that prints data; tree and table apply to
+    /// `discover`, elsewhere they mean text.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// Draw no progress bars, even on a terminal.
+    #[arg(long, global = true)]
+    pub no_tty: bool,
+
+    /// Say what each step did (each file pushed or pulled, with its digest and size).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 
     #[command(subcommand)]
     pub command: Command,
@@ -61,7 +70,7 @@ pub enum Command {
 
     /// Give existing content more tags.
     #[command(
-        after_help = "Examples:\n  ocistow tag ./layout:v1 latest stable\n  ocistow tag ./layout@sha256:0ac2… v1"
+        after_help = "Examples:\n  ocistow tag ./layout:v1 latest stable\n  ocistow tag ./layout:v1 v1.0,v1.0.1\n  ocistow tag ./layout@sha256:0ac2… v1"
     )]
     Tag(tag::Args),
 
@@ -196,8 +205,14 @@ impl Command {
             Command::Fsck(args) => fsck::run(ctx, out, &args),
             Command::Ls(args) => ls::run(ctx, out, &args),
             Command::Serve(args) => serve::run(ctx, out, &args),
-            Command::Completion(args) => completion::run(out, &args, Cli::command()),
-            Command::Man(args) => man::run(out, &args, Cli::command(), VERSION),
+            Command::Completion(args) => {
+                ctx.refuse_json("completion (the script is the output)")?;
+                completion::run(out, &args, Cli::command())
+            }
+            Command::Man(args) => {
+                ctx.refuse_json("man (the page is the output)")?;
+                man::run(out, &args, Cli::command(), VERSION)
+            }
         }
     }
 }

@@ -3,17 +3,19 @@
 //! library reads no environment variable, so everything taken from the environment is here.
 
 use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use ocistow_store::artifact::FileSpec;
-use ocistow_store::layout::DEFAULT_LOCK_TIMEOUT;
-use ocistow_store::model::annotations::REF_NAME;
+use ocistow_store::layout::{DEFAULT_LOCK_TIMEOUT, OCI_LAYOUT_FILE};
+use ocistow_store::model::annotations::{REF_NAME, TITLE};
 use ocistow_store::referrers::{Mode, ResponseKey};
 use ocistow_store::staged::Staged;
-use ocistow_store::{Descriptor, Digest, Error, Layout, Platform, Reference};
+use ocistow_store::{Descriptor, Digest, Error, Layout, Platform, Reference, Target};
 
 use ocistow_registry::Client;
 use ocistow_registry::client::{ClientOptions, CredentialSource, Credentials};
@@ -36,6 +38,8 @@ pub struct Context {
     layout: Option<PathBuf>,
     /// `--format`.
     pub format: Format,
+    /// `-v/--verbose`: say what each step did (each file pushed or pulled).
+    pub verbose: bool,
     lock_timeout: Duration,
     referrers_mode_from_env: bool,
     /// `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`, if either can be named.
@@ -45,7 +49,7 @@ pub struct Context {
 impl Context {
     /// The global options (`--layout`, `--format`) and the environment; a malformed
     /// `OCISTOW_LOCK_TIMEOUT` is refused rather than replaced by the default.
-    pub fn new(layout: Option<PathBuf>, format: Format) -> Result<Context> {
+    pub fn new(layout: Option<PathBuf>, format: Format, verbose: bool) -> Result<Context> {
         let lock_timeout = match std::env::var_os(LOCK_TIMEOUT_VAR) {
             None => DEFAULT_LOCK_TIMEOUT,
             Some(v) => parse_lock_timeout(&v.to_string_lossy())?,
@@ -53,6 +57,7 @@ impl Context {
         Ok(Context {
             layout,
             format,
+            verbose,
             lock_timeout,
             referrers_mode_from_env: std::env::var_os(REFERRERS_MODE_VAR)
                 .is_some_and(|v| !v.is_empty()),
@@ -89,6 +94,17 @@ impl Context {
     /// Whether `--format json` was asked for.
     pub fn json(&self) -> bool {
         self.format == Format::Json
+    }
+
+    /// Refuses `--format json` for a command that prints no data (`what` names it), so a
+    /// script never parses an empty stdout as success.
+    pub fn refuse_json(&self, what: &str) -> Result<()> {
+        if self.json() {
+            return Err(usage(format!(
+                "--format json does not apply to {what}: it prints no data (see docs/cli.md)"
+            )));
+        }
+        Ok(())
     }
 
     /// A reference argument, read against `--layout` when given.
@@ -136,6 +152,56 @@ impl Context {
             dir,
             self.lock_timeout,
         )?))
+    }
+
+    /// The layout `attach` writes into: the subject must be in it, so a directory that is not
+    /// a layout yet is refused with what to do instead.
+    pub fn open_for_attach(&self, dir: &Path) -> Result<Layout> {
+        if dir.join(OCI_LAYOUT_FILE).exists() {
+            return self.open_dir(dir);
+        }
+        Err(Error::NotALayout {
+            path: dir.to_path_buf(),
+            reason: "not an OCI layout, so it holds no subject to attach to; put the subject \
+                     there first (`ocistow push DIR:TAG FILE...`, `ocistow copy SRC DIR:TAG`)"
+                .into(),
+        }
+        .into())
+    }
+
+    /// The layout a push writes into: opened, or created when the directory is missing or
+    /// empty (as oras, `copy` and `import` do). A file, or a directory holding anything else, is
+    /// refused before anything is written. Give the returned [`Created`] to [`undo_create`] when
+    /// the push then fails, so a refused push leaves no trace.
+    pub fn open_or_create(&self, dir: &Path) -> Result<(Layout, Created)> {
+        if dir.join(OCI_LAYOUT_FILE).exists() {
+            return Ok((self.open_dir(dir)?, Created::Existed));
+        }
+        let created = match fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Created::NewDir,
+            Err(e) => return Err(e).with_context(|| dir.display().to_string()),
+            Ok(m) if m.is_dir() && fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none()) => {
+                Created::InEmptyDir
+            }
+            Ok(m) if m.is_dir() => {
+                // A damaged layout (no oci-layout) or someone's files: never made into a layout.
+                let layout = self.open_dir(dir).with_context(|| {
+                    format!(
+                        "{} is not empty and not a layout: a push creates a layout only in a new or empty directory",
+                        dir.display()
+                    )
+                })?;
+                return Ok((layout, Created::Existed));
+            }
+            Ok(_) => {
+                return Err(Error::NotALayout {
+                    path: dir.to_path_buf(),
+                    reason: "a file, not a layout directory".into(),
+                }
+                .into());
+            }
+        };
+        Ok((self.init_dir(dir)?, created))
     }
 
     /// The write mode of a new referrer: the flag (or `OCISTOW_REFERRERS_MODE`), else the
@@ -193,6 +259,135 @@ impl Context {
     }
 }
 
+/// How the layout of [`Context::open_or_create`] came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// It was a layout already.
+    Existed,
+    /// The directory was made for it.
+    NewDir,
+    /// It was made in a directory that was empty.
+    InEmptyDir,
+}
+
+impl Created {
+    /// Whether the layout is new.
+    pub fn is_new(self) -> bool {
+        self != Created::Existed
+    }
+}
+
+/// Removes a layout [`Context::open_or_create`] just made, after the write it was made for
+/// failed: the directory it created, or what it put in a directory that was empty. A layout
+/// that existed is never touched. Best effort: the write's own error is what is reported.
+pub fn undo_create(dir: &Path, created: Created) {
+    match created {
+        Created::Existed => {}
+        Created::NewDir => {
+            let _ = fs::remove_dir_all(dir);
+        }
+        Created::InEmptyDir => {
+            for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let _ = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+            }
+        }
+    }
+}
+
+/// A small input file (an annotation file, a manifest), or stdin for `-`, refused when larger
+/// than `limit` (at most one byte past it is read) or when it is not a regular file (a FIFO
+/// would block, a directory cannot be read).
+pub fn read_input(file: &str, limit: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    if file == "-" {
+        std::io::stdin()
+            .lock()
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .context("stdin")?;
+    } else {
+        let meta = fs::metadata(file).with_context(|| file.to_string())?;
+        if !meta.is_file() {
+            return Err(Error::InvalidInput(format!("{file}: not a regular file")).into());
+        }
+        fs::File::open(file)
+            .with_context(|| file.to_string())?
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .with_context(|| file.to_string())?;
+    }
+    if bytes.len() as u64 > limit {
+        return Err(Error::InvalidInput(format!("{file}: larger than {limit} bytes")).into());
+    }
+    Ok(bytes)
+}
+
+/// `--annotation-file` in oras's format: a JSON object whose `$manifest` and `$config` keys
+/// hold the annotations of the manifest and the config, and whose other keys name pushed files
+/// (as given on the command line, without `:MEDIATYPE`) and hold their layer's annotations.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct AnnotationFile {
+    /// `$manifest`.
+    pub manifest: BTreeMap<String, String>,
+    /// `$config`.
+    pub config: BTreeMap<String, String>,
+    /// Every other key: a file and its layer's annotations.
+    pub files: BTreeMap<PathBuf, BTreeMap<String, String>>,
+}
+
+impl AnnotationFile {
+    /// Reads and checks `path` against the files pushed: every key a file pushed, every value an
+    /// object of strings, no title (it is the file name).
+    pub fn read(path: &str, files: &[FileSpec]) -> Result<AnnotationFile> {
+        let bytes = read_input(path, ocistow_store::layout::MAX_MANIFEST_SIZE)?;
+        Self::parse(&bytes, files).map_err(|e| usage(format!("--annotation-file {path}: {e}")))
+    }
+
+    fn parse(bytes: &[u8], files: &[FileSpec]) -> std::result::Result<AnnotationFile, String> {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+        let serde_json::Value::Object(top) = value else {
+            return Err("not a JSON object".into());
+        };
+        let mut out = AnnotationFile::default();
+        for (key, v) in top {
+            let serde_json::Value::Object(pairs) = v else {
+                return Err(format!("{key:?} does not hold an object of annotations"));
+            };
+            let mut map = BTreeMap::new();
+            for (k, v) in pairs {
+                let serde_json::Value::String(v) = v else {
+                    return Err(format!("{key:?}: the value of {k:?} is not a string"));
+                };
+                map.insert(k, v);
+            }
+            match key.as_str() {
+                "$manifest" => out.manifest = map,
+                "$config" => out.config = map,
+                name => {
+                    let Some(spec) = files.iter().find(|f| f.path == Path::new(name)) else {
+                        return Err(format!(
+                            "{name:?} is not a file being pushed (keys are $manifest, $config or a FILE argument)"
+                        ));
+                    };
+                    if map.contains_key(TITLE) {
+                        return Err(format!(
+                            "{name:?}: {TITLE} is the file name and cannot be set"
+                        ));
+                    }
+                    out.files.insert(spec.path.clone(), map);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// `SOURCE_DATE_EPOCH` in seconds, when set; a value that is not a whole number of seconds
 /// is refused (reproducible-builds.org: a malformed value is an error, not "now").
 pub fn source_date_epoch() -> Result<Option<u64>> {
@@ -220,7 +415,7 @@ pub fn resolve(layout: &Layout, r: &Reference, platform: Option<&str>) -> Result
 
 /// The first line of stdin, without its line end: `--password-stdin`.
 fn read_password_stdin() -> Result<String> {
-    use std::io::{BufRead, Read};
+    use std::io::BufRead;
     let mut line = String::new();
     // Bounded: a password is a line, not a stream.
     std::io::stdin()
@@ -233,6 +428,60 @@ fn read_password_stdin() -> Result<String> {
         return Err(usage("--password-stdin: stdin gave no password"));
     }
     Ok(password.to_string())
+}
+
+/// A destination that may name several tags, `DIR:T1,T2` (oras's habit), read by `parse`
+/// (a plain reference parser: with or without `--layout`, or a layout path), with every tag checked
+/// as the reference grammar checks one. Gives the reference of the first tag and all the tags:
+/// none for a plain `DIR`; a digest is refused (`what` says which form the command takes).
+pub fn reference_with_tags(
+    arg: &str,
+    parse: impl Fn(&str) -> Result<Reference>,
+    what: &str,
+) -> Result<(Reference, Vec<String>)> {
+    // The tag list follows the last ':' that has no '/' after it (as a tag does).
+    let split = arg
+        .rfind(':')
+        .filter(|&i| !arg[i..].contains('/') && arg[i..].contains(','));
+    let r = match split {
+        Some(i) => {
+            let (head, list) = (&arg[..i], &arg[i + 1..]);
+            let tags = split_tags(list, arg)?;
+            let refs = tags
+                .iter()
+                .map(|t| parse(&format!("{head}:{t}")))
+                .collect::<Result<Vec<_>>>()?;
+            let first = refs
+                .into_iter()
+                .next()
+                .ok_or_else(|| usage("no tag given"))?;
+            return Ok((first, tags));
+        }
+        None => parse(arg)?,
+    };
+    let tags = match &r.target {
+        Target::Tag(t) => vec![t.clone()],
+        Target::Only => Vec::new(),
+        Target::Digest(_) => {
+            return Err(Error::InvalidReference {
+                input: arg.into(),
+                reason: what.into(),
+            }
+            .into());
+        }
+    };
+    Ok((r, tags))
+}
+
+/// `T1,T2,...` as tags; an empty one (`v1,,v2`, a trailing comma) is refused.
+pub fn split_tags(list: &str, input: &str) -> Result<Vec<String>> {
+    let tags: Vec<String> = list.split(',').map(str::to_string).collect();
+    if tags.iter().any(String::is_empty) {
+        return Err(usage(format!(
+            "{input:?} holds an empty tag (tags are separated by single commas)"
+        )));
+    }
+    Ok(tags)
 }
 
 /// `OCISTOW_LOCK_TIMEOUT`: seconds, optionally fractional and suffixed `s` (`10`, `0.5`, `30s`).
@@ -273,9 +522,12 @@ pub fn parse_platform(text: &str) -> Result<Platform> {
     Platform::parse(text).map_err(|e| Error::InvalidInput(e).into())
 }
 
-/// `KEY=VALUE` pairs; a key given twice is an error rather than a silent overwrite.
-pub fn parse_annotations(items: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
+/// `KEY=VALUE` pairs added to `out` (the `$manifest` keys of an annotation file); a key given
+/// twice, here or there, is an error rather than a silent overwrite.
+pub fn merge_annotations(
+    mut out: BTreeMap<String, String>,
+    items: &[String],
+) -> Result<BTreeMap<String, String>> {
     for item in items {
         let Some((k, v)) = item.split_once('=') else {
             return Err(usage(format!("annotation {item:?} is not KEY=VALUE")));
@@ -444,6 +696,7 @@ mod tests {
 
     #[test]
     fn annotations_refuse_missing_values_empty_and_repeated_keys() {
+        let parse_annotations = |items: &[String]| merge_annotations(BTreeMap::new(), items);
         let ok = parse_annotations(&["a=1".into(), "b==2".into()]).unwrap();
         assert_eq!(ok["b"], "=2");
         for bad in [vec!["novalue"], vec!["=x"], vec!["a=1", "a=2"]] {

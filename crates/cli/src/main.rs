@@ -38,8 +38,9 @@ fn main() -> ExitCode {
         }
     };
     let mut out = Output::stdout();
-    let result =
-        Context::new(cli.layout, cli.format).and_then(|ctx| cli.command.run(&ctx, &mut out));
+    progress::enable(!cli.no_tty);
+    let result = Context::new(cli.layout, cli.format, cli.verbose)
+        .and_then(|ctx| cli.command.run(&ctx, &mut out));
     let flushed = out.flush().map_err(anyhow::Error::from);
     match result.and_then(|outcome| flushed.map(|()| outcome)) {
         Ok(outcome) => ExitCode::from(outcome.code()),

@@ -7,7 +7,11 @@ use std::io::{self, Write};
 
 use clap::ValueEnum;
 use ocistow_store::Descriptor;
+use ocistow_store::model::ImageManifest;
+use ocistow_store::model::annotations::TITLE;
+use ocistow_store::referrers::Node;
 use serde::Serialize;
+use serde_json::Value;
 
 /// `--format`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -39,12 +43,6 @@ impl Output {
     /// A value as pretty-printed JSON, then a newline.
     pub fn json(&mut self, value: &impl Serialize) -> io::Result<()> {
         serde_json::to_writer_pretty(&mut self.out, value)?;
-        writeln!(self.out)
-    }
-
-    /// A value as JSON on one line.
-    pub fn json_line(&mut self, value: &impl Serialize) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, value)?;
         writeln!(self.out)
     }
 
@@ -92,18 +90,32 @@ impl Output {
     }
 }
 
-/// `""` for one, `"s"` otherwise.
-pub fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+/// `n` and a noun, in the plural unless `n` is one: `count(1, "entry")` is `1 entry`,
+/// `count(2, "entry")` is `2 entries`. The one place counts are worded.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    let consonant_y = noun.len() > 1
+        && noun.ends_with('y')
+        && !noun[..noun.len() - 1].ends_with(['a', 'e', 'i', 'o', 'u']);
+    if consonant_y {
+        format!("{n} {}ies", &noun[..noun.len() - 1])
+    } else if noun.ends_with(['s', 'x']) || noun.ends_with("ch") || noun.ends_with("sh") {
+        format!("{n} {noun}es")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
-/// A size in decimal units (`999 B`, `1.5 MB`).
+/// A size in binary (IEC) units, as oras prints them: `999 B`, `1.5 KiB`, `2.0 GiB`. The one
+/// unit style of every size a person reads.
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     let mut v = n as f64;
     let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
         unit += 1;
     }
     if unit == 0 {
@@ -113,14 +125,64 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// What `push` and `attach` print with `--format json`, as oras does: the manifest's
+/// descriptor fields (as `discover` prints them) and `referenceAsTags` (`DIR:TAG` for each tag given).
+pub fn pushed_json(dir: &str, desc: &Descriptor, tags: &[String]) -> Value {
+    let mut m = Node::oras_descriptor(dir, desc);
+    m.insert(
+        "referenceAsTags".into(),
+        tags.iter()
+            .map(|t| Value::from(format!("{dir}:{t}")))
+            .collect(),
+    );
+    Value::Object(m)
+}
+
+/// `-v`: one line on stderr for the config and each layer of a manifest just pushed (`verb`
+/// `Uploaded`) or pulled: title (or media type), digest, size.
+pub fn verbose_layers(verb: &str, manifest: &[u8]) {
+    let Ok(m) = ImageManifest::parse(manifest) else {
+        return;
+    };
+    for (what, d) in
+        std::iter::once(("config", &m.config)).chain(m.layers.iter().map(|l| ("layer", l)))
+    {
+        verbose_descriptor(verb, what, d);
+    }
+}
+
+/// `-v`: one line on stderr for one descriptor.
+pub fn verbose_descriptor(verb: &str, what: &str, d: &Descriptor) {
+    eprintln!(
+        "{verb} {what} {} {} ({})",
+        d.annotation(TITLE).unwrap_or(d.media_type()),
+        d.digest(),
+        human_bytes(d.size())
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sizes_use_decimal_units() {
+    fn sizes_use_binary_units() {
         assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1500), "1.5 kB");
-        assert_eq!(human_bytes(2_000_000_000), "2.0 GB");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(512 << 20), "512.0 MiB");
+        assert_eq!(human_bytes(2 << 30), "2.0 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16.0 EiB");
+    }
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(count(1, "entry"), "1 entry");
+        assert_eq!(count(0, "entry"), "0 entries");
+        assert_eq!(count(2, "blob"), "2 blobs");
+        assert_eq!(count(1, "blob"), "1 blob");
+        assert_eq!(count(3, "inconsistency"), "3 inconsistencies");
+        assert_eq!(count(2, "key"), "2 keys");
+        assert_eq!(count(2, "index"), "2 indexes");
     }
 }

@@ -1,12 +1,22 @@
-//! Progress bars on a terminal; nothing when stderr is not one or the input is small.
+//! Progress bars on a terminal; nothing when stderr is not one, `--no-tty` was given, or the
+//! input is small.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ocistow_store::Progress;
 
 /// Inputs smaller than this finish too fast for a bar to help.
 const MIN_BAR_SIZE: u64 = 32 << 20;
+
+/// Off with `--no-tty`; set once by `main` before any command runs.
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Turns bars on or off for the rest of the process.
+pub fn enable(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
 
 struct Bar(ProgressBar);
 
@@ -24,7 +34,7 @@ impl Drop for Bar {
 
 /// A progress reporter for `name` of `size` bytes.
 pub fn bar(name: &str, size: u64) -> Box<dyn Progress> {
-    if size < MIN_BAR_SIZE || !std::io::stderr().is_terminal() {
+    if size < MIN_BAR_SIZE || !ENABLED.load(Ordering::Relaxed) || !std::io::stderr().is_terminal() {
         return Box::new(ocistow_store::layout::NoProgress);
     }
     let pb = ProgressBar::new(size);

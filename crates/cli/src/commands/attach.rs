@@ -4,11 +4,11 @@ use anyhow::Result;
 use ocistow_store::artifact::{self, PushRequest};
 
 use crate::context::{
-    Context, RecordArgs, check_media_type, file_specs, parse_annotations, referrer_descriptor,
-    resolve, source_date_epoch,
+    AnnotationFile, Context, RecordArgs, check_media_type, file_specs, merge_annotations,
+    referrer_descriptor, resolve, source_date_epoch,
 };
 use crate::exit::Outcome;
-use crate::output::Output;
+use crate::output::{Output, pushed_json, verbose_layers};
 use crate::progress;
 
 #[derive(clap::Args, Debug)]
@@ -23,6 +23,10 @@ pub struct Args {
     /// Manifest annotation KEY=VALUE (repeatable).
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
     annotations: Vec<String>,
+    /// Annotations from a JSON file, as oras reads it: `$manifest`, `$config`, and per-file
+    /// keys naming FILE arguments.
+    #[arg(long, value_name = "FILE")]
+    annotation_file: Option<String>,
     /// Attach to this platform's manifest when the subject is an index.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
@@ -33,18 +37,28 @@ pub struct Args {
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     check_media_type("--artifact-type", &args.artifact_type)?;
     let r = ctx.reference(&args.reference)?;
-    let layout = ctx.open(&r)?;
+    let files = file_specs(&args.files)?;
+    let from_file = match &args.annotation_file {
+        Some(path) => AnnotationFile::read(path, &files)?,
+        None => AnnotationFile::default(),
+    };
+    let annotations = merge_annotations(from_file.manifest, &args.annotations)?;
+    let layout = ctx.open_for_attach(&r.dir)?;
     let subject = resolve(&layout, &r, args.platform.as_deref())?;
     let req = PushRequest {
-        files: file_specs(&args.files)?,
+        files,
         artifact_type: Some(args.artifact_type.clone()),
-        annotations: parse_annotations(&args.annotations)?,
+        annotations,
+        layer_annotations: from_file.files,
         config: None,
+        config_annotations: from_file.config,
         subject: Some(subject.clone()),
         created: source_date_epoch()?,
-        ..PushRequest::default()
     };
     let pushed = artifact::push(&layout, &req, &progress::bar)?;
+    if ctx.verbose {
+        verbose_layers("Uploaded", &pushed.manifest);
+    }
     let referrer = referrer_descriptor(&pushed.descriptor);
     let (mode, why) = ctx.record(
         pushed.staged,
@@ -59,6 +73,11 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         subject.digest(),
         mode.as_str()
     );
-    out.descriptor(ctx.format, &referrer)?;
+    if ctx.json() {
+        let dir = r.dir.display().to_string();
+        out.json(&pushed_json(&dir, &referrer, &[]))?;
+    } else {
+        out.line(referrer.digest())?;
+    }
     Ok(Outcome::Ok)
 }

@@ -20,7 +20,10 @@ use crate::progress;
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Write a blob to stdout or a file, verifying its digest.
-    #[command(after_help = "Example:\n  ocistow blob get ./layout@sha256:51bc… -o file.txt")]
+    #[command(
+        visible_alias = "fetch",
+        after_help = "Example:\n  ocistow blob get ./layout@sha256:51bc… -o file.txt"
+    )]
     Get {
         /// DIR@DIGEST, or `docker://HOST[:PORT]/REPO@DIGEST`
         reference: String,
@@ -32,6 +35,7 @@ pub enum Command {
     },
     /// Store a blob from a file or stdin and print its digest.
     #[command(
+        visible_alias = "push",
         after_help = "Examples:\n  ocistow blob put ./layout file.bin\n  ocistow blob put ./layout - --digest sha256:51bc… < file.bin"
     )]
     Put {
@@ -69,6 +73,7 @@ pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
             size,
         } => put(ctx, out, dir, file, digest.as_deref(), *size),
         Command::Delete { reference } => {
+            ctx.refuse_json("blob delete")?;
             let (layout, digest) = blob_ref(ctx, reference)?;
             layout.delete_blob(&digest)?;
             eprintln!("Deleted blob {digest}");
@@ -78,7 +83,7 @@ pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
             let (layout, digest) = blob_ref(ctx, reference)?;
             let size = layout.blob_size(&digest)?;
             if ctx.json() {
-                out.json_line(&json!({"digest": digest, "exists": size.is_some(), "size": size}))?;
+                out.json(&json!({"digest": digest, "exists": size.is_some(), "size": size}))?;
             }
             Ok(Outcome::from_answer(size.is_some()))
         }
@@ -105,6 +110,7 @@ fn get(
     output: Option<&Path>,
     registry: &RegistryArgs,
 ) -> Result<Outcome> {
+    ctx.refuse_json("blob get (the blob itself is the output)")?;
     if is_registry_ref(reference) {
         return get_from_registry(ctx, out, reference, output, registry);
     }

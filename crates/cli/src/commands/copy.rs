@@ -11,16 +11,20 @@ use serde_json::json;
 use ocistow_registry::{self as registry, RegistryRef, RegistryTarget, is_registry_ref};
 use registry::copy::DEFAULT_CONCURRENCY;
 
-use crate::context::{Context, RecordArgs, RegistryArgs, parse_platform, resolve};
+use crate::context::{
+    Context, RecordArgs, RegistryArgs, parse_platform, reference_with_tags, resolve,
+};
 use crate::exit::Outcome;
 use crate::output::Output;
+use crate::output::{count, human_bytes};
 use crate::progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// SRC:REF, SRC@DIGEST, SRC, or `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`.
     source: String,
-    /// DST or DST:TAG (DST is created when missing), or `docker://HOST[:PORT]/REPO[:TAG]`.
+    /// DST, DST:TAG or DST:TAG1,TAG2 (DST is created when missing), or
+    /// `docker://HOST[:PORT]/REPO[:TAG]`.
     destination: String,
     /// Also copy the referrers of the root and of every child, recursively.
     #[arg(short = 'r', long)]
@@ -137,20 +141,19 @@ fn pushed(
         return Ok(Outcome::Ok);
     }
     eprintln!(
-        "Copied {source} to {dest}: {} blobs ({} uploaded, {} already there){}",
-        report.blobs,
+        "Copied {source} to {dest}: {} ({} uploaded, {} already there, {}){}",
+        count(report.blobs, "blob"),
         report.uploaded,
         report.blobs - report.uploaded,
-        if report.foreign > 0 {
-            format!(", {} non-distributable blobs left out", report.foreign)
-        } else {
-            String::new()
-        }
+        human_bytes(report.bytes),
+        left_out(report.foreign)
     );
     if report.referrers > 0 {
         eprintln!(
-            "Carried {} referrers: {} indexed by the registry, {} new fallback-tag entries",
-            report.referrers, report.indexed_by_api, report.fallback_added
+            "Carried {}: {} indexed by the registry, {}",
+            count(report.referrers, "referrer"),
+            report.indexed_by_api,
+            count(report.fallback_added, "new fallback-tag entry")
         );
     }
     out.descriptor(ctx.format, &report.root)?;
@@ -164,12 +167,11 @@ fn registry_to_layout(
     options: &registry::copy::CopyOptions,
 ) -> Result<Outcome> {
     let src = RegistryRef::parse(&args.source)?;
-    let dst_ref = Reference::parse(&args.destination)?;
     let src_tag = match &src.target {
         RegistryTarget::Tag(t) => Some(t.as_str()),
         _ => None,
     };
-    let tags = destination_tags(&dst_ref, src_tag, &args.destination)?;
+    let (dst_ref, tags) = destination(&args.destination, src_tag)?;
     let client = ctx.registry_client(&src.registry, &args.registry)?;
     // The whole graph's manifests are read and verified before the destination is touched.
     let plan = registry::copy::plan_pull(&client, &src, options)?;
@@ -203,56 +205,62 @@ fn registry_to_layout(
         return Ok(Outcome::Ok);
     }
     eprintln!(
-        "Copied {src} to {}{}: {} blobs ({} downloaded, {} already present)",
+        "Copied {src} to {}{}: {} ({} downloaded, {} already present, {})",
         dst_ref.dir.display(),
         if existed { "" } else { " (created)" },
-        report.blobs,
+        count(report.blobs, "blob"),
         report.downloaded,
         report.blobs - report.downloaded,
+        human_bytes(report.bytes),
     );
     recorded(args, report.referrers, mode, why);
     out.descriptor(ctx.format, &report.root)?;
     Ok(Outcome::Ok)
 }
 
+/// `, N non-distributable blobs left out` when there are any.
+fn left_out(foreign: usize) -> String {
+    if foreign > 0 {
+        format!(", {} left out", count(foreign, "non-distributable blob"))
+    } else {
+        String::new()
+    }
+}
+
 /// Says how the referrers a copy brought into a layout were recorded.
 fn recorded(args: &Args, referrers: usize, mode: Mode, why: &str) {
     if args.referrers {
         eprintln!(
-            "Recorded {referrers} referrers as {} (from {why})",
+            "Recorded {} as {} (from {why})",
+            count(referrers, "referrer"),
             mode.as_str()
         );
     }
 }
 
-/// The tags of a copy's root in a destination layout: the one named, else the source's.
-fn destination_tags(
-    dst_ref: &Reference,
-    src_tag: Option<&str>,
-    destination: &str,
-) -> Result<Vec<String>> {
-    match (&dst_ref.target, src_tag) {
-        (Target::Tag(t), _) => Ok(vec![t.clone()]),
-        (Target::Only, Some(t)) => Ok(vec![t.to_string()]),
-        (Target::Only, None) => Ok(Vec::new()),
-        (Target::Digest(_), _) => Err(Error::InvalidReference {
-            input: destination.into(),
-            reason: "the destination of a copy is DST or DST:TAG".into(),
-        }
-        .into()),
+/// A destination layout and the tags of the copy's root in it: those named (`DST:T1,T2`),
+/// else the source's.
+fn destination(destination: &str, src_tag: Option<&str>) -> Result<(Reference, Vec<String>)> {
+    let (dst_ref, mut tags) = reference_with_tags(
+        destination,
+        |a| Ok(Reference::parse(a)?),
+        "the destination of a copy is DST or DST:TAG",
+    )?;
+    if tags.is_empty() {
+        tags.extend(src_tag.map(String::from));
     }
+    Ok((dst_ref, tags))
 }
 
 fn layout_to_layout(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let src_ref = ctx.reference(&args.source)?;
     let src = ctx.open(&src_ref)?;
     let root = resolve(&src, &src_ref, None)?;
-    let dst_ref = Reference::parse(&args.destination)?;
     let src_tag = match &src_ref.target {
         Target::Tag(t) => Some(t.as_str()),
         _ => None,
     };
-    let tags = destination_tags(&dst_ref, src_tag, &args.destination)?;
+    let (dst_ref, tags) = destination(&args.destination, src_tag)?;
     let platforms = args
         .platform
         .iter()
@@ -290,19 +298,16 @@ fn layout_to_layout(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outc
         }))?;
     } else {
         eprintln!(
-            "Copied {} to {}{}: {} blobs ({} hard-linked, {} copied, {} already present){}",
+            "Copied {} to {}{}: {} ({} hard-linked, {} copied, {} already present, {}){}",
             src_ref.display(),
             dst_ref.dir.display(),
             if existed { "" } else { " (created)" },
-            report.blobs,
+            count(report.blobs, "blob"),
             report.linked,
             report.copied,
             report.present,
-            if report.foreign > 0 {
-                format!(", {} non-distributable blobs left out", report.foreign)
-            } else {
-                String::new()
-            }
+            human_bytes(report.bytes),
+            left_out(report.foreign)
         );
         recorded(args, report.referrers, mode, why);
         out.descriptor(ctx.format, &report.root)?;

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::context::{Context, source_date_epoch};
 use crate::exit::{Outcome, usage};
-use crate::output::Output;
+use crate::output::{Output, count, human_bytes};
 use crate::progress;
 
 #[derive(clap::Args, Debug)]
@@ -19,16 +19,17 @@ pub struct Args {
     /// DIR:REF, DIR@DIGEST or DIR (repeatable).
     #[arg(required = true)]
     references: Vec<String>,
-    /// Output file, or - for stdout.
+    /// Output file, or - for stdout. Its extension sets the compression: .tar, .tar.gz or .tgz,
+    /// .tar.zst or .tzst (a flag that contradicts it is refused).
     #[arg(short, long)]
     output: String,
     /// Include the referrers of what is exported, recursively, with their records.
     #[arg(long)]
     referrers: bool,
-    /// Compress with gzip.
+    /// Compress with gzip (the default for .tar.gz and .tgz).
     #[arg(long, conflicts_with = "zstd")]
     gzip: bool,
-    /// Compress with zstd.
+    /// Compress with zstd (the default for .tar.zst and .tzst).
     #[arg(long)]
     zstd: bool,
     /// Add manifest.json so `docker load` accepts a single-platform image.
@@ -37,12 +38,12 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
+    let to_stdout = args.output == "-";
+    if to_stdout {
+        ctx.refuse_json("export -o - (the tarball is stdout)")?;
+    }
     let mtime = source_date_epoch()?.unwrap_or(0);
-    let compression = match (args.gzip, args.zstd) {
-        (true, _) => Compression::Gzip,
-        (_, true) => Compression::Zstd,
-        _ => Compression::None,
-    };
+    let compression = compression_for(&args.output, args.gzip, args.zstd)?;
     let mut roots: Vec<ExportRoot> = Vec::new();
     let mut first_dir = None;
     for arg in &args.references {
@@ -78,7 +79,6 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         docker_name: first_dir.as_deref().map(docker_name),
         mtime,
     };
-    let to_stdout = args.output == "-";
     let report = if to_stdout {
         if std::io::stdout().is_terminal() {
             return Err(usage(
@@ -91,9 +91,10 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     } else {
         transfer::export_to_path(&roots, &options, Path::new(&args.output), &progress::bar)?
     };
-    if ctx.json() && !to_stdout {
+    if ctx.json() {
         out.json(&json!({
             "output": args.output,
+            "compression": compression_name(compression),
             "entries": report.entries,
             "blobs": report.blobs,
             "bytes": report.bytes,
@@ -102,18 +103,62 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         }))?;
     }
     eprintln!(
-        "Exported {} entries, {} blobs ({} bytes{}) to {}",
-        report.entries,
-        report.blobs,
-        report.bytes,
+        "Exported {}, {} ({}{}) to {} as {}",
+        count(report.entries, "entry"),
+        count(report.blobs, "blob"),
+        human_bytes(report.bytes),
         if args.referrers {
-            format!(", {} referrers", report.referrers)
+            format!(", {}", count(report.referrers, "referrer"))
         } else {
             String::new()
         },
-        if to_stdout { "stdout" } else { &args.output }
+        if to_stdout { "stdout" } else { &args.output },
+        compression_name(compression),
     );
     Ok(Outcome::Ok)
+}
+
+/// The compression a tarball is written with: what the file name's extension says, else the
+/// flag, else none. A flag that contradicts the extension is refused, so `-o x.tar.zst` never
+/// silently holds a plain tar.
+fn compression_for(output: &str, gzip: bool, zstd: bool) -> Result<Compression> {
+    const EXTENSIONS: [(&str, Compression); 6] = [
+        (".tar", Compression::None),
+        (".tar.gz", Compression::Gzip),
+        (".tgz", Compression::Gzip),
+        (".tar.zst", Compression::Zstd),
+        (".tar.zstd", Compression::Zstd),
+        (".tzst", Compression::Zstd),
+    ];
+    let name = output.to_ascii_lowercase();
+    let by_name = EXTENSIONS
+        .iter()
+        .find(|(ext, _)| name.ends_with(ext))
+        .map(|(_, c)| *c);
+    let by_flag = match (gzip, zstd) {
+        (true, _) => Some(Compression::Gzip),
+        (_, true) => Some(Compression::Zstd),
+        _ => None,
+    };
+    match (by_name, by_flag) {
+        (Some(n), Some(f)) if n != f => Err(usage(format!(
+            "-o {output} names a {} file but --{} asks for {}; drop the flag or rename the file",
+            compression_name(n),
+            if gzip { "gzip" } else { "zstd" },
+            compression_name(f),
+        ))),
+        (Some(c), _) | (None, Some(c)) => Ok(c),
+        (None, None) => Ok(Compression::None),
+    }
+}
+
+/// How a compression is named in messages and JSON.
+fn compression_name(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "tar",
+        Compression::Gzip => "tar+gzip",
+        Compression::Zstd => "tar+zstd",
+    }
 }
 
 /// A docker repository name from a directory name: lowercase, other characters as `-`.
@@ -139,5 +184,32 @@ fn docker_name(dir: &Path) -> String {
         "ocistow".into()
     } else {
         trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::{USAGE, code_of};
+
+    #[test]
+    fn the_extension_sets_the_compression_and_a_contradicting_flag_is_refused() {
+        let c = |o: &str, g: bool, z: bool| compression_for(o, g, z).unwrap();
+        assert_eq!(c("x.tar.zst", false, false), Compression::Zstd);
+        assert_eq!(c("x.TZST", false, false), Compression::Zstd);
+        assert_eq!(c("x.tar.gz", false, false), Compression::Gzip);
+        assert_eq!(c("x.tgz", true, false), Compression::Gzip);
+        assert_eq!(c("x.tar", false, false), Compression::None);
+        assert_eq!(c("x.bin", false, true), Compression::Zstd);
+        assert_eq!(c("-", true, false), Compression::Gzip);
+        assert_eq!(c("-", false, false), Compression::None);
+        for (o, g, z) in [
+            ("x.tar.zst", true, false),
+            ("x.tar", false, true),
+            ("x.tgz", false, true),
+        ] {
+            let err = compression_for(o, g, z).unwrap_err();
+            assert_eq!(code_of(&err), USAGE, "{o}");
+        }
     }
 }

@@ -9,7 +9,9 @@ use ocistow_store::maintenance::{FsckOptions, FsckReport};
 
 use crate::context::Context;
 use crate::exit::Outcome;
-use crate::output::{Output, human_bytes, plural};
+use serde_json::{Value, json};
+
+use crate::output::{Output, count, human_bytes};
 use crate::progress;
 
 #[derive(clap::Args, Debug)]
@@ -45,11 +47,28 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let report = layout.fsck(&options, bar.as_ref())?;
     drop(bar);
     if ctx.json() {
-        out.json(&report)?;
+        out.json(&report_json(&report))?;
     } else {
         print(out, &report)?;
     }
     Ok(Outcome::from_answer(report.is_clean()))
+}
+
+/// The report in the CLI's one JSON style (camelCase keys).
+fn report_json(r: &FsckReport) -> Value {
+    let listed = |items: Vec<(&str, String)>| -> Vec<Value> {
+        items
+            .into_iter()
+            .map(|(kind, message)| json!({"kind": kind, "message": message}))
+            .collect()
+    };
+    json!({
+        "blobsChecked": r.blobs_checked,
+        "bytesHashed": r.bytes_hashed,
+        "problems": listed(r.problems.iter().map(|p| (p.kind(), p.to_string())).collect()),
+        "notes": listed(r.notes.iter().map(|n| (n.kind(), n.to_string())).collect()),
+        "repaired": r.repaired,
+    })
 }
 
 fn print(out: &mut Output, r: &FsckReport) -> std::io::Result<()> {
@@ -63,13 +82,10 @@ fn print(out: &mut Output, r: &FsckReport) -> std::io::Result<()> {
         out.line(format_args!("repaired: {line}"))?;
     }
     out.line(format_args!(
-        "{} blob{} checked ({} hashed): {} problem{}, {} note{}",
-        r.blobs_checked,
-        plural(r.blobs_checked),
+        "{} checked ({} hashed): {}, {}",
+        count(r.blobs_checked, "blob"),
         human_bytes(r.bytes_hashed),
-        r.problems.len(),
-        plural(r.problems.len()),
-        r.notes.len(),
-        plural(r.notes.len()),
+        count(r.problems.len(), "problem"),
+        count(r.notes.len(), "note"),
     ))
 }

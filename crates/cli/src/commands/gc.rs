@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::context::Context;
 use crate::exit::Outcome;
-use crate::output::{Output, human_bytes, plural};
+use crate::output::{Output, count, human_bytes};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -69,13 +69,13 @@ fn parse_duration(input: &str) -> Result<Duration, String> {
 
 fn report_json(r: &GcReport) -> serde_json::Value {
     json!({
-        "dry_run": r.dry_run,
-        "blobs_removed": r.blobs_removed.len(),
-        "bytes_freed": r.bytes_freed,
-        "blobs_kept": r.blobs_kept,
+        "dryRun": r.dry_run,
+        "blobsRemoved": r.blobs_removed.len(),
+        "bytesFreed": r.bytes_freed,
+        "blobsKept": r.blobs_kept,
         "blobs": r.blobs_removed,
         "entries": r.entries_removed,
-        "work_files": r.work_files_removed,
+        "workFiles": r.work_files_removed,
     })
 }
 
@@ -84,32 +84,29 @@ fn print(out: &mut Output, r: &GcReport) -> std::io::Result<()> {
     if r.dry_run {
         for b in &r.blobs_removed {
             out.line(format_args!(
-                "would remove blob {} ({} bytes)",
-                b.digest, b.size
+                "would remove blob {} ({})",
+                b.digest,
+                human_bytes(b.size)
             ))?;
         }
         for e in &r.entries_removed {
             out.line(format_args!("would remove index.json entry {}", e.digest()))?;
         }
         for f in &r.work_files_removed {
-            out.line(format_args!("would remove {} ({} bytes)", f.path, f.size))?;
+            out.line(format_args!(
+                "would remove {} ({})",
+                f.path,
+                human_bytes(f.size)
+            ))?;
         }
     }
     out.line(format_args!(
-        "{verb} {} blob{} and {} work file{} ({}), and {} index.json entr{}; {} blob{} kept",
-        r.blobs_removed.len(),
-        plural(r.blobs_removed.len()),
-        r.work_files_removed.len(),
-        plural(r.work_files_removed.len()),
+        "{verb} {} and {} ({}), and {}; {} kept",
+        count(r.blobs_removed.len(), "blob"),
+        count(r.work_files_removed.len(), "work file"),
         human_bytes(r.bytes_freed),
-        r.entries_removed.len(),
-        if r.entries_removed.len() == 1 {
-            "y"
-        } else {
-            "ies"
-        },
-        r.blobs_kept,
-        plural(r.blobs_kept),
+        count(r.entries_removed.len(), "index.json entry"),
+        count(r.blobs_kept, "blob"),
     ))
 }
 

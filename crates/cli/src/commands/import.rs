@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::context::Context;
 use crate::exit::Outcome;
-use crate::output::Output;
+use crate::output::{Output, count, human_bytes};
 use crate::progress;
 
 #[derive(clap::Args, Debug)]
@@ -86,17 +86,17 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         }
     }
     eprintln!(
-        "Imported {name} ({} {compression}) into {}{}: {} blobs added ({} bytes), {} already present, {} entries added{}{}",
+        "Imported {name} ({} {compression}) into {}{}: {} added ({}), {} already present, {} added{}{}",
         match report.format {
             ArchiveFormat::OciLayout => "OCI layout",
             ArchiveFormat::DockerArchive => "docker save archive",
         },
         dir.display(),
         if report.created { " (created)" } else { "" },
-        report.blobs_added,
-        report.bytes_added,
+        count(report.blobs_added, "blob"),
+        human_bytes(report.bytes_added),
         report.blobs_present,
-        report.entries_added,
+        count(report.entries_added, "entry"),
         if report.replaced.is_empty() {
             String::new()
         } else {
@@ -105,10 +105,11 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         match (report.referrers, report.mode) {
             (0, _) => String::new(),
             (n, Some(m)) => format!(
-                "; {n} referrers, recorded as {} as the layout does",
+                "; {}, recorded as {} as the layout does",
+                count(n, "referrer"),
                 m.as_str()
             ),
-            (n, None) => format!("; {n} referrers, records kept as they came"),
+            (n, None) => format!("; {}, records kept as they came", count(n, "referrer")),
         }
     );
     Ok(Outcome::Ok)

@@ -1,8 +1,6 @@
 //! `ocistow manifest get|put|delete`: manifests by reference, stored exactly as given.
 
 use std::collections::BTreeSet;
-use std::fs;
-use std::io::Read;
 
 use anyhow::{Context as _, Result};
 use ocistow_store::layout::MAX_MANIFEST_SIZE;
@@ -11,14 +9,19 @@ use ocistow_store::{Error, Target};
 
 use ocistow_registry::{RegistryRef, is_registry_ref};
 
-use crate::context::{Context, RegistryArgs, check_media_type, parse_platform, resolve};
+use crate::context::{
+    Context, RegistryArgs, check_media_type, parse_platform, read_input, resolve,
+};
 use crate::exit::Outcome;
-use crate::output::Output;
+use crate::output::{Output, count};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Print a manifest's exact bytes.
-    #[command(after_help = "Example:\n  ocistow manifest get ./layout:v1 | jq .")]
+    #[command(
+        visible_alias = "fetch",
+        after_help = "Example:\n  ocistow manifest get ./layout:v1 | jq ."
+    )]
     Get {
         /// DIR:TAG, DIR@DIGEST, DIR, or `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`.
         reference: String,
@@ -30,6 +33,7 @@ pub enum Command {
     },
     /// Store a manifest from a file or stdin, exactly as given, and list it in index.json.
     #[command(
+        visible_alias = "push",
         after_help = "Examples:\n  ocistow manifest put ./layout:v2 manifest.json\n  cat index.json | ocistow manifest put ./layout:multi - --media-type application/vnd.oci.image.index.v1+json"
     )]
     Put {
@@ -58,6 +62,13 @@ pub enum Command {
 }
 
 pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
+    match cmd {
+        Command::Get { .. } => {
+            ctx.refuse_json("manifest get (the manifest itself is the output)")?;
+        }
+        Command::Delete { .. } => ctx.refuse_json("manifest delete")?,
+        Command::Put { .. } => {}
+    }
     match cmd {
         Command::Get {
             reference,
@@ -181,28 +192,6 @@ fn delete(ctx: &Context, reference: &str, with_referrers: bool) -> Result<Outcom
     for d in &doomed {
         eprintln!("Deleted {d}");
     }
-    eprintln!("({n} index.json entries removed or rewritten)");
+    eprintln!("({} removed or rewritten)", count(n, "index.json entry"));
     Ok(Outcome::Ok)
-}
-
-/// A file or stdin, refused when larger than `limit` (read at most one byte past it).
-fn read_input(file: &str, limit: u64) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    if file == "-" {
-        std::io::stdin()
-            .lock()
-            .take(limit + 1)
-            .read_to_end(&mut bytes)
-            .context("stdin")?;
-    } else {
-        fs::File::open(file)
-            .with_context(|| file.to_string())?
-            .take(limit + 1)
-            .read_to_end(&mut bytes)
-            .with_context(|| file.to_string())?;
-    }
-    if bytes.len() as u64 > limit {
-        return Err(Error::InvalidInput(format!("{file}: larger than {limit} bytes")).into());
-    }
-    Ok(bytes)
 }

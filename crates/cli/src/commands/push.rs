@@ -1,20 +1,21 @@
-//! `ocistow push DIR[:TAG] FILE...`: push files as an artifact, as `oras push` builds it.
+//! `ocistow push DIR[:TAG[,TAG...]] FILE...`: push files as an artifact, as `oras push` builds it.
 
 use anyhow::Result;
 use ocistow_store::artifact::{self, PushRequest};
-use ocistow_store::{Error, Target};
 
 use crate::context::{
-    Context, RecordArgs, check_media_type, file_spec, file_specs, parse_annotations,
-    referrer_descriptor, resolve, source_date_epoch,
+    AnnotationFile, Context, RecordArgs, check_media_type, file_spec, file_specs,
+    merge_annotations, reference_with_tags, referrer_descriptor, resolve, source_date_epoch,
+    undo_create,
 };
 use crate::exit::Outcome;
-use crate::output::Output;
+use crate::output::{Output, pushed_json, verbose_layers};
 use crate::progress;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// DIR or DIR:TAG (with --layout: the tag).
+    /// DIR, DIR:TAG or DIR:TAG1,TAG2 (with --layout: the tags). DIR is created when missing
+    /// or empty.
     reference: String,
     /// Files or directories, each FILE[:MEDIATYPE]. Directories become tar+gzip layers.
     files: Vec<String>,
@@ -24,6 +25,10 @@ pub struct Args {
     /// Manifest annotation KEY=VALUE (repeatable).
     #[arg(short = 'a', long = "annotation", value_name = "KEY=VALUE")]
     annotations: Vec<String>,
+    /// Annotations from a JSON file, as oras reads it: `$manifest`, `$config`, and per-file
+    /// keys naming FILE arguments.
+    #[arg(long, value_name = "FILE")]
+    annotation_file: Option<String>,
     /// A config blob, FILE[:MEDIATYPE], instead of the empty config.
     #[arg(long, value_name = "FILE[:MEDIATYPE]")]
     config: Option<String>,
@@ -35,63 +40,90 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
-    let r = ctx.reference(&args.reference)?;
-    let tags = match &r.target {
-        Target::Tag(t) => vec![t.clone()],
-        Target::Only => vec![],
-        Target::Digest(_) => {
-            return Err(Error::InvalidReference {
-                input: args.reference.clone(),
-                reason: "push takes DIR or DIR:TAG, not a digest".into(),
-            }
-            .into());
-        }
-    };
-    let layout = ctx.open(&r)?;
-    let subject = match &args.subject {
-        Some(s) => {
-            let sr = ctx.reference(s)?;
-            if sr.dir != r.dir && !ctx.has_layout_option() {
-                return Err(Error::InvalidInput(format!(
-                    "--subject {s} is in another layout than {}",
-                    r.dir.display()
-                ))
-                .into());
-            }
-            Some(resolve(&layout, &sr, None)?)
-        }
-        None => None,
-    };
+    let (r, tags) = reference_with_tags(
+        &args.reference,
+        |a| ctx.reference(a),
+        "push takes DIR or DIR:TAG, not a digest",
+    )?;
+    // Everything the command line can get wrong is checked before the layout is created.
     if let Some(at) = &args.artifact_type {
         check_media_type("--artifact-type", at)?;
     }
-    let req = PushRequest {
-        files: file_specs(&args.files)?,
-        artifact_type: args.artifact_type.clone(),
-        annotations: parse_annotations(&args.annotations)?,
-        config: args.config.as_deref().map(file_spec).transpose()?,
-        subject: subject.clone(),
-        created: source_date_epoch()?,
-        ..PushRequest::default()
+    let files = file_specs(&args.files)?;
+    let from_file = match &args.annotation_file {
+        Some(path) => AnnotationFile::read(path, &files)?,
+        None => AnnotationFile::default(),
     };
-    let pushed = artifact::push(&layout, &req, &progress::bar)?;
-    if let Some(s) = &subject {
-        let referrer = referrer_descriptor(&pushed.descriptor);
-        let root = Some((&pushed.descriptor, tags.as_slice()));
-        let (mode, why) = ctx.record(pushed.staged, root, &referrer, s.digest(), &args.record)?;
+    let req = PushRequest {
+        files,
+        artifact_type: args.artifact_type.clone(),
+        annotations: merge_annotations(from_file.manifest, &args.annotations)?,
+        layer_annotations: from_file.files,
+        config: args.config.as_deref().map(file_spec).transpose()?,
+        config_annotations: from_file.config,
+        subject: None,
+        created: source_date_epoch()?,
+    };
+    if let Some(s) = &args.subject {
+        let sr = ctx.reference(s)?;
+        if sr.dir != r.dir && !ctx.has_layout_option() {
+            return Err(ocistow_store::Error::InvalidInput(format!(
+                "--subject {s} is in another layout than {}",
+                r.dir.display()
+            ))
+            .into());
+        }
+    }
+    let (layout, created) = ctx.open_or_create(&r.dir)?;
+    let result = (|| {
+        let subject = match &args.subject {
+            Some(s) => Some(resolve(&layout, &ctx.reference(s)?, None)?),
+            None => None,
+        };
+        let req = PushRequest {
+            subject: subject.clone(),
+            ..req
+        };
+        let pushed = artifact::push(&layout, &req, &progress::bar)?;
+        let recorded = match &subject {
+            Some(s) => {
+                let referrer = referrer_descriptor(&pushed.descriptor);
+                let root = Some((&pushed.descriptor, tags.as_slice()));
+                let how = ctx.record(pushed.staged, root, &referrer, s.digest(), &args.record)?;
+                Some((how, s.digest().clone()))
+            }
+            None => {
+                pushed.staged.commit(&pushed.descriptor, &tags)?;
+                None
+            }
+        };
+        Ok::<_, anyhow::Error>((pushed.descriptor, pushed.manifest, recorded))
+    })();
+    let (descriptor, manifest, recorded) = result.inspect_err(|_| undo_create(&r.dir, created))?;
+    if ctx.verbose {
+        verbose_layers("Uploaded", &manifest);
+    }
+    if let Some(((mode, why), subject)) = &recorded {
         eprintln!(
-            "Recorded as a {} referrer of {} (from {why})",
-            mode.as_str(),
-            s.digest()
+            "Recorded as a {} referrer of {subject} (from {why})",
+            mode.as_str()
         );
-    } else {
-        pushed.staged.commit(&pushed.descriptor, &tags)?;
     }
     eprintln!(
-        "Pushed {} (artifactType {})",
+        "Pushed {}{} (artifactType {})",
         r.display(),
-        pushed.descriptor.artifact_type().unwrap_or("none")
+        if created.is_new() {
+            " (layout created)"
+        } else {
+            ""
+        },
+        descriptor.artifact_type().unwrap_or("none")
     );
-    out.descriptor(ctx.format, &pushed.descriptor)?;
+    if ctx.json() {
+        let dir = r.dir.display().to_string();
+        out.json(&pushed_json(&dir, &descriptor, &tags))?;
+    } else {
+        out.line(descriptor.digest())?;
+    }
     Ok(Outcome::Ok)
 }

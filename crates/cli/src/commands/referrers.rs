@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::context::{Context, KeyArg, ModeArg};
 use crate::exit::Outcome;
-use crate::output::Output;
+use crate::output::{Output, count};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -76,18 +76,26 @@ fn convert(
     let layout = ctx.open_dir(&ctx.dir(dir)?)?;
     let report = layout.convert_referrers(to, key, keep, dry_run)?;
     if ctx.json() {
-        out.json(&report)?;
+        out.json(&json!({
+            "mode": report.mode.as_str(),
+            "referrers": report.referrers,
+            "added": report.added,
+            "updated": report.updated,
+            "removed": report.removed,
+            "changed": report.changed,
+            "dryRun": report.dry_run,
+        }))?;
     } else {
         out.line(format_args!(
-            "{} {} referrers as {}: {} records added, {} updated, {} removed{}",
+            "{} {} as {}: {} added, {} updated, {} removed{}",
             if report.dry_run {
                 "Would record"
             } else {
                 "Recorded"
             },
-            report.referrers,
+            count(report.referrers, "referrer"),
             report.mode.as_str(),
-            report.added,
+            count(report.added, "record"),
             report.updated,
             report.removed,
             if report.changed {
@@ -135,16 +143,16 @@ fn status(ctx: &Context, out: &mut Output, dir: Option<&Path>) -> Result<Outcome
             "conventions": conv,
             "records": {
                 "response": graph.record_count(C::Response),
-                "fallback-tag": graph.record_count(C::FallbackTag),
+                "fallbackTag": graph.record_count(C::FallbackTag),
             },
             "mode": mode.map(|(m, _)| m.as_str()),
             "issues": issues,
         }))?;
     } else {
         out.line(format_args!(
-            "{} referrers of {} subjects",
-            graph.referrers().len(),
-            graph.subjects().len()
+            "{} of {}",
+            count(graph.referrers().len(), "referrer"),
+            count(graph.subjects().len(), "subject")
         ))?;
         for (c, n) in &counts {
             out.line(format_args!("  {:<20} {n}", c.as_str()))?;
@@ -158,7 +166,10 @@ fn status(ctx: &Context, out: &mut Output, dir: Option<&Path>) -> Result<Outcome
         if graph.issues().is_empty() {
             out.line("no inconsistencies")?;
         } else {
-            out.line(format_args!("{} inconsistencies:", graph.issues().len()))?;
+            out.line(format_args!(
+                "{}:",
+                count(graph.issues().len(), "inconsistency")
+            ))?;
             for i in graph.issues() {
                 out.line(format_args!("  {}: {i}", i.kind()))?;
             }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use ocistow_registry::{RegistryRef, RegistryTarget, is_registry_ref};
 
@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         let client = ctx.registry_client(&r.registry, &args.registry)?;
         let tags = client.tags(&r.repository)?;
         if ctx.json() {
-            out.json(&tags)?;
+            out.json(&json!({ "tags": tags }))?;
         } else {
             for t in tags {
                 out.line(t)?;
@@ -42,11 +42,9 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let layout = ctx.open_dir(&ctx.dir(args.dir.as_deref())?)?;
     let tags = layout.tags()?;
     if ctx.json() {
-        let list: Vec<Value> = tags
-            .iter()
-            .map(|(t, d)| json!({"tag": t, "digest": d.digest()}))
-            .collect();
-        out.json(&list)?;
+        // oras's shape (`oras repo tags --format json`); `ls` has each tag's digest.
+        let list: Vec<&String> = tags.iter().map(|(t, _)| t).collect();
+        out.json(&json!({ "tags": list }))?;
     } else {
         for (t, _) in tags {
             out.line(t)?;

@@ -125,7 +125,26 @@ impl Node {
     /// `<prefix>@<digest>`: reference, mediaType, digest, size, annotations, artifactType,
     /// then the nested referrers.
     pub fn to_oras_json(&self, prefix: &str) -> Value {
-        let d = &self.descriptor;
+        let mut m = Node::oras_descriptor(prefix, &self.descriptor);
+        m.insert(
+            "referrers".into(),
+            Value::Array(
+                self.referrers
+                    .iter()
+                    .map(|n| n.to_oras_json(prefix))
+                    .collect(),
+            ),
+        );
+        Value::Object(m)
+    }
+}
+
+impl Node {
+    /// A descriptor as oras's `--format json` prints one (a discover node without its
+    /// referrers; the CLI's push, attach and pull print the same): `reference`
+    /// (`<prefix>@<digest>`), `mediaType`, `digest`, `size`, then `annotations` and
+    /// `artifactType` when the descriptor has them.
+    pub fn oras_descriptor(prefix: &str, d: &Descriptor) -> Map<String, Value> {
         let mut m = Map::new();
         m.insert(
             "reference".into(),
@@ -140,16 +159,7 @@ impl Node {
         if let Some(at) = d.artifact_type() {
             m.insert("artifactType".into(), Value::from(at));
         }
-        m.insert(
-            "referrers".into(),
-            Value::Array(
-                self.referrers
-                    .iter()
-                    .map(|n| n.to_oras_json(prefix))
-                    .collect(),
-            ),
-        );
-        Value::Object(m)
+        m
     }
 }
 
