@@ -22,6 +22,7 @@ mod pull_keep_old_files;
 mod push_reproducible;
 mod referrers;
 mod registry;
+mod serve;
 mod snapshots;
 mod transfer;
 mod users;

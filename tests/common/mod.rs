@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod registry;
+pub mod serve;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -219,13 +219,13 @@ pub fn raw_get(
     Ok(parse_response(&read_all(&mut s)))
 }
 
-fn read_all(s: &mut TcpStream) -> Vec<u8> {
+pub fn read_all(s: &mut TcpStream) -> Vec<u8> {
     let mut buf = Vec::new();
     let _ = s.take(256 << 20).read_to_end(&mut buf);
     buf
 }
 
-fn parse_response(raw: &[u8]) -> RawResponse {
+pub fn parse_response(raw: &[u8]) -> RawResponse {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
