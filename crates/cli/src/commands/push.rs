@@ -85,17 +85,14 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
             ..req
         };
         let pushed = artifact::push(&layout, &req, &progress::bar)?;
-        let recorded = match &subject {
-            Some(s) => {
-                let referrer = referrer_descriptor(&pushed.descriptor);
-                let root = Some((&pushed.descriptor, tags.as_slice()));
-                let how = ctx.record(pushed.staged, root, &referrer, s.digest(), &args.record)?;
-                Some((how, s.digest().clone()))
-            }
-            None => {
-                pushed.staged.commit(&pushed.descriptor, &tags)?;
-                None
-            }
+        let recorded = if let Some(s) = &subject {
+            let referrer = referrer_descriptor(&pushed.descriptor);
+            let root = Some((&pushed.descriptor, tags.as_slice()));
+            let how = ctx.record(pushed.staged, root, &referrer, s.digest(), &args.record)?;
+            Some((how, s.digest().clone()))
+        } else {
+            pushed.staged.commit(&pushed.descriptor, &tags)?;
+            None
         };
         Ok::<_, anyhow::Error>((pushed.descriptor, pushed.manifest, recorded))
     })();
