@@ -300,3 +300,43 @@ fn a_user_tag_shaped_like_a_fallback_tag_survives_import_into_annotation_mode() 
     let tags = String::from_utf8_lossy(&tags.get_output().stdout).into_owned();
     assert!(tags.lines().any(|l| l == tag), "{tag} was dropped: {tags}");
 }
+
+/// Import validation reads what might be a manifest by the walk's one rule, under the one size
+/// limit: a 5 MiB manifest listed without a media type is sniffed (it was taken for a plain
+/// blob above 4 MiB), so its missing layer refuses the archive instead of importing a graph
+/// that fsck then reports broken.
+#[test]
+fn a_large_manifest_without_a_media_type_is_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (config_digest, config_name) = blob(b"{}");
+    let missing = Digest::of_bytes(Algorithm::Sha256, b"a layer that is not in the archive");
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config_digest, "size": 2},
+        "layers": [{"mediaType": "text/plain", "digest": missing.as_str(), "size": 34}],
+        "annotations": {"padding": "x".repeat(5 << 20)},
+    }))
+    .unwrap();
+    let (manifest_digest, manifest_name) = blob(&manifest);
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "manifests": [{"digest": manifest_digest, "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "v1"}}],
+    }))
+    .unwrap();
+    let archive = write(
+        &tmp.path().join("a.tar"),
+        &tar(&[
+            Member::File("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+            Member::File("index.json", &index),
+            Member::File(&config_name, b"{}"),
+            Member::File(&manifest_name, &manifest),
+        ]),
+    );
+    let dest = tmp.path().join("dest");
+    let (code, stderr) = import(&archive, &dest, &[]);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(stderr.contains(missing.as_str()), "{stderr}");
+    assert!(!dest.exists());
+}

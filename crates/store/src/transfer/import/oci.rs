@@ -1,16 +1,18 @@
 //! Validation of an OCI layout archive: everything its index.json reaches, and its referrers.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{self};
+use std::fs::File;
+use std::io::Read;
 
 use serde_json::Value;
 
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result};
-use crate::layout::{Layout, MAX_MANIFEST_SIZE};
-use crate::model::{Descriptor, ImageIndex, Manifest, media};
+use crate::layout::Layout;
+use crate::model::{Descriptor, ImageIndex};
 use crate::referrers::{EntryKind, classify};
 use crate::transfer::{Relation, dedup_relations};
+use crate::walk::{BlobSource, Content, Visitor, Walker};
 
 use super::staging::Staged;
 use super::{ArchiveFormat, Incoming, corrupt};
@@ -30,10 +32,144 @@ pub(super) fn check_oci_layout(bytes: &[u8], name: &str) -> Result<()> {
     }
 }
 
-/// Where a reachable blob is: staged from the archive, or in the destination already.
-enum Source<'a> {
-    Staged(&'a Staged),
-    Dir(&'a Layout),
+/// Where the walk of an archive reads blobs: staged from the archive, else the destination's.
+struct ArchiveBlobs<'a> {
+    staged: &'a BTreeMap<Digest, Staged>,
+    existing: Option<&'a Layout>,
+}
+
+impl BlobSource for ArchiveBlobs<'_> {
+    fn blob_size(&self, digest: &Digest) -> Result<Option<u64>> {
+        match (self.staged.get(digest), self.existing) {
+            (Some(s), _) => Ok(Some(s.size)),
+            (None, Some(l)) => l.blob_size(digest),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn read_verified(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        match (self.staged.get(digest), self.existing) {
+            // Hashed while it was staged, and named by that digest: verified already.
+            (Some(s), _) => {
+                let file = File::open(&s.path).at(&s.path)?;
+                let mut bytes = Vec::new();
+                file.take(limit.saturating_add(1))
+                    .read_to_end(&mut bytes)
+                    .at(&s.path)?;
+                if bytes.len() as u64 > limit {
+                    return Err(Error::TooLarge {
+                        path: s.path.clone(),
+                        limit,
+                        why: " (a staged member grew)",
+                    });
+                }
+                Ok(bytes)
+            }
+            (None, Some(l)) => l.read_blob_limited(digest, limit),
+            (None, None) => Err(Error::not_found(format!("blob {digest}"))),
+        }
+    }
+}
+
+/// Import validation, a visitor of the one walk: every reachable blob is in the archive or the
+/// destination at its declared size, every manifest parses, and the referrers are collected.
+struct Check<'a> {
+    blobs: &'a ArchiveBlobs<'a>,
+    name: &'a str,
+    /// Index entries that are response or fallback records: what they list is recorded.
+    record_entries: HashSet<Digest>,
+    recorded: HashSet<Digest>,
+    visited: HashSet<Digest>,
+    relations: Vec<Relation>,
+}
+
+impl Visitor for Check<'_> {
+    fn enter(
+        &mut self,
+        desc: &Descriptor,
+        parent: Option<&Descriptor>,
+        content: Content,
+    ) -> Result<Vec<Descriptor>> {
+        let digest = desc.digest();
+        let name = self.name;
+        self.visited.insert(digest.clone());
+        let named_by = match parent {
+            Some(p) => format!("manifest {}", p.digest()),
+            None => "index.json".to_string(),
+        };
+        let size = match &content {
+            Content::Absent if !desc.urls().is_empty() => return Ok(Vec::new()),
+            Content::Absent => {
+                return Err(Error::NotFound {
+                    what: format!("blob {digest} named by {named_by} in {name}"),
+                    hint: " (it is neither in the archive nor in the destination; nothing was imported)"
+                        .into(),
+                });
+            }
+            Content::Blob { size } | Content::Manifest { size, .. } => Some(*size),
+            Content::Invalid { .. } => self.blobs.blob_size(digest)?,
+        };
+        if let Some(size) = size
+            && size != desc.size()
+        {
+            return Err(Error::SizeMismatch {
+                what: match (self.blobs.staged.get(digest), self.blobs.existing) {
+                    (Some(s), _) => format!(
+                        "{name}: entry {:?} (declared by {named_by}; the archive was refused)",
+                        s.entry
+                    ),
+                    (None, Some(l)) => format!("blob {digest} already in {}", l.root().display()),
+                    (None, None) => format!("blob {digest}"),
+                },
+                expected: desc.size(),
+                actual: size,
+            });
+        }
+        let (media_type, manifest) = match content {
+            Content::Absent | Content::Blob { .. } => return Ok(Vec::new()),
+            Content::Invalid { error, .. } => {
+                return Err(match error {
+                    Error::InvalidManifest { kind, reason, .. } => corrupt(
+                        name,
+                        format!(
+                            "blob {digest} (named by {named_by}) is not a valid {kind}: {reason}; nothing was imported"
+                        ),
+                    ),
+                    Error::Corrupt { reason, .. } => corrupt(
+                        name,
+                        format!(
+                            "manifest {digest} (named by {named_by}): {reason}; nothing was imported"
+                        ),
+                    ),
+                    other => other,
+                });
+            }
+            Content::Manifest {
+                media_type,
+                manifest,
+                ..
+            } => (media_type, manifest),
+        };
+        if let Some(subject) = manifest.subject() {
+            let mut d = Descriptor::new(&media_type, digest.clone(), desc.size());
+            if let Some(a) = manifest.annotations() {
+                d.set_annotations(a.clone());
+            }
+            if let Some(at) = manifest.effective_artifact_type() {
+                d.set_artifact_type(at);
+            }
+            self.relations.push(Relation {
+                referrer: d,
+                subject: subject.digest().clone(),
+            });
+        }
+        let children: Vec<Descriptor> = manifest.children().into_iter().cloned().collect();
+        if parent.is_none() && self.record_entries.contains(digest) {
+            self.recorded
+                .extend(children.iter().map(|c| c.digest().clone()));
+        }
+        Ok(children)
+    }
 }
 
 pub(super) fn validate_oci(
@@ -59,127 +195,44 @@ pub(super) fn validate_oci(
             ));
         }
     }
-    // Walk everything index.json reaches (iteratively: nesting depth is the archive's choice).
-    let mut stack: Vec<(Descriptor, Option<Digest>, bool)> = index
-        .manifests()
-        .iter()
-        .rev()
-        .map(|e| {
-            (
-                e.clone(),
-                None,
+    // Everything index.json reaches, on the one walk (iterative: nesting depth is the
+    // archive's choice).
+    let source = ArchiveBlobs {
+        staged: &blobs,
+        existing,
+    };
+    let mut check = Check {
+        blobs: &source,
+        name,
+        record_entries: index
+            .manifests()
+            .iter()
+            .filter(|e| {
                 matches!(
                     classify(e),
                     EntryKind::Response { .. } | EntryKind::Fallback { .. }
-                ),
-            )
-        })
-        .collect();
-    let mut recorded: HashSet<Digest> = index
-        .manifests()
-        .iter()
-        .map(|e| e.digest().clone())
-        .collect();
-    let mut visited: HashSet<Digest> = HashSet::new();
-    let mut relations: Vec<Relation> = Vec::new();
-    while let Some((desc, parent, is_record)) = stack.pop() {
-        let digest = desc.digest().clone();
-        if !visited.insert(digest.clone()) {
-            continue;
-        }
-        let named_by = match &parent {
-            Some(p) => format!("manifest {p}"),
-            None => "index.json".to_string(),
-        };
-        let source = if let Some(s) = blobs.get(&digest) {
-            if s.size != desc.size() {
-                return Err(Error::SizeMismatch {
-                    what: format!(
-                        "{name}: entry {:?} (declared by {named_by}; the archive was refused)",
-                        s.entry
-                    ),
-                    expected: desc.size(),
-                    actual: s.size,
-                });
-            }
-            Source::Staged(s)
-        } else if let Some(l) = existing
-            && let Some(size) = l.blob_size(&digest)?
-        {
-            if size != desc.size() {
-                return Err(Error::SizeMismatch {
-                    what: format!("blob {digest} already in {}", l.root().display()),
-                    expected: desc.size(),
-                    actual: size,
-                });
-            }
-            Source::Dir(l)
-        } else if !desc.urls().is_empty() {
-            continue;
-        } else {
-            return Err(Error::NotFound {
-                what: format!("blob {digest} named by {named_by} in {name}"),
-                hint:
-                    " (it is neither in the archive nor in the destination; nothing was imported)"
-                        .into(),
-            });
-        };
-        let mt = desc.media_type();
-        let maybe = media::is_manifest(mt)
-            || ((mt.is_empty() || mt == "application/octet-stream") && desc.size() <= 4 << 20);
-        if !maybe {
-            continue;
-        }
-        let bytes = match source {
-            Source::Staged(s) => {
-                if s.size > MAX_MANIFEST_SIZE {
-                    return Err(corrupt(
-                        name,
-                        format!(
-                            "manifest {digest} is {} bytes, too large for a manifest",
-                            s.size
-                        ),
-                    ));
-                }
-                fs::read(&s.path).at(&s.path)?
-            }
-            Source::Dir(l) => l.read_blob(&digest)?,
-        };
-        let effective = if media::is_manifest(mt) {
-            mt.to_string()
-        } else {
-            match Manifest::sniff_media_type(&bytes) {
-                Some(m) if media::is_manifest(&m) => m,
-                _ => continue,
-            }
-        };
-        let manifest = Manifest::parse(&effective, &bytes).map_err(|r| {
-            corrupt(
-                name,
-                format!("blob {digest} (named by {named_by}) is not a valid {effective}: {r}; nothing was imported"),
-            )
-        })?;
-        if let Some(subject) = manifest.subject() {
-            let mut d = Descriptor::new(&effective, digest.clone(), desc.size());
-            if let Some(a) = manifest.annotations() {
-                d.set_annotations(a.clone());
-            }
-            if let Some(at) = manifest.effective_artifact_type() {
-                d.set_artifact_type(at);
-            }
-            relations.push(Relation {
-                referrer: d,
-                subject: subject.digest().clone(),
-            });
-        }
-        let children: Vec<Descriptor> = manifest.children().into_iter().cloned().collect();
-        for child in children.into_iter().rev() {
-            if is_record {
-                recorded.insert(child.digest().clone());
-            }
-            stack.push((child, Some(digest.clone()), false));
-        }
+                )
+            })
+            .map(|e| e.digest().clone())
+            .collect(),
+        recorded: index
+            .manifests()
+            .iter()
+            .map(|e| e.digest().clone())
+            .collect(),
+        visited: HashSet::new(),
+        relations: Vec::new(),
+    };
+    let mut walker = Walker::new(&source);
+    for e in index.manifests() {
+        walker.walk(e, &mut check)?;
     }
+    let Check {
+        mut relations,
+        recorded,
+        visited,
+        ..
+    } = check;
     dedup_relations(&mut relations);
     let all_relations = relations.len();
     relations.retain(|r| recorded.contains(r.referrer.digest()));
