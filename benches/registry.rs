@@ -25,7 +25,9 @@ use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{env_number, generate, median, remove_path, sync};
+// The registry helper asks its parent module for the rule on missing tools.
+use common::tool_on_path as have_tool;
+use common::{env_number, exit_of, generate, median, remove_path, sync};
 use ocistow_registry::RegistryRef;
 use ocistow_registry::client::{Client, ClientOptions};
 use ocistow_registry::copy::{self, CopyOptions, PullInto};
@@ -37,24 +39,8 @@ const DEFAULT_SIZE_MIB: u64 = 1024;
 const DEFAULT_RUNS: usize = 3;
 const TARGET_RATIO: f64 = 0.7;
 
-/// The registry helper's rule for missing tools; here a missing tool is an error.
-fn have_tool(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("registry benchmark failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_of("registry", run())
 }
 
 fn run() -> Result<(), String> {

@@ -12,6 +12,28 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// True when `tool` is on PATH. A benchmark needs its peers: the caller reports a missing one
+/// as an error.
+pub fn tool_on_path(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A benchmark's exit: its error on stderr, named, and a failure code.
+pub fn exit_of(name: &str, result: Result<(), String>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name} benchmark failed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// The median of some timings, in seconds.
 pub fn median(times: &[Duration]) -> f64 {
     let mut secs: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
