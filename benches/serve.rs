@@ -26,13 +26,12 @@ use std::time::{Duration, Instant};
 
 // The registry helper asks its parent module for the rule on missing tools.
 use common::tool_on_path as have_tool;
-use common::{env_number, exit_of, generate, median, remove_path};
+use common::{big_blob_layout, env_number, exit_of, median, remove_path};
 use ocistow_registry::RegistryRef;
 use ocistow_registry::client::{Client, ClientOptions};
 use ocistow_registry::copy::{self, CopyOptions};
 use ocistow_serve::{LogLevel, Options, Server};
-use ocistow_store::artifact::{self, FileSpec, PushRequest};
-use ocistow_store::{Layout, Target};
+use ocistow_store::artifact;
 use registry::Registry;
 
 const DEFAULT_SIZE_MIB: u64 = 64;
@@ -119,31 +118,7 @@ fn pull(port: u16, path: &str) -> Result<(Duration, u64), String> {
 }
 
 fn blob_pull(work: &Path, size: u64, runs: usize) -> Result<(), String> {
-    let input = work.join("blob.bin");
-    generate(&input, size, 7).map_err(|e| err(&e))?;
-    let layout_dir = work.join("layout");
-    let layout = Layout::init(&layout_dir).map_err(|e| err(&e))?;
-    let pushed = artifact::push(
-        &layout,
-        &PushRequest {
-            files: vec![FileSpec {
-                path: input.clone(),
-                media_type: Some("application/octet-stream".into()),
-            }],
-            artifact_type: Some("application/vnd.example.bench".into()),
-            ..Default::default()
-        },
-        &artifact::no_progress,
-    )
-    .map_err(|e| err(&e))?;
-    pushed
-        .staged
-        .commit(&pushed.descriptor, &["big".into()])
-        .map_err(|e| err(&e))?;
-    let _ = std::fs::remove_file(&input);
-    let root = layout
-        .resolve(&Target::Tag("big".into()))
-        .map_err(|e| err(&e))?;
+    let (layout_dir, layout, root) = big_blob_layout(work, size, 7)?;
     let (_, manifest) = layout.read_manifest(&root).map_err(|e| err(&e))?;
     let blob = manifest
         .children()
