@@ -25,11 +25,13 @@ use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{env_number, generate, median, remove_path, sync};
+// The registry helper asks its parent module for the rule on missing tools.
+use common::tool_on_path as have_tool;
+use common::{big_blob_layout, env_number, exit_of, median, remove_path, sync};
 use ocistow_registry::RegistryRef;
 use ocistow_registry::client::{Client, ClientOptions};
 use ocistow_registry::copy::{self, CopyOptions, PullInto};
-use ocistow_store::artifact::{self, FileSpec, PushRequest};
+use ocistow_store::artifact;
 use ocistow_store::{Descriptor, Layout};
 use registry::Registry;
 
@@ -37,24 +39,8 @@ const DEFAULT_SIZE_MIB: u64 = 1024;
 const DEFAULT_RUNS: usize = 3;
 const TARGET_RATIO: f64 = 0.7;
 
-/// The registry helper's rule for missing tools; here a missing tool is an error.
-fn have_tool(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("registry benchmark failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_of("registry", run())
 }
 
 fn run() -> Result<(), String> {
@@ -81,31 +67,7 @@ fn run() -> Result<(), String> {
 }
 
 fn measure(work: &Path, size: u64, runs: usize, concurrency: usize) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| e.to_string();
-    let input = work.join("blob.bin");
-    generate(&input, size, 1).map_err(|e| err(&e))?;
-    let layout_dir = work.join("layout");
-    let layout = Layout::init(&layout_dir).map_err(|e| err(&e))?;
-    let pushed = artifact::push(
-        &layout,
-        &PushRequest {
-            files: vec![FileSpec {
-                path: input.clone(),
-                media_type: Some("application/octet-stream".into()),
-            }],
-            artifact_type: Some("application/vnd.example.bench".into()),
-            ..Default::default()
-        },
-        &artifact::no_progress,
-    )
-    .map_err(|e| err(&e))?;
-    pushed
-        .staged
-        .commit(&pushed.descriptor, &["big".into()])
-        .map_err(|e| err(&e))?;
-    let root = layout
-        .resolve(&ocistow_store::Target::Tag("big".into()))
-        .map_err(|e| err(&e))?;
+    let (layout_dir, layout, root) = big_blob_layout(work, size, 1)?;
     let options = CopyOptions {
         concurrency,
         ..Default::default()

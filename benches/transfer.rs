@@ -20,11 +20,12 @@
 
 mod common;
 
+use common::tool_on_path as have;
 use common::{env_number, generate, load_average, median, remove_path, run_cmd, sync};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 const OCISTOW: &str = env!("CARGO_BIN_EXE_ocistow");
@@ -54,15 +55,6 @@ fn run() -> Result<(), String> {
     // Leave no GiB-sized files behind, whatever happened.
     let _ = fs::remove_dir_all(&work);
     result
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,71 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// True when `tool` is on PATH. A benchmark needs its peers: the caller reports a missing one
+/// as an error.
+pub fn tool_on_path(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A benchmark's exit: its error on stderr, named, and a failure code.
+pub fn exit_of(name: &str, result: Result<(), String>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name} benchmark failed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A layout under `work` with one incompressible blob of `size` bytes (from `seed`) pushed as
+/// an artifact tagged `big`: its directory, the layout and the tagged manifest's descriptor.
+pub fn big_blob_layout(
+    work: &Path,
+    size: u64,
+    seed: u64,
+) -> Result<
+    (
+        std::path::PathBuf,
+        ocistow_store::Layout,
+        ocistow_store::Descriptor,
+    ),
+    String,
+> {
+    use ocistow_store::artifact::{self, FileSpec, PushRequest};
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let input = work.join("blob.bin");
+    generate(&input, size, seed).map_err(|e| err(&e))?;
+    let layout_dir = work.join("layout");
+    let layout = ocistow_store::Layout::init(&layout_dir).map_err(|e| err(&e))?;
+    let pushed = artifact::push(
+        &layout,
+        &PushRequest {
+            files: vec![FileSpec {
+                path: input.clone(),
+                media_type: Some("application/octet-stream".into()),
+            }],
+            artifact_type: Some("application/vnd.example.bench".into()),
+            ..Default::default()
+        },
+        &artifact::no_progress,
+    )
+    .map_err(|e| err(&e))?;
+    pushed
+        .staged
+        .commit(&pushed.descriptor, &["big".into()])
+        .map_err(|e| err(&e))?;
+    let root = layout
+        .resolve(&ocistow_store::Target::Tag("big".into()))
+        .map_err(|e| err(&e))?;
+    Ok((layout_dir, layout, root))
+}
+
 /// The median of some timings, in seconds.
 pub fn median(times: &[Duration]) -> f64 {
     let mut secs: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();

@@ -1,23 +1,24 @@
 //! Blobs: GET and HEAD with single `Range` requests (206, 416), streamed from the file the
 //! store's opener returns (only a regular file opens), DELETE through the store.
 
-use std::io::SeekFrom;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ocistow_store::{Digest, Error};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
+use tokio::sync::mpsc;
 
 use crate::api::{Request, State, blocking, with_headers};
 use crate::error::{ApiError, ApiResult, Code};
 
-/// Bytes read from the file per body chunk: large enough that the per-read cost vanishes
-/// against the copy, small enough that a hundred parallel pulls stay in tens of MiB.
-const CHUNK: usize = 256 << 10;
+/// Bytes read from the file per body chunk, and chunks read ahead of the connection: large
+/// enough that the per-chunk cost vanishes against the copy, small enough that a pull holds at
+/// most three MiB whatever the blob's size.
+const CHUNK: usize = 1 << 20;
+const CHUNKS_AHEAD: usize = 2;
 
 pub(crate) fn parse_digest(digest: &str) -> ApiResult<Digest> {
     let d = Digest::parse(digest).map_err(|_| {
@@ -116,16 +117,46 @@ pub(crate) async fn get(
     let body = if req.method == Method::HEAD {
         Body::empty()
     } else {
-        let mut file = tokio::fs::File::from_std(file);
-        if start > 0 {
-            file.seek(SeekFrom::Start(start))
-                .await
-                .map_err(|_| ApiError::internal())?;
-        }
-        // `take` keeps the answer at its declared length even if the file grows meanwhile.
-        Body::from_stream(ReaderStream::with_capacity(file.take(len), CHUNK))
+        stream_file(file, start, len)
     };
     Ok(with_headers((status, body).into_response(), &headers))
+}
+
+/// `len` bytes of `file` from `start`, read on one blocking thread a chunk ahead of the
+/// connection (one thread hand-off per MiB, not per read). The answer keeps its declared
+/// length: a file that shrank under it ends the body with an error, one that grew is cut.
+fn stream_file(mut file: std::fs::File, start: u64, len: u64) -> Body {
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = file.seek(SeekFrom::Start(start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let want = left.min(CHUNK as u64);
+            let mut buf = Vec::with_capacity(want as usize);
+            let chunk = match (&mut file).take(want).read_to_end(&mut buf) {
+                Ok(0) => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the blob is shorter than when it was opened",
+                )),
+                Ok(n) => {
+                    left -= n as u64;
+                    Ok(Bytes::from(buf))
+                }
+                Err(e) => Err(e),
+            };
+            let failed = chunk.is_err();
+            // The client went away (the receiver is dropped), or the read failed.
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }))
 }
 
 pub(crate) async fn delete(state: Arc<State>, name: &str, digest: &str) -> ApiResult<Response> {

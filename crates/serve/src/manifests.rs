@@ -39,28 +39,23 @@ struct Found {
 
 fn read(layout: &Layout, desc: Descriptor) -> Result<Found, Error> {
     let (bytes, _) = layout.read_manifest(&desc)?;
-    let media_type = Manifest::sniff_media_type(&bytes)
-        .filter(|_| manifest_declares_type(&bytes))
-        .unwrap_or_else(|| {
-            if media::is_manifest(desc.media_type()) {
-                desc.media_type().to_string()
-            } else {
-                Manifest::sniff_media_type(&bytes).unwrap_or_default()
-            }
-        });
+    // The manifest's own `mediaType` wins over its descriptor's: it is what the client will
+    // parse the bytes as.
+    let declared = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("mediaType")?.as_str().map(String::from));
+    let media_type = declared.unwrap_or_else(|| {
+        if media::is_manifest(desc.media_type()) {
+            desc.media_type().to_string()
+        } else {
+            Manifest::sniff_media_type(&bytes).unwrap_or_default()
+        }
+    });
     Ok(Found {
         desc,
         bytes,
         media_type,
     })
-}
-
-/// True when the manifest's JSON has its own `mediaType` field (which then wins over the
-/// descriptor's).
-fn manifest_declares_type(bytes: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(bytes)
-        .ok()
-        .is_some_and(|v| v.get("mediaType").is_some_and(serde_json::Value::is_string))
 }
 
 /// The media types an `Accept` header lists; `None` when anything goes (no header, `*/*`).
