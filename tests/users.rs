@@ -220,6 +220,7 @@ fn every_command_that_prints_data_prints_pretty_camel_case_json() {
         vec!["export", "layout:v1", "-o", "v1.tar"],
         vec!["import", "v1.tar", "imported"],
         vec!["gc", "layout", "--dry-run"],
+        vec!["normalize", "layout", "--dry-run"],
         vec!["fsck", "layout"],
         vec!["manifest", "put", "layout:again", "m.json"],
         vec!["blob", "put", "layout", "hello.txt"],

@@ -113,8 +113,10 @@ pub struct AttachOutcome {
     pub mode: Mode,
 }
 
-/// What a convert did (or would do, for a dry run).
+/// What a convert did (or would do, for a dry run). Serialized with camelCase keys, the one
+/// JSON style of the CLI (`normalize --format json` prints it whole).
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConvertReport {
     /// The mode converted to.
     pub mode: Mode,
