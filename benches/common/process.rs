@@ -51,7 +51,12 @@ pub fn measure(cmd: &mut Command, stderr_file: &Path) -> Result<(Run, Vec<u8>), 
     }
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         let stderr = std::fs::read_to_string(stderr_file).unwrap_or_default();
-        return Err(format!("{cmd:?} failed ({status}): {}", stderr.trim()));
+        let stdout = String::from_utf8_lossy(&out[..out.len().min(2000)]).into_owned();
+        return Err(format!(
+            "{cmd:?} failed ({status}): {} {}",
+            stderr.trim(),
+            stdout.trim()
+        ));
     }
     let tv = |t: libc::timeval| {
         Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
