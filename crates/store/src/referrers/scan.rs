@@ -247,23 +247,15 @@ impl Scanner<'_> {
     fn loaded_from(&mut self, desc: &Descriptor, content: Content) -> Result<Option<Loaded>> {
         match content {
             Content::Absent | Content::Blob { .. } => Ok(None),
+            // Parsing it checked its `subject` already (a bad one is `Content::Invalid`).
             Content::Manifest {
                 media_type,
                 manifest,
-                bytes,
                 ..
-            } => {
-                if let Err(reason) = subject_is_usable(&bytes) {
-                    self.graph.issues.push(Issue::BadSubject {
-                        manifest: desc.digest().clone(),
-                        reason,
-                    });
-                }
-                Ok(Some(Loaded {
-                    media_type,
-                    manifest,
-                }))
-            }
+            } => Ok(Some(Loaded {
+                media_type,
+                manifest,
+            })),
             Content::Invalid {
                 error: error @ (Error::Io { .. } | Error::NotRegularFile { .. }),
                 ..
