@@ -12,7 +12,8 @@
 //! - `OCISTOW_BENCH_COPY_MAX`: `copy -r` runs only up to this many referrers (default 10,000:
 //!   it fsyncs every copied blob);
 //! - `OCISTOW_BENCH_BIG_MIB`: size of the file for the push and export rows (default 256; the
-//!   issue's is 1024).
+//!   issue's is 1024);
+//! - `OCISTOW_BENCH_KEEP=1`: leave the layouts in `target/tmp/scale-bench/` (to profile them).
 //!
 //! The layouts are written straight to disk (`common::layout`). Rows that change the layout put
 //! `index.json` back (untimed) after each round. Each ocistow command and each reference is a
@@ -55,6 +56,7 @@ struct Settings {
     slow: f64,
     copy_max: usize,
     big_mib: u64,
+    keep: bool,
 }
 
 fn settings() -> Result<Settings, String> {
@@ -83,6 +85,7 @@ fn settings() -> Result<Settings, String> {
         slow: env_number("OCISTOW_BENCH_SLOW_SECS", 10.0)?,
         copy_max: env_number("OCISTOW_BENCH_COPY_MAX", 10_000)?,
         big_mib: env_number("OCISTOW_BENCH_BIG_MIB", 256)?,
+        keep: std::env::var_os("OCISTOW_BENCH_KEEP").is_some_and(|v| v == "1"),
     };
     if s.runs == 0 {
         return Err("OCISTOW_BENCH_RUNS must be at least 1".into());
@@ -125,7 +128,9 @@ fn run() -> Result<(), String> {
         }
         measure_big(&s, &work, &mut rows)
     })();
-    let _ = fs::remove_dir_all(&work);
+    if !s.keep {
+        let _ = fs::remove_dir_all(&work);
+    }
     result?;
     report(&s, &rows, &load_before, started.elapsed());
     Ok(())
@@ -343,6 +348,9 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
             count: blobs,
         },
     });
+    if s.keep {
+        return Ok(());
+    }
     remove_path(&dir)
 }
 

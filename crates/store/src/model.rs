@@ -14,7 +14,10 @@ use serde_json::{Map, Value};
 
 use crate::digest::Digest;
 
+mod error;
 mod fast;
+
+pub use error::ModelError;
 
 /// Media types and annotation keys ocistow uses.
 pub mod media {
@@ -147,53 +150,53 @@ impl Descriptor {
 
     /// Validates a JSON object as a descriptor. The error is a reason without context; callers
     /// add the file and position.
-    pub fn from_map(fields: Map<String, Value>) -> Result<Self, String> {
+    pub fn from_map(fields: Map<String, Value>) -> Result<Self, ModelError> {
         let digest = match fields.get("digest") {
-            Some(Value::String(s)) => Digest::parse(s).map_err(|e| e.to_string())?,
-            Some(_) => return Err("\"digest\" is not a string".into()),
-            None => return Err("descriptor has no \"digest\"".into()),
+            Some(Value::String(s)) => Digest::parse(s).map_err(|e| ModelError::BadDigest {
+                source: Box::new(e),
+            })?,
+            Some(_) => return Err(ModelError::DigestNotString),
+            None => return Err(ModelError::NoDigest),
         };
         let size = match fields.get("size") {
             Some(v) => v
                 .as_u64()
-                .ok_or_else(|| format!("\"size\" must be a non-negative integer, found {v}"))?,
-            None => return Err(format!("descriptor {digest} has no \"size\"")),
+                .ok_or_else(|| ModelError::BadSize { found: v.clone() })?,
+            None => return Err(ModelError::NoSize { digest }),
         };
         for key in ["mediaType", "artifactType", "data"] {
             if let Some(v) = fields.get(key)
                 && !v.is_string()
             {
-                return Err(format!("descriptor {digest}: \"{key}\" is not a string"));
+                return Err(ModelError::FieldNotString { digest, field: key });
             }
         }
         match fields.get("annotations") {
             None | Some(Value::Null) => {}
             Some(Value::Object(m)) => {
                 if let Some((k, _)) = m.iter().find(|(_, v)| !v.is_string()) {
-                    return Err(format!(
-                        "descriptor {digest}: annotation {k:?} is not a string"
-                    ));
+                    return Err(ModelError::AnnotationNotString {
+                        digest,
+                        key: k.clone(),
+                    });
                 }
             }
             Some(_) => {
-                return Err(format!(
-                    "descriptor {digest}: \"annotations\" is not an object"
-                ));
+                return Err(ModelError::AnnotationsNotObject { digest });
             }
         }
         match fields.get("urls") {
             None | Some(Value::Null) => {}
             Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
             Some(_) => {
-                return Err(format!(
-                    "descriptor {digest}: \"urls\" is not a list of strings"
-                ));
+                return Err(ModelError::UrlsNotStrings { digest });
             }
         }
         if let Some(p) = fields.get("platform")
             && !p.is_null()
+            && let Err(source) = Platform::deserialize_value(p)
         {
-            Platform::from_value(p).map_err(|e| format!("descriptor {digest}: platform: {e}"))?;
+            return Err(ModelError::BadPlatform { digest, source });
         }
         Ok(Descriptor {
             digest,
@@ -203,10 +206,10 @@ impl Descriptor {
     }
 
     /// Validates any JSON value as a descriptor.
-    pub fn from_value(value: Value) -> Result<Self, String> {
+    pub fn from_value(value: Value) -> Result<Self, ModelError> {
         match value {
             Value::Object(m) => Descriptor::from_map(m),
-            other => Err(format!("descriptor is not a JSON object: {other}")),
+            found => Err(ModelError::DescriptorNotObject { found }),
         }
     }
 
@@ -264,9 +267,7 @@ impl Descriptor {
         if let Repr::Raw(_) = self.repr {
             return None;
         }
-        self.fields()
-            .get("platform")
-            .and_then(|p| Platform::from_value(p).ok())
+        self.fields().get("platform").and_then(Platform::from_value)
     }
 
     /// The annotations object, when present (it may be empty).
@@ -445,8 +446,8 @@ pub struct Platform {
 }
 
 impl Platform {
-    fn from_value(v: &Value) -> Result<Self, String> {
-        Platform::deserialize_value(v).map_err(|e| e.to_string())
+    fn from_value(v: &Value) -> Option<Self> {
+        Platform::deserialize_value(v).ok()
     }
 
     fn deserialize_value(v: &Value) -> serde_json::Result<Self> {
@@ -454,10 +455,10 @@ impl Platform {
     }
 
     /// Parses `os/arch[/variant]`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ModelError> {
         let parts: Vec<&str> = s.split('/').collect();
         if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
-            return Err(format!("platform {s:?} is not os/arch[/variant]"));
+            return Err(ModelError::PlatformSyntax { input: s.into() });
         }
         Ok(Platform {
             os: parts[0].into(),
@@ -486,41 +487,47 @@ impl fmt::Display for Platform {
     }
 }
 
-fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
+fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ModelError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err("not a JSON object".into()),
-        Err(e) => Err(format!("invalid JSON: {e}")),
+        Ok(_) => Err(ModelError::NotObject),
+        Err(e) => Err(ModelError::Json(e)),
     }
 }
 
-fn check_schema_version(fields: &Map<String, Value>, required: bool) -> Result<(), String> {
+fn check_schema_version(fields: &Map<String, Value>, required: bool) -> Result<(), ModelError> {
     match fields.get("schemaVersion") {
         Some(v) if v.as_u64() == Some(2) => Ok(()),
-        Some(v) => Err(format!("schemaVersion must be 2, found {v}")),
-        None if required => Err("schemaVersion is missing".into()),
+        Some(v) => Err(ModelError::SchemaVersion { found: v.clone() }),
+        None if required => Err(ModelError::NoSchemaVersion),
         None => Ok(()),
     }
 }
 
-fn descriptor_field(fields: &Map<String, Value>, key: &str) -> Result<Option<Descriptor>, String> {
+fn descriptor_field(
+    fields: &Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<Descriptor>, ModelError> {
     match fields.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => Descriptor::from_value(v.clone())
             .map(Some)
-            .map_err(|e| format!("{key}: {e}")),
+            .map_err(|e| e.at(key, None)),
     }
 }
 
-fn descriptor_list(fields: &Map<String, Value>, key: &str) -> Result<Vec<Descriptor>, String> {
+fn descriptor_list(
+    fields: &Map<String, Value>,
+    key: &'static str,
+) -> Result<Vec<Descriptor>, ModelError> {
     match fields.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
-            .map(|(i, v)| Descriptor::from_value(v.clone()).map_err(|e| format!("{key}[{i}]: {e}")))
+            .map(|(i, v)| Descriptor::from_value(v.clone()).map_err(|e| e.at(key, Some(i))))
             .collect(),
-        Some(_) => Err(format!("\"{key}\" is not a list")),
+        Some(_) => Err(ModelError::NotList { field: key }),
     }
 }
 
@@ -549,7 +556,7 @@ impl ImageIndex {
 
     /// Parses and validates index JSON. `schemaVersion` is required to be 2 when present; a
     /// missing top-level `mediaType` is fine (skopeo and regctl omit it).
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, ModelError> {
         match ImageIndex::parse_fast(bytes) {
             Some(index) => Ok(index),
             None => ImageIndex::from_fields(parse_object(bytes)?),
@@ -588,12 +595,12 @@ impl ImageIndex {
     }
 
     /// The map reader's index: what [`ImageIndex::parse`] falls back to.
-    fn from_fields(mut fields: Map<String, Value>) -> Result<Self, String> {
+    fn from_fields(mut fields: Map<String, Value>) -> Result<Self, ModelError> {
         check_schema_version(&fields, false)?;
         if let Some(mt) = fields.get("mediaType")
             && !mt.is_string()
         {
-            return Err("\"mediaType\" is not a string".into());
+            return Err(ModelError::NotString { field: "mediaType" });
         }
         // Taken out by value: converting each entry without a copy matters for an index.json
         // with 100,000 entries.
@@ -602,20 +609,20 @@ impl ImageIndex {
             Some(Value::Array(items)) => items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| Descriptor::from_value(v).map_err(|e| format!("manifests[{i}]: {e}")))
+                .map(|(i, v)| Descriptor::from_value(v).map_err(|e| e.at("manifests", Some(i))))
                 .collect::<Result<_, _>>()?,
-            Some(_) => return Err("\"manifests\" is not a list".into()),
+            Some(_) => return Err(ModelError::NotList { field: "manifests" }),
         };
         ImageIndex::checked(fields, manifests)
     }
 
     /// The checks after the entries: `subject` and `annotations`.
-    fn checked(fields: Map<String, Value>, manifests: Vec<Descriptor>) -> Result<Self, String> {
+    fn checked(fields: Map<String, Value>, manifests: Vec<Descriptor>) -> Result<Self, ModelError> {
         descriptor_field(&fields, "subject")?;
         if let Some(Value::Object(m)) = fields.get("annotations")
             && let Some((k, _)) = m.iter().find(|(_, v)| !v.is_string())
         {
-            return Err(format!("annotation {k:?} is not a string"));
+            return Err(ModelError::TopAnnotationNotString { key: k.clone() });
         }
         // The entries live in `manifests`; the map keeps the key's position only (now null).
         Ok(ImageIndex { fields, manifests })
@@ -747,7 +754,7 @@ pub struct ImageManifest {
 
 impl ImageManifest {
     /// Parses and validates an image manifest.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, ModelError> {
         match ImageManifest::parse_fast(bytes) {
             Some(m) => Ok(m),
             None => ImageManifest::from_fields(&parse_object(bytes)?),
@@ -821,32 +828,35 @@ impl ImageManifest {
     }
 
     /// The map reader's manifest: what [`ImageManifest::parse`] falls back to.
-    fn from_fields(fields: &Map<String, Value>) -> Result<Self, String> {
+    fn from_fields(fields: &Map<String, Value>) -> Result<Self, ModelError> {
         check_schema_version(fields, true)?;
         let media_type = match fields.get("mediaType") {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err("\"mediaType\" is not a string".into()),
+            Some(_) => return Err(ModelError::NotString { field: "mediaType" }),
         };
         if fields.contains_key("manifests") {
-            return Err("has \"manifests\": this is an index, not an image manifest".into());
+            return Err(ModelError::IndexNotManifest);
         }
-        let config = descriptor_field(fields, "config")?
-            .ok_or_else(|| String::from("\"config\" is missing"))?;
+        let config = descriptor_field(fields, "config")?.ok_or(ModelError::NoConfig)?;
         if !matches!(fields.get("layers"), Some(Value::Array(_))) {
-            return Err("\"layers\" is missing or not a list".into());
+            return Err(ModelError::NoLayers);
         }
         let layers = descriptor_list(fields, "layers")?;
         let subject = descriptor_field(fields, "subject")?;
         let artifact_type = match fields.get("artifactType") {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err("\"artifactType\" is not a string".into()),
+            Some(_) => {
+                return Err(ModelError::NotString {
+                    field: "artifactType",
+                });
+            }
         };
         let annotations = match fields.get("annotations") {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) if m.values().all(Value::is_string) => Some(m.clone()),
-            Some(_) => return Err("\"annotations\" is not an object of strings".into()),
+            Some(_) => return Err(ModelError::AnnotationsNotStrings),
         };
         Ok(ImageManifest {
             media_type,
@@ -878,7 +888,7 @@ pub enum Manifest {
 
 impl Manifest {
     /// Parses `bytes` as the kind `media_type` names. Other media types are not manifests.
-    pub fn parse(media_type: &str, bytes: &[u8]) -> Result<Self, String> {
+    pub fn parse(media_type: &str, bytes: &[u8]) -> Result<Self, ModelError> {
         if media::is_image_manifest(media_type) {
             ImageManifest::parse(bytes).map(Manifest::Image)
         } else if media::is_index(media_type) {
@@ -886,11 +896,13 @@ impl Manifest {
             let fields = index.fields();
             check_schema_version(fields, true)?;
             if !fields.contains_key("manifests") {
-                return Err("\"manifests\" is missing".into());
+                return Err(ModelError::NoManifests);
             }
             Ok(Manifest::Index(index))
         } else {
-            Err(format!("{media_type:?} is not a manifest media type"))
+            Err(ModelError::NotManifestType {
+                media_type: media_type.into(),
+            })
         }
     }
 
@@ -1016,7 +1028,7 @@ mod fast_reader_tests {
     const D: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
     /// The index as the map reader alone reads it.
-    fn by_map(bytes: &[u8]) -> Result<ImageIndex, String> {
+    fn by_map(bytes: &[u8]) -> Result<ImageIndex, ModelError> {
         ImageIndex::from_fields(parse_object(bytes)?)
     }
 
@@ -1040,7 +1052,7 @@ mod fast_reader_tests {
                     assert_eq!(x.platform(), y.platform());
                 }
             }
-            (Err(a), Err(b)) => assert_eq!(a, b, "{text}"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text}"),
             _ => panic!("{text}: fast {fast:?}, map {map:?}"),
         }
     }
@@ -1157,7 +1169,7 @@ mod fast_reader_tests {
                     assert_eq!(a.artifact_type, b.artifact_type, "{m}");
                     assert_eq!(a.media_type, b.media_type, "{m}");
                 }
-                (Err(a), Err(b)) => assert_eq!(a, b, "{m}"),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{m}"),
                 (a, b) => panic!("{m}: fast {a:?}, map {b:?}"),
             }
         }

@@ -603,6 +603,8 @@ fn subject_is_usable(bytes: &[u8]) -> std::result::Result<(), String> {
     };
     match m.get("subject") {
         None | Some(Value::Null) => Ok(()),
-        Some(v) => Descriptor::from_value(v.clone()).map(|_| ()),
+        Some(v) => Descriptor::from_value(v.clone())
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
     }
 }
