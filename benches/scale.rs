@@ -151,6 +151,12 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
     let index_path = dir.join("index.json");
     let restore = || write(&index_path, &generated.index);
     let err = work.join("stderr");
+    // A command that changes index.json, measured, then the layout put back (untimed).
+    let measured_then_restored = |cmd: &mut Command| -> Result<Run, String> {
+        let run = measure(cmd, &err)?.0;
+        restore()?;
+        Ok(run)
+    };
     let label = n.to_string();
     let subject_ref = format!("{}:v1", dir.display());
 
@@ -242,13 +248,13 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
         goal: Goal::Ratio(2.0),
     });
     let convert = repeat(s, || {
-        let r = measure(
-            Command::new(OCISTOW).args(["referrers", "convert", dir_str(&dir), "--to", "tag"]),
-            &err,
-        )?
-        .0;
-        restore()?;
-        Ok(r)
+        measured_then_restored(Command::new(OCISTOW).args([
+            "referrers",
+            "convert",
+            dir_str(&dir),
+            "--to",
+            "tag",
+        ]))
     })?;
     rows.push(Row {
         work: "referrers convert --to tag".into(),
@@ -301,7 +307,7 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
     let payload = work.join("payload.txt");
     write(&payload, b"one more referrer\n")?;
     let attach = repeat(s, || {
-        let r = measure(
+        measured_then_restored(
             Command::new(OCISTOW)
                 .args(["attach", &subject_ref])
                 .arg(&payload)
@@ -311,11 +317,7 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
                     "--referrers-mode",
                     "annotation",
                 ]),
-            &err,
-        )?
-        .0;
-        restore()?;
-        Ok(r)
+        )
     })?;
     rows.push(Row {
         work: "attach (annotation mode)".into(),
