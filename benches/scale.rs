@@ -12,7 +12,8 @@
 //! - `OCISTOW_BENCH_COPY_MAX`: `copy -r` runs only up to this many referrers (default 10,000:
 //!   it fsyncs every copied blob);
 //! - `OCISTOW_BENCH_BIG_MIB`: size of the file for the push and export rows (default 256; the
-//!   issue's is 1024).
+//!   issue's is 1024);
+//! - `OCISTOW_BENCH_KEEP=1`: leave the layouts in `target/tmp/scale-bench/` (to profile them).
 //!
 //! The layouts are written straight to disk (`common::layout`). Rows that change the layout put
 //! `index.json` back (untimed) after each round. Each ocistow command and each reference is a
@@ -55,6 +56,7 @@ struct Settings {
     slow: f64,
     copy_max: usize,
     big_mib: u64,
+    keep: bool,
 }
 
 fn settings() -> Result<Settings, String> {
@@ -83,6 +85,7 @@ fn settings() -> Result<Settings, String> {
         slow: env_number("OCISTOW_BENCH_SLOW_SECS", 10.0)?,
         copy_max: env_number("OCISTOW_BENCH_COPY_MAX", 10_000)?,
         big_mib: env_number("OCISTOW_BENCH_BIG_MIB", 256)?,
+        keep: std::env::var_os("OCISTOW_BENCH_KEEP").is_some_and(|v| v == "1"),
     };
     if s.runs == 0 {
         return Err("OCISTOW_BENCH_RUNS must be at least 1".into());
@@ -125,7 +128,9 @@ fn run() -> Result<(), String> {
         }
         measure_big(&s, &work, &mut rows)
     })();
-    let _ = fs::remove_dir_all(&work);
+    if !s.keep {
+        let _ = fs::remove_dir_all(&work);
+    }
     result?;
     report(&s, &rows, &load_before, started.elapsed());
     Ok(())
@@ -146,6 +151,12 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
     let index_path = dir.join("index.json");
     let restore = || write(&index_path, &generated.index);
     let err = work.join("stderr");
+    // A command that changes index.json, measured, then the layout put back (untimed).
+    let measured_then_restored = |cmd: &mut Command| -> Result<Run, String> {
+        let run = measure(cmd, &err)?.0;
+        restore()?;
+        Ok(run)
+    };
     let label = n.to_string();
     let subject_ref = format!("{}:v1", dir.display());
 
@@ -220,6 +231,40 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
         goal: Goal::Ratio(0.5),
     });
 
+    // Before attach, whose unlisted manifest a status's deep scan would report.
+    let status = repeat(s, || {
+        Ok(measure(
+            Command::new(OCISTOW).args(["referrers", "status", dir_str(&dir)]),
+            &err,
+        )?
+        .0)
+    })?;
+    rows.push(Row {
+        work: "referrers status".into(),
+        n: label.clone(),
+        ours: status,
+        reference: "discover (above)".into(),
+        theirs: discover.clone(),
+        goal: Goal::Ratio(2.0),
+    });
+    let convert = repeat(s, || {
+        measured_then_restored(Command::new(OCISTOW).args([
+            "referrers",
+            "convert",
+            dir_str(&dir),
+            "--to",
+            "tag",
+        ]))
+    })?;
+    rows.push(Row {
+        work: "referrers convert --to tag".into(),
+        n: label.clone(),
+        ours: convert,
+        reference: "discover (above)".into(),
+        theirs: discover.clone(),
+        goal: Goal::Ratio(2.0),
+    });
+
     // One index.json transaction in process, against writing the bytes it wrote with fsync.
     let handle = Layout::open(&dir).map_err(|e| e.to_string())?;
     let mut round = 0u64;
@@ -262,7 +307,7 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
     let payload = work.join("payload.txt");
     write(&payload, b"one more referrer\n")?;
     let attach = repeat(s, || {
-        let r = measure(
+        measured_then_restored(
             Command::new(OCISTOW)
                 .args(["attach", &subject_ref])
                 .arg(&payload)
@@ -272,11 +317,7 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
                     "--referrers-mode",
                     "annotation",
                 ]),
-            &err,
-        )?
-        .0;
-        restore()?;
-        Ok(r)
+        )
     })?;
     rows.push(Row {
         work: "attach (annotation mode)".into(),
@@ -285,39 +326,6 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
         reference: "one index.json rewrite (above)".into(),
         theirs: rewrite,
         goal: Goal::Ratio(1.1),
-    });
-
-    let status = repeat(s, || {
-        Ok(measure(
-            Command::new(OCISTOW).args(["referrers", "status", dir_str(&dir)]),
-            &err,
-        )?
-        .0)
-    })?;
-    rows.push(Row {
-        work: "referrers status".into(),
-        n: label.clone(),
-        ours: status,
-        reference: "discover (above)".into(),
-        theirs: discover.clone(),
-        goal: Goal::Ratio(2.0),
-    });
-    let convert = repeat(s, || {
-        let r = measure(
-            Command::new(OCISTOW).args(["referrers", "convert", dir_str(&dir), "--to", "tag"]),
-            &err,
-        )?
-        .0;
-        restore()?;
-        Ok(r)
-    })?;
-    rows.push(Row {
-        work: "referrers convert --to tag".into(),
-        n: label.clone(),
-        ours: convert,
-        reference: "discover (above)".into(),
-        theirs: discover,
-        goal: Goal::Ratio(2.0),
     });
 
     if n <= s.copy_max {
@@ -342,6 +350,9 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
             count: blobs,
         },
     });
+    if s.keep {
+        return Ok(());
+    }
     remove_path(&dir)
 }
 

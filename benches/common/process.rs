@@ -1,5 +1,10 @@
-//! One run of a command measured as the kernel accounts it: wall time, CPU time and peak RSS of
-//! that child alone (from `wait4`), with its stdout.
+//! One run of a command measured as the kernel accounts it: wall time and CPU time (from
+//! `wait4`) and peak RSS, with its stdout.
+//!
+//! The peak RSS comes from `/usr/bin/time -f %M` around the command, not from `wait4`: a child
+//! spawned with `vfork` semantics shares this process's memory until it execs, and Linux folds
+//! that memory's high-water mark into the child's `ru_maxrss`, so `wait4` would report at least
+//! this (large) benchmark process's own peak.
 
 use std::fs::File;
 use std::io::Read;
@@ -22,6 +27,23 @@ pub struct Run {
 pub fn measure(cmd: &mut Command, stderr_file: &Path) -> Result<(Run, Vec<u8>), String> {
     let name = cmd.get_program().to_string_lossy().into_owned();
     let err = File::create(stderr_file).map_err(|e| format!("{}: {e}", stderr_file.display()))?;
+    let rss_file = stderr_file.with_extension("rss");
+    let mut timed = Command::new("/usr/bin/time");
+    timed
+        .args(["-f", "%M", "-o"])
+        .arg(&rss_file)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    let cmd = &mut timed;
     let start = Instant::now();
     let mut child = cmd
         .stdin(Stdio::null())
@@ -51,7 +73,12 @@ pub fn measure(cmd: &mut Command, stderr_file: &Path) -> Result<(Run, Vec<u8>), 
     }
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         let stderr = std::fs::read_to_string(stderr_file).unwrap_or_default();
-        return Err(format!("{cmd:?} failed ({status}): {}", stderr.trim()));
+        let stdout = String::from_utf8_lossy(&out[..out.len().min(2000)]).into_owned();
+        return Err(format!(
+            "{cmd:?} failed ({status}): {} {}",
+            stderr.trim(),
+            stdout.trim()
+        ));
     }
     let tv = |t: libc::timeval| {
         Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
@@ -61,7 +88,10 @@ pub fn measure(cmd: &mut Command, stderr_file: &Path) -> Result<(Run, Vec<u8>), 
         Run {
             wall,
             cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-            max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+            max_rss_kib: std::fs::read_to_string(&rss_file)
+                .ok()
+                .and_then(|t| t.lines().last()?.trim().parse().ok())
+                .unwrap_or(0),
         },
         out,
     ))

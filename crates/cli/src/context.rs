@@ -519,7 +519,7 @@ fn parse_lock_timeout(text: &str) -> Result<Duration> {
 
 /// `OS/ARCH[/VARIANT]`.
 pub fn parse_platform(text: &str) -> Result<Platform> {
-    Platform::parse(text).map_err(|e| Error::InvalidInput(e).into())
+    Platform::parse(text).map_err(|e| Error::InvalidInput(e.to_string()).into())
 }
 
 /// `KEY=VALUE` pairs added to `out` (the `$manifest` keys of an annotation file); a key given

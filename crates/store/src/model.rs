@@ -7,10 +7,17 @@
 //! views used to validate and walk them.
 
 use std::fmt;
+use std::sync::OnceLock;
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::digest::Digest;
+
+mod error;
+mod fast;
+
+pub use error::ModelError;
 
 /// Media types and annotation keys ocistow uses.
 pub mod media {
@@ -73,6 +80,12 @@ pub const EMPTY_JSON: &[u8] = b"{}";
 
 /// An OCI content descriptor, kept as the JSON object it came from.
 ///
+/// A descriptor read from compact JSON whose fields the fast reader knows keeps the text it was
+/// read from and writes it back verbatim; its few hot fields are decoded up front, the rest on
+/// first use. Any other descriptor (whitespace, escapes, duplicate keys, nested unknown
+/// fields, `urls`, `platform`), and any descriptor once edited, is the order-preserving map
+/// it always was. Both write the same bytes.
+///
 /// ```
 /// use ocistow_store::Descriptor;
 /// let d: Descriptor = serde_json::from_str(
@@ -81,11 +94,44 @@ pub const EMPTY_JSON: &[u8] = b"{}";
 /// assert_eq!(d.size(), 2);
 /// assert!(serde_json::to_string(&d).unwrap().ends_with(r#""x-unknown":[1]}"#));
 /// ```
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Descriptor {
-    fields: Map<String, Value>,
     digest: Digest,
     size: u64,
+    repr: Repr,
+}
+
+#[derive(Clone)]
+enum Repr {
+    /// Read from canonical compact JSON: `text` is what serializing `fields` would write.
+    Raw(Box<RawEntry>),
+    /// Built or edited, or read from JSON the fast reader leaves to the map.
+    Map(Map<String, Value>),
+}
+
+#[derive(Clone)]
+struct RawEntry {
+    text: Box<RawValue>,
+    media_type: Option<String>,
+    artifact_type: Option<String>,
+    /// `None` when the entry has no `annotations`; never JSON null here.
+    annotations: Option<Vec<(String, String)>>,
+    /// The annotations as a map, built on first use of [`Descriptor::annotations`].
+    annotations_map: OnceLock<Map<String, Value>>,
+    /// Every field, parsed from `text` on first use of [`Descriptor::fields`].
+    fields: OnceLock<Map<String, Value>>,
+}
+
+impl PartialEq for Descriptor {
+    fn eq(&self, other: &Self) -> bool {
+        if self.digest != other.digest || self.size != other.size {
+            return false;
+        }
+        match (&self.repr, &other.repr) {
+            (Repr::Raw(a), Repr::Raw(b)) if a.text.get() == b.text.get() => true,
+            _ => self.fields() == other.fields(),
+        }
+    }
 }
 
 impl Descriptor {
@@ -96,80 +142,89 @@ impl Descriptor {
         fields.insert("digest".into(), Value::String(digest.to_string()));
         fields.insert("size".into(), Value::from(size));
         Descriptor {
-            fields,
             digest,
             size,
+            repr: Repr::Map(fields),
         }
     }
 
     /// Validates a JSON object as a descriptor. The error is a reason without context; callers
     /// add the file and position.
-    pub fn from_map(fields: Map<String, Value>) -> Result<Self, String> {
+    pub fn from_map(fields: Map<String, Value>) -> Result<Self, ModelError> {
         let digest = match fields.get("digest") {
-            Some(Value::String(s)) => Digest::parse(s).map_err(|e| e.to_string())?,
-            Some(_) => return Err("\"digest\" is not a string".into()),
-            None => return Err("descriptor has no \"digest\"".into()),
+            Some(Value::String(s)) => Digest::parse(s).map_err(|e| ModelError::BadDigest {
+                source: Box::new(e),
+            })?,
+            Some(_) => return Err(ModelError::DigestNotString),
+            None => return Err(ModelError::NoDigest),
         };
         let size = match fields.get("size") {
             Some(v) => v
                 .as_u64()
-                .ok_or_else(|| format!("\"size\" must be a non-negative integer, found {v}"))?,
-            None => return Err(format!("descriptor {digest} has no \"size\"")),
+                .ok_or_else(|| ModelError::BadSize { found: v.clone() })?,
+            None => return Err(ModelError::NoSize { digest }),
         };
         for key in ["mediaType", "artifactType", "data"] {
             if let Some(v) = fields.get(key)
                 && !v.is_string()
             {
-                return Err(format!("descriptor {digest}: \"{key}\" is not a string"));
+                return Err(ModelError::FieldNotString { digest, field: key });
             }
         }
         match fields.get("annotations") {
             None | Some(Value::Null) => {}
             Some(Value::Object(m)) => {
                 if let Some((k, _)) = m.iter().find(|(_, v)| !v.is_string()) {
-                    return Err(format!(
-                        "descriptor {digest}: annotation {k:?} is not a string"
-                    ));
+                    return Err(ModelError::AnnotationNotString {
+                        digest,
+                        key: k.clone(),
+                    });
                 }
             }
             Some(_) => {
-                return Err(format!(
-                    "descriptor {digest}: \"annotations\" is not an object"
-                ));
+                return Err(ModelError::AnnotationsNotObject { digest });
             }
         }
         match fields.get("urls") {
             None | Some(Value::Null) => {}
             Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
             Some(_) => {
-                return Err(format!(
-                    "descriptor {digest}: \"urls\" is not a list of strings"
-                ));
+                return Err(ModelError::UrlsNotStrings { digest });
             }
         }
         if let Some(p) = fields.get("platform")
             && !p.is_null()
+            && let Err(source) = Platform::deserialize_value(p)
         {
-            Platform::from_value(p).map_err(|e| format!("descriptor {digest}: platform: {e}"))?;
+            return Err(ModelError::BadPlatform { digest, source });
         }
         Ok(Descriptor {
-            fields,
             digest,
             size,
+            repr: Repr::Map(fields),
         })
     }
 
     /// Validates any JSON value as a descriptor.
-    pub fn from_value(value: Value) -> Result<Self, String> {
+    pub fn from_value(value: Value) -> Result<Self, ModelError> {
         match value {
             Value::Object(m) => Descriptor::from_map(m),
-            other => Err(format!("descriptor is not a JSON object: {other}")),
+            found => Err(ModelError::DescriptorNotObject { found }),
         }
+    }
+
+    /// A descriptor from its text (kept when it can be written back as is), or `None` for
+    /// whatever the map reader must judge.
+    fn from_text(raw: &RawValue) -> Option<Self> {
+        fast::descriptor(raw).or_else(|| Descriptor::from_value(fast::value(raw)?).ok())
     }
 
     /// The media type, or `""` when the field is absent.
     pub fn media_type(&self) -> &str {
-        self.str_field("mediaType").unwrap_or("")
+        match &self.repr {
+            Repr::Raw(r) => r.media_type.as_deref().unwrap_or(""),
+            Repr::Map(_) => self.str_field("mediaType").unwrap_or(""),
+        }
     }
 
     /// The content's digest.
@@ -184,7 +239,10 @@ impl Descriptor {
 
     /// `artifactType`, when set.
     pub fn artifact_type(&self) -> Option<&str> {
-        self.str_field("artifactType")
+        match &self.repr {
+            Repr::Raw(r) => r.artifact_type.as_deref(),
+            Repr::Map(_) => self.str_field("artifactType"),
+        }
     }
 
     /// The `data` field (base64 of the content), if any.
@@ -194,7 +252,11 @@ impl Descriptor {
 
     /// `urls` (non-distributable content), empty when absent.
     pub fn urls(&self) -> Vec<&str> {
-        match self.fields.get("urls") {
+        // The fast reader leaves every descriptor with `urls` to the map.
+        if let Repr::Raw(_) = self.repr {
+            return Vec::new();
+        }
+        match self.fields().get("urls") {
             Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
         }
@@ -202,19 +264,38 @@ impl Descriptor {
 
     /// `platform`, when set and valid.
     pub fn platform(&self) -> Option<Platform> {
-        self.fields
-            .get("platform")
-            .and_then(|p| Platform::from_value(p).ok())
+        if let Repr::Raw(_) = self.repr {
+            return None;
+        }
+        self.fields().get("platform").and_then(Platform::from_value)
     }
 
     /// The annotations object, when present (it may be empty).
     pub fn annotations(&self) -> Option<&Map<String, Value>> {
-        self.fields.get("annotations").and_then(Value::as_object)
+        match &self.repr {
+            Repr::Raw(r) => {
+                let list = r.annotations.as_ref()?;
+                Some(r.annotations_map.get_or_init(|| {
+                    list.iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect()
+                }))
+            }
+            Repr::Map(m) => m.get("annotations").and_then(Value::as_object),
+        }
     }
 
     /// The annotation `key`, when set to a string.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.annotations()?.get(key)?.as_str()
+        match &self.repr {
+            Repr::Raw(r) => r
+                .annotations
+                .as_ref()?
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str()),
+            Repr::Map(_) => self.annotations()?.get(key)?.as_str(),
+        }
     }
 
     /// The `org.opencontainers.image.ref.name` annotation.
@@ -225,7 +306,7 @@ impl Descriptor {
     /// Sets one annotation, creating the object when absent.
     pub fn set_annotation(&mut self, key: &str, value: &str) {
         let slot = self
-            .fields
+            .fields_mut()
             .entry("annotations")
             .or_insert_with(|| Value::Object(Map::new()));
         if !slot.is_object() {
@@ -238,7 +319,9 @@ impl Descriptor {
 
     /// Removes one annotation; the (possibly empty) object stays, as it was found.
     pub fn remove_annotation(&mut self, key: &str) -> Option<String> {
-        match self.fields.get_mut("annotations") {
+        // Nothing to remove: keep the descriptor (and its text) as it is.
+        self.annotation(key)?;
+        match self.fields_mut().get_mut("annotations") {
             Some(Value::Object(m)) => m
                 .shift_remove(key)
                 .and_then(|v| v.as_str().map(String::from)),
@@ -248,26 +331,27 @@ impl Descriptor {
 
     /// Sets `artifactType`.
     pub fn set_artifact_type(&mut self, artifact_type: &str) {
-        self.fields
+        self.fields_mut()
             .insert("artifactType".into(), Value::String(artifact_type.into()));
     }
 
     /// Sets `data` (base64) on the descriptor.
     pub fn set_data_base64(&mut self, b64: &str) {
-        self.fields.insert("data".into(), Value::String(b64.into()));
+        self.fields_mut()
+            .insert("data".into(), Value::String(b64.into()));
     }
 
     /// Replaces the annotations with `annotations` (in the order given).
     pub fn set_annotations(&mut self, annotations: Map<String, Value>) {
-        self.fields
+        self.fields_mut()
             .insert("annotations".into(), Value::Object(annotations));
     }
 
     /// Points the descriptor at other content, keeping every other field where it is.
     pub fn set_digest_and_size(&mut self, digest: Digest, size: u64) {
-        self.fields
-            .insert("digest".into(), Value::String(digest.to_string()));
-        self.fields.insert("size".into(), Value::from(size));
+        let fields = self.fields_mut();
+        fields.insert("digest".into(), Value::String(digest.to_string()));
+        fields.insert("size".into(), Value::from(size));
         self.digest = digest;
         self.size = size;
     }
@@ -280,23 +364,48 @@ impl Descriptor {
 
     /// The underlying JSON object, with every field as read.
     pub fn fields(&self) -> &Map<String, Value> {
-        &self.fields
+        match &self.repr {
+            Repr::Raw(r) => r.fields.get_or_init(|| {
+                // The text was validated as an object when it was read.
+                serde_json::from_str(r.text.get()).unwrap_or_default()
+            }),
+            Repr::Map(m) => m,
+        }
+    }
+
+    /// The fields for an edit: a descriptor read as text becomes a map from here on.
+    fn fields_mut(&mut self) -> &mut Map<String, Value> {
+        if let Repr::Raw(r) = &mut self.repr {
+            let fields = r
+                .fields
+                .take()
+                .unwrap_or_else(|| serde_json::from_str(r.text.get()).unwrap_or_default());
+            self.repr = Repr::Map(fields);
+        }
+        match &mut self.repr {
+            Repr::Map(m) => m,
+            // Made a map just above.
+            Repr::Raw(_) => unreachable!("descriptor text was turned into a map"),
+        }
     }
 
     fn str_field(&self, key: &str) -> Option<&str> {
-        self.fields.get(key).and_then(Value::as_str)
+        self.fields().get(key).and_then(Value::as_str)
     }
 }
 
 impl fmt::Debug for Descriptor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Descriptor({})", Value::Object(self.fields.clone()))
+        write!(f, "Descriptor({})", Value::Object(self.fields().clone()))
     }
 }
 
 impl serde::Serialize for Descriptor {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.fields.serialize(s)
+        match &self.repr {
+            Repr::Raw(r) => r.text.serialize(s),
+            Repr::Map(m) => m.serialize(s),
+        }
     }
 }
 
@@ -337,8 +446,8 @@ pub struct Platform {
 }
 
 impl Platform {
-    fn from_value(v: &Value) -> Result<Self, String> {
-        Platform::deserialize_value(v).map_err(|e| e.to_string())
+    fn from_value(v: &Value) -> Option<Self> {
+        Platform::deserialize_value(v).ok()
     }
 
     fn deserialize_value(v: &Value) -> serde_json::Result<Self> {
@@ -346,10 +455,10 @@ impl Platform {
     }
 
     /// Parses `os/arch[/variant]`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ModelError> {
         let parts: Vec<&str> = s.split('/').collect();
         if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.is_empty()) {
-            return Err(format!("platform {s:?} is not os/arch[/variant]"));
+            return Err(ModelError::PlatformSyntax { input: s.into() });
         }
         Ok(Platform {
             os: parts[0].into(),
@@ -378,41 +487,47 @@ impl fmt::Display for Platform {
     }
 }
 
-fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, String> {
+fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ModelError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err("not a JSON object".into()),
-        Err(e) => Err(format!("invalid JSON: {e}")),
+        Ok(_) => Err(ModelError::NotObject),
+        Err(e) => Err(ModelError::Json(e)),
     }
 }
 
-fn check_schema_version(fields: &Map<String, Value>, required: bool) -> Result<(), String> {
+fn check_schema_version(fields: &Map<String, Value>, required: bool) -> Result<(), ModelError> {
     match fields.get("schemaVersion") {
         Some(v) if v.as_u64() == Some(2) => Ok(()),
-        Some(v) => Err(format!("schemaVersion must be 2, found {v}")),
-        None if required => Err("schemaVersion is missing".into()),
+        Some(v) => Err(ModelError::SchemaVersion { found: v.clone() }),
+        None if required => Err(ModelError::NoSchemaVersion),
         None => Ok(()),
     }
 }
 
-fn descriptor_field(fields: &Map<String, Value>, key: &str) -> Result<Option<Descriptor>, String> {
+fn descriptor_field(
+    fields: &Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<Descriptor>, ModelError> {
     match fields.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => Descriptor::from_value(v.clone())
             .map(Some)
-            .map_err(|e| format!("{key}: {e}")),
+            .map_err(|e| e.at(key, None)),
     }
 }
 
-fn descriptor_list(fields: &Map<String, Value>, key: &str) -> Result<Vec<Descriptor>, String> {
+fn descriptor_list(
+    fields: &Map<String, Value>,
+    key: &'static str,
+) -> Result<Vec<Descriptor>, ModelError> {
     match fields.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
-            .map(|(i, v)| Descriptor::from_value(v.clone()).map_err(|e| format!("{key}[{i}]: {e}")))
+            .map(|(i, v)| Descriptor::from_value(v.clone()).map_err(|e| e.at(key, Some(i))))
             .collect(),
-        Some(_) => Err(format!("\"{key}\" is not a list")),
+        Some(_) => Err(ModelError::NotList { field: key }),
     }
 }
 
@@ -441,13 +556,51 @@ impl ImageIndex {
 
     /// Parses and validates index JSON. `schemaVersion` is required to be 2 when present; a
     /// missing top-level `mediaType` is fine (skopeo and regctl omit it).
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let mut fields = parse_object(bytes)?;
+    pub fn parse(bytes: &[u8]) -> Result<Self, ModelError> {
+        match ImageIndex::parse_fast(bytes) {
+            Some(index) => Ok(index),
+            None => ImageIndex::from_fields(parse_object(bytes)?),
+        }
+    }
+
+    /// The entries read from their text, each kept as read when it can be written back as is.
+    /// `None` for anything the map reader must judge (every error among them), so both
+    /// readers accept the same indexes and the errors are the map reader's.
+    fn parse_fast(bytes: &[u8]) -> Option<Self> {
+        let fast::Members(members) = fast::members(bytes)?;
+        let mut fields = Map::new();
+        let mut entries = None;
+        for (key, raw) in members {
+            if key == "manifests" {
+                // A later duplicate wins, as in a map.
+                entries = Some(raw);
+                fields.insert(key.into_owned(), Value::Null);
+            } else {
+                fields.insert(key.into_owned(), fast::value(raw)?);
+            }
+        }
+        check_schema_version(&fields, false).ok()?;
+        if fields.get("mediaType").is_some_and(|mt| !mt.is_string()) {
+            return None;
+        }
+        let manifests = match entries {
+            None => Vec::new(),
+            Some(raw) if raw.get() == "null" => Vec::new(),
+            Some(raw) => fast::elements(raw)?
+                .into_iter()
+                .map(Descriptor::from_text)
+                .collect::<Option<_>>()?,
+        };
+        ImageIndex::checked(fields, manifests).ok()
+    }
+
+    /// The map reader's index: what [`ImageIndex::parse`] falls back to.
+    fn from_fields(mut fields: Map<String, Value>) -> Result<Self, ModelError> {
         check_schema_version(&fields, false)?;
         if let Some(mt) = fields.get("mediaType")
             && !mt.is_string()
         {
-            return Err("\"mediaType\" is not a string".into());
+            return Err(ModelError::NotString { field: "mediaType" });
         }
         // Taken out by value: converting each entry without a copy matters for an index.json
         // with 100,000 entries.
@@ -456,15 +609,20 @@ impl ImageIndex {
             Some(Value::Array(items)) => items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| Descriptor::from_value(v).map_err(|e| format!("manifests[{i}]: {e}")))
+                .map(|(i, v)| Descriptor::from_value(v).map_err(|e| e.at("manifests", Some(i))))
                 .collect::<Result<_, _>>()?,
-            Some(_) => return Err("\"manifests\" is not a list".into()),
+            Some(_) => return Err(ModelError::NotList { field: "manifests" }),
         };
+        ImageIndex::checked(fields, manifests)
+    }
+
+    /// The checks after the entries: `subject` and `annotations`.
+    fn checked(fields: Map<String, Value>, manifests: Vec<Descriptor>) -> Result<Self, ModelError> {
         descriptor_field(&fields, "subject")?;
         if let Some(Value::Object(m)) = fields.get("annotations")
             && let Some((k, _)) = m.iter().find(|(_, v)| !v.is_string())
         {
-            return Err(format!("annotation {k:?} is not a string"));
+            return Err(ModelError::TopAnnotationNotString { key: k.clone() });
         }
         // The entries live in `manifests`; the map keeps the key's position only (now null).
         Ok(ImageIndex { fields, manifests })
@@ -596,33 +754,109 @@ pub struct ImageManifest {
 
 impl ImageManifest {
     /// Parses and validates an image manifest.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let fields = parse_object(bytes)?;
-        check_schema_version(&fields, true)?;
+    pub fn parse(bytes: &[u8]) -> Result<Self, ModelError> {
+        match ImageManifest::parse_fast(bytes) {
+            Some(m) => Ok(m),
+            None => ImageManifest::from_fields(&parse_object(bytes)?),
+        }
+    }
+
+    /// The manifest read from its members' text, its descriptors kept as read; `None` for
+    /// whatever the map reader must judge (so both accept the same manifests).
+    fn parse_fast(bytes: &[u8]) -> Option<Self> {
+        let fast::Members(members) = fast::members(bytes)?;
+        let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
+        if fast::has_duplicates(&mut keys) {
+            return None;
+        }
+        let (mut schema, mut media_type, mut artifact_type, mut annotations) =
+            (None, None, None, None);
+        let (mut config, mut layers, mut subject) = (None, None, None);
+        for (key, raw) in &members {
+            match key.as_ref() {
+                "schemaVersion" => schema = Some(fast::value(raw)?),
+                "mediaType" => media_type = Some(fast::value(raw)?),
+                "artifactType" => artifact_type = Some(fast::value(raw)?),
+                "annotations" => annotations = Some(fast::value(raw)?),
+                "manifests" => return None,
+                "config" => config = Some(*raw),
+                "layers" => layers = Some(*raw),
+                "subject" => subject = Some(*raw),
+                _ => {
+                    if !fast::valid(raw) {
+                        return None;
+                    }
+                }
+            }
+        }
+        if schema.as_ref().and_then(Value::as_u64) != Some(2) {
+            return None;
+        }
+        let media_type = match media_type {
+            None => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => return None,
+        };
+        let config = Descriptor::from_text(config?)?;
+        let layers = fast::elements(layers?)?
+            .into_iter()
+            .map(Descriptor::from_text)
+            .collect::<Option<Vec<_>>>()?;
+        let subject = match subject {
+            None => None,
+            Some(raw) if raw.get() == "null" => None,
+            Some(raw) => Some(Descriptor::from_text(raw)?),
+        };
+        let artifact_type = match artifact_type {
+            None => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => return None,
+        };
+        let annotations = match annotations {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(m)) if m.values().all(Value::is_string) => Some(m),
+            Some(_) => return None,
+        };
+        Some(ImageManifest {
+            media_type,
+            artifact_type,
+            config,
+            layers,
+            subject,
+            annotations,
+        })
+    }
+
+    /// The map reader's manifest: what [`ImageManifest::parse`] falls back to.
+    fn from_fields(fields: &Map<String, Value>) -> Result<Self, ModelError> {
+        check_schema_version(fields, true)?;
         let media_type = match fields.get("mediaType") {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err("\"mediaType\" is not a string".into()),
+            Some(_) => return Err(ModelError::NotString { field: "mediaType" }),
         };
         if fields.contains_key("manifests") {
-            return Err("has \"manifests\": this is an index, not an image manifest".into());
+            return Err(ModelError::IndexNotManifest);
         }
-        let config = descriptor_field(&fields, "config")?
-            .ok_or_else(|| String::from("\"config\" is missing"))?;
+        let config = descriptor_field(fields, "config")?.ok_or(ModelError::NoConfig)?;
         if !matches!(fields.get("layers"), Some(Value::Array(_))) {
-            return Err("\"layers\" is missing or not a list".into());
+            return Err(ModelError::NoLayers);
         }
-        let layers = descriptor_list(&fields, "layers")?;
-        let subject = descriptor_field(&fields, "subject")?;
+        let layers = descriptor_list(fields, "layers")?;
+        let subject = descriptor_field(fields, "subject")?;
         let artifact_type = match fields.get("artifactType") {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err("\"artifactType\" is not a string".into()),
+            Some(_) => {
+                return Err(ModelError::NotString {
+                    field: "artifactType",
+                });
+            }
         };
         let annotations = match fields.get("annotations") {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) if m.values().all(Value::is_string) => Some(m.clone()),
-            Some(_) => return Err("\"annotations\" is not an object of strings".into()),
+            Some(_) => return Err(ModelError::AnnotationsNotStrings),
         };
         Ok(ImageManifest {
             media_type,
@@ -654,7 +888,7 @@ pub enum Manifest {
 
 impl Manifest {
     /// Parses `bytes` as the kind `media_type` names. Other media types are not manifests.
-    pub fn parse(media_type: &str, bytes: &[u8]) -> Result<Self, String> {
+    pub fn parse(media_type: &str, bytes: &[u8]) -> Result<Self, ModelError> {
         if media::is_image_manifest(media_type) {
             ImageManifest::parse(bytes).map(Manifest::Image)
         } else if media::is_index(media_type) {
@@ -662,11 +896,13 @@ impl Manifest {
             let fields = index.fields();
             check_schema_version(fields, true)?;
             if !fields.contains_key("manifests") {
-                return Err("\"manifests\" is missing".into());
+                return Err(ModelError::NoManifests);
             }
             Ok(Manifest::Index(index))
         } else {
-            Err(format!("{media_type:?} is not a manifest media type"))
+            Err(ModelError::NotManifestType {
+                media_type: media_type.into(),
+            })
         }
     }
 
@@ -782,5 +1018,160 @@ mod tests {
         assert!(!Platform::parse("linux/amd64").unwrap().matches(&p));
         assert!(Platform::parse("linux/arm64").unwrap().matches(&p));
         assert!(Platform::parse("linux").is_err());
+    }
+}
+
+#[cfg(test)]
+mod fast_reader_tests {
+    use super::*;
+
+    const D: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+    /// The index as the map reader alone reads it.
+    fn by_map(bytes: &[u8]) -> Result<ImageIndex, ModelError> {
+        ImageIndex::from_fields(parse_object(bytes)?)
+    }
+
+    /// Both readers give the same answer: the same bytes back and the same fields, or the
+    /// same error.
+    fn same(text: &str) {
+        let fast = ImageIndex::parse(text.as_bytes());
+        let map = by_map(text.as_bytes());
+        match (&fast, &map) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.to_vec(), b.to_vec(), "{text}");
+                assert_eq!(a, b, "{text}");
+                for (x, y) in a.manifests().iter().zip(b.manifests()) {
+                    assert_eq!(x.fields(), y.fields(), "{text}");
+                    assert_eq!(x.media_type(), y.media_type());
+                    assert_eq!(x.artifact_type(), y.artifact_type());
+                    assert_eq!(x.annotations(), y.annotations());
+                    assert_eq!(x.ref_name(), y.ref_name());
+                    assert_eq!(x.data(), y.data());
+                    assert_eq!(x.urls(), y.urls());
+                    assert_eq!(x.platform(), y.platform());
+                }
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{text}"),
+            _ => panic!("{text}: fast {fast:?}, map {map:?}"),
+        }
+    }
+
+    #[test]
+    fn fast_reader_agrees_with_the_map_reader() {
+        let entries = [
+            format!(r#"{{"mediaType":"a/b","digest":"{D}","size":2}}"#),
+            format!(r#"{{"digest":"{D}","size":2,"annotations":{{}},"x":1.50,"y":-0,"z":null}}"#),
+            format!(
+                r#"{{"mediaType":"a/b","digest":"{D}","size":2,"annotations":{{"org.opencontainers.image.ref.name":"v1","k":"a \" \\ \n b"}},"artifactType":"t/u"}}"#
+            ),
+            format!(r#"{{ "mediaType": "a/b", "digest": "{D}", "size": 2 }}"#),
+            format!(r#"{{"mediaType":"a\/b","digest":"{D}","size":2}}"#),
+            format!(r#"{{"mediaType":"\u0061/b","digest":"{D}","size":2}}"#),
+            format!(r#"{{"mediaType":"a/b","digest":"{D}","size":2,"size":3}}"#),
+            format!(r#"{{"digest":"{D}","size":2,"annotations":{{"a":"1","a":"2"}}}}"#),
+            format!(r#"{{"digest":"{D}","size":2,"x":1E5,"y":1e5}}"#),
+            format!(r#"{{"digest":"{D}","size":2,"x":{{"a":1,"a":2}}}}"#),
+            format!(
+                r#"{{"digest":"{D}","size":2,"platform":{{"architecture":"amd64","os":"linux"}},"urls":["u"]}}"#
+            ),
+            format!(r#"{{"digest":"{D}","size":2,"annotations":null}}"#),
+            format!(r#"{{"digest":"{D}","size":2,"data":"e30="}}"#),
+            format!(r#"{{"digest":"{D}","size":2e0}}"#),
+            format!(r#"{{"digest":"{D}","size":-1}}"#),
+            format!(r#"{{"digest":"{D}","size":"2"}}"#),
+            format!(r#"{{"digest":"{D}"}}"#),
+            r#"{"digest":"sha256:../x","size":2}"#.to_string(),
+            format!(r#"{{"digest":"{D}","size":2,"annotations":{{"k":1}}}}"#),
+            format!(r#"{{"digest":"{D}","size":2,"annotations":[]}}"#),
+            format!(r#"{{"digest":"{D}","size":2,"mediaType":3}}"#),
+            format!(r#"{{"digest":"{D}","size":2,"x":"\ud800"}}"#),
+            format!(
+                r#"{{"digest":"{D}","size":2,"x":{}1{}}}"#,
+                "[".repeat(40),
+                "]".repeat(40)
+            ),
+            format!(
+                r#"{{"digest":"{D}","size":2,"x":{}1{}}}"#,
+                "[".repeat(126),
+                "]".repeat(126)
+            ),
+            r"[]".to_string(),
+            r#""x""#.to_string(),
+        ];
+        for e in &entries {
+            same(&format!(r#"{{"schemaVersion":2,"manifests":[{e}]}}"#));
+            same(&format!(
+                r#"{{"manifests":[{e},{e}],"zz":{{"a":1}},"schemaVersion":2}}"#
+            ));
+        }
+        // The canonical entries are the ones kept as text (else the test proves nothing).
+        let kept = ImageIndex::parse(
+            format!(
+                r#"{{"schemaVersion":2,"manifests":[{},{}]}}"#,
+                entries[1], entries[3]
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert!(matches!(kept.manifests()[0].repr, Repr::Raw(_)));
+        assert!(matches!(kept.manifests()[1].repr, Repr::Map(_)));
+        for top in [
+            r#"{"schemaVersion":2,"manifests":null}"#,
+            r#"{"schemaVersion":2}"#,
+            r#"{"schemaVersion":2,"manifests":{}}"#,
+            r#"{"schemaVersion":3,"manifests":[]}"#,
+            r#"{"schemaVersion":2,"mediaType":1,"manifests":[]}"#,
+            r#"{"schemaVersion":2,"manifests":[],"manifests":[1]}"#,
+            r#"{"schemaVersion":2,"manifests":[1],"manifests":[]}"#,
+            r#"{"schemaVersion":2,"annotations":{"a":1},"manifests":[]}"#,
+            r#"{"schemaVersion":2,"subject":{"digest":"x"},"manifests":[]}"#,
+            r#"{"schemaVersion":2,"x":"\ud800","manifests":[]}"#,
+            r#"{"schemaVersion":2,"manifests":[]} x"#,
+            r#"{"schemaVersion":2,"manifests":[],}"#,
+            r"[]",
+            "",
+        ] {
+            same(top);
+        }
+    }
+
+    #[test]
+    fn fast_manifest_reader_agrees_with_the_map_reader() {
+        let desc = format!(r#"{{"mediaType":"a/b","digest":"{D}","size":2}}"#);
+        for m in [
+            format!(
+                r#"{{"schemaVersion":2,"config":{desc},"layers":[{desc}],"subject":{desc},"annotations":{{"a":"b"}},"artifactType":"t"}}"#
+            ),
+            format!(r#"{{"schemaVersion":2,"config":{desc},"layers":[]}}"#),
+            format!(r#"{{"schemaVersion":2,"config":{desc}}}"#),
+            r#"{"schemaVersion":2,"config":null,"layers":[]}"#.to_string(),
+            format!(r#"{{"schemaVersion":2,"config":{desc},"layers":{{}}}}"#),
+            format!(r#"{{"schemaVersion":2,"config":{desc},"layers":[],"subject":null}}"#),
+            format!(
+                r#"{{"schemaVersion":2,"config":{desc},"layers":[],"subject":{{"digest":"x"}}}}"#
+            ),
+            format!(r#"{{"schemaVersion":2,"config":{desc},"layers":[],"manifests":[]}}"#),
+            format!(r#"{{"schemaVersion":2,"config":{desc},"layers":[],"annotations":{{"a":1}}}}"#),
+            format!(r#"{{"schemaVersion":2,"config":{desc},"layers":[],"x":"\ud800"}}"#),
+            format!(r#"{{"schemaVersion":2,"config":{desc},"config":{desc},"layers":[]}}"#),
+            format!(r#"{{"schemaVersion":"2","config":{desc},"layers":[]}}"#),
+            format!(r#"{{"config":{desc},"layers":[]}}"#),
+        ] {
+            let fast = ImageManifest::parse(m.as_bytes());
+            let map = parse_object(m.as_bytes()).and_then(|f| ImageManifest::from_fields(&f));
+            match (fast, map) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a.config, b.config, "{m}");
+                    assert_eq!(a.layers, b.layers, "{m}");
+                    assert_eq!(a.subject, b.subject, "{m}");
+                    assert_eq!(a.annotations, b.annotations, "{m}");
+                    assert_eq!(a.artifact_type, b.artifact_type, "{m}");
+                    assert_eq!(a.media_type, b.media_type, "{m}");
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{m}"),
+                (a, b) => panic!("{m}: fast {a:?}, map {b:?}"),
+            }
+        }
     }
 }

@@ -174,7 +174,7 @@ pub(crate) fn read_content(source: &dyn BlobSource, desc: &Descriptor) -> Conten
                 Error::InvalidManifest {
                     what: format!("blob {digest}"),
                     kind: kind.into(),
-                    reason,
+                    reason: reason.to_string(),
                 },
                 Some(bytes),
             )

@@ -112,7 +112,10 @@ impl Client {
         }
         ImageIndex::parse(&manifest.bytes)
             .map(Some)
-            .map_err(|reason| Error::BadResponse { url, reason })
+            .map_err(|reason| Error::BadResponse {
+                url,
+                reason: reason.to_string(),
+            })
     }
 
     /// Adds `referrers` to the fallback tag of `subject`: read, merged (what is listed stays,

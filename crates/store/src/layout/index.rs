@@ -26,7 +26,7 @@ impl Layout {
         let id = FileId::of(&file.metadata().at(&path)?);
         let index = ImageIndex::parse(&bytes).map_err(|reason| Error::Corrupt {
             path: path.clone(),
-            reason,
+            reason: reason.to_string(),
         })?;
         if let Ok(mut ok) = self.index_ok.lock() {
             *ok = Some(id);

@@ -116,7 +116,8 @@ impl Layout {
                 ));
             }
         };
-        let manifest = Manifest::parse(&mt, bytes).map_err(|reason| invalid(&mt, reason))?;
+        let manifest =
+            Manifest::parse(&mt, bytes).map_err(|reason| invalid(&mt, reason.to_string()))?;
         if !allow_sparse {
             for child in manifest.children() {
                 // Non-distributable layers with urls may be absent by design.

@@ -1,6 +1,7 @@
 //! One pass over a layout that understands conventions A-E and yields the graph
 //! subject → referrers, with where each relation is recorded and every inconsistency found.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 
@@ -14,7 +15,10 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::layout::{BLOBS_DIR, Layout, MAX_MANIFEST_SIZE};
 use crate::model::{Descriptor, Manifest, media};
-use crate::walk::{Content, Visitor, Walker, read_content, starts_like_json_object};
+use crate::walk::{
+    BlobSource, Candidate, Content, Visitor, Walker, candidate, read_content,
+    starts_like_json_object,
+};
 
 /// What to scan.
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,8 +41,88 @@ struct Loaded {
     manifest: Manifest,
 }
 
+/// How many descriptors are read ahead at a time: enough to keep every core busy, few enough
+/// that the bytes read ahead stay a small part of what the scan keeps anyway.
+const READ_AHEAD: usize = 2048;
+
+/// The blobs the walk will read next, read and verified beforehand on every core; anything
+/// else (and anything that failed to read ahead: the walk reads it again and reports it) comes
+/// from the layout. Each blob read ahead is handed out once, which is all the scan asks.
+struct ReadAhead<'a> {
+    layout: &'a Layout,
+    ready: RefCell<HashMap<Digest, Vec<u8>>>,
+    threads: usize,
+}
+
+impl<'a> ReadAhead<'a> {
+    fn new(layout: &'a Layout) -> Self {
+        ReadAhead {
+            layout,
+            ready: RefCell::new(HashMap::new()),
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+        }
+    }
+
+    /// Reads ahead the blobs of `descs` the walk would read as manifests.
+    fn fill(&self, descs: &[Descriptor]) {
+        let wanted: Vec<&Digest> = {
+            let ready = self.ready.borrow();
+            let mut seen = HashSet::new();
+            descs
+                .iter()
+                .filter(|d| candidate(d.media_type()) != Candidate::No)
+                .map(Descriptor::digest)
+                .filter(|d| {
+                    d.known_algorithm().is_ok() && !ready.contains_key(*d) && seen.insert(*d)
+                })
+                .collect()
+        };
+        if wanted.len() < 2 * self.threads || self.threads < 2 {
+            return;
+        }
+        let layout = self.layout;
+        let per_thread = wanted.len().div_ceil(self.threads);
+        let read: Vec<Vec<(Digest, Vec<u8>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = wanted
+                .chunks(per_thread)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .filter_map(|d| {
+                                let bytes = layout.read_blob_limited(d, MAX_MANIFEST_SIZE).ok()?;
+                                Some(((*d).clone(), bytes))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            // A thread that panicked read nothing ahead; the walk reads its part itself.
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        self.ready.borrow_mut().extend(read.into_iter().flatten());
+    }
+}
+
+impl BlobSource for ReadAhead<'_> {
+    fn blob_size(&self, digest: &Digest) -> Result<Option<u64>> {
+        if let Some(bytes) = self.ready.borrow().get(digest) {
+            return Ok(Some(bytes.len() as u64));
+        }
+        self.layout.blob_size(digest)
+    }
+
+    fn read_verified(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        let ahead = self.ready.borrow_mut().remove(digest);
+        match ahead {
+            Some(bytes) if bytes.len() as u64 <= limit => Ok(bytes),
+            _ => self.layout.read_blob_limited(digest, limit),
+        }
+    }
+}
+
 struct Scanner<'a> {
     layout: &'a Layout,
+    source: &'a ReadAhead<'a>,
     loaded: HashMap<Digest, Option<Loaded>>,
     /// The one walk, shared by every entry so each manifest is entered once.
     walker: Walker<'a>,
@@ -55,10 +139,12 @@ impl Layout {
     /// Reads every referrer record and every reachable manifest into a [`Graph`].
     pub fn scan_referrers(&self, options: ScanOptions) -> Result<Graph> {
         let index = self.read_index()?;
+        let ahead = ReadAhead::new(self);
         let mut s = Scanner {
             layout: self,
+            source: &ahead,
             loaded: HashMap::new(),
-            walker: Walker::new(self),
+            walker: Walker::new(&ahead),
             root_via: Convention::Plain,
             graph: Graph::default(),
             claims: Vec::new(),
@@ -66,8 +152,11 @@ impl Layout {
             annotations: Vec::new(),
         };
         s.ambiguous_tags(index.manifests());
-        for entry in index.manifests() {
-            s.entry(entry)?;
+        for chunk in index.manifests().chunks(READ_AHEAD) {
+            ahead.fill(chunk);
+            for entry in chunk {
+                s.entry(entry)?;
+            }
         }
         if options.deep {
             s.deep_scan()?;
@@ -149,13 +238,17 @@ impl Scanner<'_> {
             None => return Ok(()),
         };
         let mut exact = !children.is_empty();
-        for child in &children {
+        for (i, child) in children.iter().enumerate() {
+            if i % READ_AHEAD == 0 {
+                let end = children.len().min(i + READ_AHEAD);
+                self.source.fill(&children[i..end]);
+            }
             self.claims.push(Claim {
                 convention,
                 subject: subject.to_string(),
                 referrer: child.digest().clone(),
             });
-            if !self.layout.blob_exists(child.digest())? {
+            if self.source.blob_size(child.digest())?.is_none() {
                 self.graph.issues.push(Issue::ReferrerBlobMissing {
                     referrer: child.digest().clone(),
                     via: convention,
@@ -182,7 +275,7 @@ impl Scanner<'_> {
     /// other nested referrers).
     fn walk(&mut self, desc: &Descriptor, via: Convention) -> Result<()> {
         self.root_via = via;
-        let mut walker = std::mem::replace(&mut self.walker, Walker::new(self.layout));
+        let mut walker = std::mem::replace(&mut self.walker, Walker::new(self.source));
         let result = walker.walk(desc, self);
         self.walker = walker;
         result
@@ -238,7 +331,7 @@ impl Scanner<'_> {
     }
 
     fn read(&mut self, desc: &Descriptor) -> Result<Option<Loaded>> {
-        let content = read_content(self.layout, desc);
+        let content = read_content(self.source, desc);
         self.loaded_from(desc, content)
     }
 
@@ -247,23 +340,15 @@ impl Scanner<'_> {
     fn loaded_from(&mut self, desc: &Descriptor, content: Content) -> Result<Option<Loaded>> {
         match content {
             Content::Absent | Content::Blob { .. } => Ok(None),
+            // Parsing it checked its `subject` already (a bad one is `Content::Invalid`).
             Content::Manifest {
                 media_type,
                 manifest,
-                bytes,
                 ..
-            } => {
-                if let Err(reason) = subject_is_usable(&bytes) {
-                    self.graph.issues.push(Issue::BadSubject {
-                        manifest: desc.digest().clone(),
-                        reason,
-                    });
-                }
-                Ok(Some(Loaded {
-                    media_type,
-                    manifest,
-                }))
-            }
+            } => Ok(Some(Loaded {
+                media_type,
+                manifest,
+            })),
             Content::Invalid {
                 error: error @ (Error::Io { .. } | Error::NotRegularFile { .. }),
                 ..
@@ -518,6 +603,8 @@ fn subject_is_usable(bytes: &[u8]) -> std::result::Result<(), String> {
     };
     match m.get("subject") {
         None | Some(Value::Null) => Ok(()),
-        Some(v) => Descriptor::from_value(v.clone()).map(|_| ()),
+        Some(v) => Descriptor::from_value(v.clone())
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
     }
 }
