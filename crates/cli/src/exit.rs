@@ -151,7 +151,10 @@ mod tests {
     fn usage_errors_and_library_errors_have_their_codes() {
         assert_eq!(code_of(&usage("bad flag")), USAGE);
         let not_found = anyhow::Error::new(Error::NotFound {
-            what: "tag v1".into(),
+            what: ocistow_store::Subject::Tag {
+                tag: "v1".into(),
+                layout: "layout".into(),
+            },
             hint: String::new(),
         });
         assert_eq!(code_of(&not_found.context("resolving")), NOT_FOUND);

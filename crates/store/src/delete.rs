@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use crate::digest::Digest;
 use crate::entries;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Subject};
 use crate::layout::Layout;
 use crate::model::Descriptor;
 use crate::referrers::write::record_index_bytes;
@@ -22,7 +22,7 @@ impl Layout {
                 .iter()
                 .any(|e| e.digest() == desc.digest())
         {
-            return Err(Error::not_found(format!("manifest {}", desc.digest())));
+            return Err(Error::not_found(Subject::Manifest(desc.digest().clone())));
         }
         self.delete_manifests(&std::collections::BTreeSet::from([desc.digest().clone()]))
     }

@@ -1,6 +1,7 @@
 //! The library's one error type. Every variant names what is at fault (a file, a digest, a
 //! reference) so the CLI can print it as is and map it to an exit code.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -84,8 +85,8 @@ pub enum Error {
     /// A reference, tag, digest or blob is absent.
     #[error("{what} not found{hint}")]
     NotFound {
-        /// What was checked (a blob, a manifest, a named input).
-        what: String,
+        /// What was looked for.
+        what: Subject,
         /// Extra advice appended to the message (may be empty).
         hint: String,
     },
@@ -192,6 +193,74 @@ pub enum Error {
     },
 }
 
+/// What an error is about: the thing a caller can look at or name again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Subject {
+    /// A file or directory.
+    Path(PathBuf),
+    /// A blob, by digest.
+    Blob(Digest),
+    /// A blob of the layout at `layout`.
+    BlobIn {
+        /// The blob's digest.
+        digest: Digest,
+        /// The layout's directory.
+        layout: PathBuf,
+    },
+    /// A manifest, by digest.
+    Manifest(Digest),
+    /// A layer of an artifact, by digest.
+    Layer(Digest),
+    /// A tag of the layout at `layout`.
+    Tag {
+        /// The tag.
+        tag: String,
+        /// The layout's directory.
+        layout: PathBuf,
+    },
+    /// Any top-level entry of the layout at `layout` (a reference that names no tag or digest).
+    Entry {
+        /// The layout's directory.
+        layout: PathBuf,
+    },
+    /// A platform of an index.
+    Platform {
+        /// The platform as asked for (`os/arch[/variant]`).
+        platform: String,
+        /// The index searched.
+        index: Digest,
+    },
+    /// A reference (a layout's or a registry's) as it reads.
+    Reference(String),
+    /// An input the caller named: a stream, an archive, a member of one.
+    Input {
+        /// The caller's name for it.
+        name: String,
+    },
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Path(p) => write!(f, "{}", p.display()),
+            Subject::Blob(d) => write!(f, "blob {d}"),
+            Subject::BlobIn { digest, layout } => {
+                write!(f, "blob {digest} in {}", layout.display())
+            }
+            Subject::Manifest(d) => write!(f, "manifest {d}"),
+            Subject::Layer(d) => write!(f, "layer {d}"),
+            Subject::Tag { tag, layout } => write!(f, "tag {tag:?} in {}", layout.display()),
+            Subject::Entry { layout } => write!(f, "an entry in {}", layout.display()),
+            Subject::Platform { platform, index } => {
+                write!(f, "platform {platform} in index {index}")
+            }
+            Subject::Reference(r) => f.write_str(r),
+            Subject::Input { name } => f.write_str(name),
+        }
+    }
+}
+
 /// `Result` with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -211,9 +280,9 @@ impl<T> IoContext<T> for io::Result<T> {
 }
 
 impl Error {
-    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+    pub(crate) fn not_found(what: Subject) -> Self {
         Error::NotFound {
-            what: what.into(),
+            what,
             hint: String::new(),
         }
     }

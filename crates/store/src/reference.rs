@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Subject};
 use crate::layout::Layout;
 use crate::model::{Descriptor, Manifest, Platform};
 
@@ -171,7 +171,10 @@ impl Layout {
                 let Some(first) = hits.first() else {
                     let tags: Vec<&str> = entries.iter().filter_map(Descriptor::ref_name).collect();
                     return Err(Error::NotFound {
-                        what: format!("tag {tag:?} in {}", self.root().display()),
+                        what: Subject::Tag {
+                            tag: tag.clone(),
+                            layout: self.root().to_path_buf(),
+                        },
                         hint: candidates_hint("tags", &tags),
                     });
                 };
@@ -193,7 +196,9 @@ impl Layout {
             Target::Only => match entries {
                 [one] => Ok(one.clone()),
                 [] => Err(Error::NotFound {
-                    what: format!("an entry in {}", self.root().display()),
+                    what: Subject::Entry {
+                        layout: self.root().to_path_buf(),
+                    },
                     hint: " (index.json is empty)".into(),
                 }),
                 many => Err(Error::Ambiguous {
@@ -231,7 +236,10 @@ impl Layout {
             .find(|d| d.platform().is_some_and(|p| platform.matches(&p)))
             .cloned()
             .ok_or_else(|| Error::NotFound {
-                what: format!("platform {platform} in index {}", desc.digest()),
+                what: Subject::Platform {
+                    platform: platform.to_string(),
+                    index: desc.digest().clone(),
+                },
                 hint: candidates_hint(
                     "platforms",
                     &found.iter().map(String::as_str).collect::<Vec<_>>(),

@@ -2,7 +2,7 @@
 //! Each is one [`Layout::edit_index`] transaction.
 
 use crate::entries;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Subject};
 use crate::layout::Layout;
 use crate::model::{Descriptor, ImageIndex};
 use crate::reference::validate_ref_name;
@@ -29,7 +29,10 @@ impl Layout {
     /// Removes the entries carrying `tag`; returns them. The blobs stay (see `gc`).
     pub fn untag(&self, tag: &str) -> Result<Vec<Descriptor>> {
         let missing = || Error::NotFound {
-            what: format!("tag {tag:?} in {}", self.root().display()),
+            what: Subject::Tag {
+                tag: tag.to_string(),
+                layout: self.root().to_path_buf(),
+            },
             hint: String::new(),
         };
         // Checked before locking so a typo changes nothing on disk, not even the lock file.
@@ -55,7 +58,7 @@ impl Layout {
             Ok(())
         } else {
             Err(Error::NotFound {
-                what: format!("manifest blob {}", desc.digest()),
+                what: Subject::Manifest(desc.digest().clone()),
                 hint: " (an index.json entry must point at a stored blob)".into(),
             })
         }

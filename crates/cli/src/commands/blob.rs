@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use ocistow_store::layout::Expected;
-use ocistow_store::{Digest, Error, Layout, Target};
+use ocistow_store::{Digest, Error, Layout, Subject, Target};
 use serde_json::json;
 
 use ocistow_registry::{RegistryRef, RegistryTarget, is_registry_ref};
@@ -118,7 +118,10 @@ fn get(
     // get verifies, so an algorithm we cannot compute is an error whether or not the file exists.
     digest.known_algorithm()?;
     let size = layout.blob_size(&digest)?.ok_or_else(|| Error::NotFound {
-        what: format!("blob {digest} in {}", layout.root().display()),
+        what: Subject::BlobIn {
+            digest: digest.clone(),
+            layout: layout.root().to_path_buf(),
+        },
         hint: String::new(),
     })?;
     let bar = progress::bar(&digest.to_string(), size);
@@ -149,9 +152,9 @@ fn get_from_registry(
     let size = client
         .head_blob(&r.repository, digest)?
         .ok_or_else(|| Error::NotFound {
-            what: format!(
-                "blob {digest} in {}",
-                r.with_target(RegistryTarget::Repository)
+            what: Subject::Reference(
+                r.with_target(RegistryTarget::Digest(digest.clone()))
+                    .to_string(),
             ),
             hint: String::new(),
         })?

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use ocistow_store::transfer::{self, Compression, ExportOptions, ExportRoot};
-use ocistow_store::{Error, Target};
+use ocistow_store::{Error, Subject, Target};
 use serde_json::json;
 
 use crate::context::{Context, source_date_epoch};
@@ -63,7 +63,9 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
                 let all = ExportRoot::whole_layout(&layout)?;
                 if all.is_empty() {
                     return Err(Error::NotFound {
-                        what: format!("an entry in {}", r.dir.display()),
+                        what: Subject::Entry {
+                            layout: r.dir.clone(),
+                        },
                         hint: " (index.json is empty: nothing to export)".into(),
                     }
                     .into());

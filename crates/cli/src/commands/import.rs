@@ -5,8 +5,8 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
-use ocistow_store::Error;
 use ocistow_store::transfer::{self, ArchiveFormat, Compression, ImportOptions};
+use ocistow_store::{Error, Subject};
 use serde_json::json;
 
 use crate::context::Context;
@@ -38,7 +38,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(Error::NotFound {
-                    what: format!("input file {input}"),
+                    what: Subject::Path(input.into()),
                     hint: String::new(),
                 }
                 .into());

@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use super::ProgressFactory;
 use super::confined::{OnDisk, OutDir};
 use crate::digest::{Algorithm, Digest, HashingReader};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, Subject};
 use crate::layout::Layout;
 use crate::model::{Descriptor, Manifest, annotations};
 use crate::transfer::tar_reader::{Head, Kind, TarError, TarReader};
@@ -127,7 +127,7 @@ pub fn pull_with(
                     actual: size,
                 });
             }
-            None => return Err(Error::not_found(format!("layer {}", layer.digest()))),
+            None => return Err(Error::not_found(Subject::Layer(layer.digest().clone()))),
         }
         let refuse = |entry: &Path, reason: String| Error::RefusedEntry {
             layer: layer.digest().clone(),

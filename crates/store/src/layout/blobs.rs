@@ -8,7 +8,7 @@ use std::path::Path;
 use super::ingest::{Labels, copy_verified};
 use super::{Expected, Layout, Progress, sync_dir};
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, Subject};
 
 /// What a file type is, for an error that names it.
 fn kind_of(t: fs::FileType) -> &'static str {
@@ -116,7 +116,7 @@ impl Layout {
     /// [`Layout::open_blob`] with the size of what was opened.
     pub fn open_blob_sized(&self, digest: &Digest) -> Result<(File, u64)> {
         open_regular(&self.blob_path(digest))?
-            .ok_or_else(|| Error::not_found(format!("blob {digest}")))
+            .ok_or_else(|| Error::not_found(Subject::Blob(digest.clone())))
     }
 
     /// Opens a blob to read at most `size` bytes: reading more is an error (a blob cannot
@@ -146,7 +146,7 @@ impl Layout {
     pub fn read_blob_limited(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
         let path = self.blob_path(digest);
         let (bytes, _) = read_limited(&path, limit, "")?
-            .ok_or_else(|| Error::not_found(format!("blob {digest}")))?;
+            .ok_or_else(|| Error::not_found(Subject::Blob(digest.clone())))?;
         digest.verify_bytes(&bytes, &path.display().to_string())?;
         Ok(bytes)
     }
@@ -193,7 +193,7 @@ impl Layout {
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(Error::not_found(format!("blob {digest}")))
+                Err(Error::not_found(Subject::Blob(digest.clone())))
             }
             Err(e) => Err(Error::Io { path, source: e }),
         }

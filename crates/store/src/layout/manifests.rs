@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{Expected, Layout, MAX_MANIFEST_SIZE};
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Subject};
 use crate::model::{Descriptor, Manifest};
 use crate::walk::Content;
 
@@ -18,7 +18,7 @@ impl Layout {
         let digest = desc.digest();
         // The walk's one rule decides whether the blob is read as a manifest, and how.
         match crate::walk::read_content(self, desc) {
-            Content::Absent => Err(Error::not_found(format!("manifest blob {digest}"))),
+            Content::Absent => Err(Error::not_found(Subject::Manifest(digest.clone()))),
             Content::Blob { .. } => Err(Error::InvalidManifest {
                 what: format!("blob {digest}"),
                 kind: "manifest".into(),
@@ -50,8 +50,9 @@ impl Layout {
     /// A descriptor for a blob found by digest alone: media type and artifactType from its
     /// content when it is a manifest, else `application/octet-stream`.
     pub fn describe_blob(&self, digest: &Digest) -> Result<Descriptor> {
-        let size = self.blob_size(digest)?.ok_or_else(|| {
-            Error::not_found(format!("{digest} (neither in index.json nor in blobs/)"))
+        let size = self.blob_size(digest)?.ok_or_else(|| Error::NotFound {
+            what: Subject::Blob(digest.clone()),
+            hint: " (neither in index.json nor in blobs/)".into(),
         })?;
         if size <= MAX_MANIFEST_SIZE {
             let bytes = self.read_blob(digest)?;
@@ -172,8 +173,9 @@ impl Layout {
                 actual: size,
             }),
             None => Err(Error::NotFound {
-                what: format!("blob {digest} referenced by the manifest"),
-                hint: " (push it first, or allow a sparse manifest)".into(),
+                what: Subject::Blob(digest.clone()),
+                hint: " (referenced by the manifest: push it first, or allow a sparse manifest)"
+                    .into(),
             }),
         }
     }

@@ -29,7 +29,7 @@ pub use export::{Compression, ExportOptions, ExportReport, ExportRoot, export, e
 pub use import::{ArchiveFormat, ImportOptions, ImportReport, import};
 
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Subject};
 use crate::layout::Layout;
 use crate::model::{Descriptor, Manifest, media};
 use crate::referrers::Graph;
@@ -132,7 +132,10 @@ impl Visitor for PlanVisitor<'_> {
             }
             Content::Absent => {
                 return Err(Error::NotFound {
-                    what: format!("blob {digest} in {}", self.layout.root().display()),
+                    what: Subject::BlobIn {
+                        digest: digest.clone(),
+                        layout: self.layout.root().to_path_buf(),
+                    },
                     hint: " (the source layout is incomplete; a descriptor without urls must have its blob)"
                         .into(),
                 });
@@ -221,7 +224,10 @@ pub(crate) fn platform_children(
                 .filter_map(|d| d.platform().map(|p| p.to_string()))
                 .collect();
             return Err(Error::NotFound {
-                what: format!("platform {p} in index {}", index.digest()),
+                what: Subject::Platform {
+                    platform: p.to_string(),
+                    index: index.digest().clone(),
+                },
                 hint: if found.is_empty() {
                     " (the index lists no platforms)".into()
                 } else {

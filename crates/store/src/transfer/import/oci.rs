@@ -7,7 +7,7 @@ use std::io::Read;
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, Subject};
 use crate::layout::Layout;
 use crate::model::{Descriptor, ImageIndex};
 use crate::referrers::{EntryKind, classify};
@@ -66,7 +66,7 @@ impl BlobSource for ArchiveBlobs<'_> {
                 Ok(bytes)
             }
             (None, Some(l)) => l.read_blob_limited(digest, limit),
-            (None, None) => Err(Error::not_found(format!("blob {digest}"))),
+            (None, None) => Err(Error::not_found(Subject::Blob(digest.clone()))),
         }
     }
 }
@@ -101,9 +101,11 @@ impl Visitor for Check<'_> {
             Content::Absent if !desc.urls().is_empty() => return Ok(Vec::new()),
             Content::Absent => {
                 return Err(Error::NotFound {
-                    what: format!("blob {digest} named by {named_by} in {name}"),
-                    hint: " (it is neither in the archive nor in the destination; nothing was imported)"
-                        .into(),
+                    what: Subject::Blob(digest.clone()),
+                    hint: format!(
+                        " (named by {named_by} in {name}: it is neither in the archive nor in the \
+                         destination; nothing was imported)"
+                    ),
                 });
             }
             Content::Blob { size } | Content::Manifest { size, .. } => Some(*size),
