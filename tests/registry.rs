@@ -368,6 +368,7 @@ fn a_sha512_manifest_is_refused_clearly_and_nothing_is_tagged() {
     let expected = ocistow_store::Expected {
         digest: Some(digest.clone()),
         size: Some(manifest.len() as u64),
+        ..Default::default()
     };
     layout.write_blob(&mut &manifest[..], expected).unwrap();
     let desc = Descriptor::new(

@@ -489,6 +489,7 @@ fn store(
         let expected = Expected {
             digest: Some(m.digest.clone()),
             size: Some(m.bytes.len() as u64),
+            ..Default::default()
         };
         layout.write_blob(&mut &m.bytes[..], expected)?;
     }

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use ocistow_store::layout::MAX_MANIFEST_SIZE;
 use ocistow_store::model::media;
 use ocistow_store::reference::validate_tag;
-use ocistow_store::{Descriptor, Digest, Error, Layout, Manifest, Platform, Target};
+use ocistow_store::{Descriptor, Digest, Error, Layout, Manifest, Platform, Subject, Target};
 use serde_json::json;
 
 use crate::api::{Request, State, blocking, with_headers};
@@ -182,7 +182,8 @@ pub(crate) async fn put(
         .filter(|t| media::is_manifest(t));
     let bytes = read_limited(req.body, MAX_MANIFEST_SIZE).await?;
     if let Target::Digest(d) = &target
-        && d.verify_bytes(&bytes, "manifest").is_err()
+        && d.verify_bytes(&bytes, Subject::Manifest(d.clone()))
+            .is_err()
     {
         return Err(
             ApiError::digest_invalid("provided digest did not match uploaded content")

@@ -14,7 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ocistow_store::layout::BlobWriter;
 use ocistow_store::layout::NoProgress;
-use ocistow_store::{Algorithm, Digest, Error, Expected, Layout};
+use ocistow_store::{Algorithm, Digest, Error, Expected, Layout, Subject};
 use serde_json::json;
 
 use crate::api::{Request, State, blocking, with_headers};
@@ -98,6 +98,7 @@ pub(crate) async fn start(state: Arc<State>, name: &str, req: Request) -> ApiRes
         let expected = Expected {
             digest: Some(digest.clone()),
             size: content_length(&req),
+            ..Default::default()
         };
         let s = state.clone();
         let d = digest.clone();
@@ -169,6 +170,7 @@ async fn mount_from(
                 Expected {
                     digest: Some(digest.clone()),
                     size: Some(size),
+                    ..Default::default()
                 },
             )
             .map_err(|e| fail(&e))?;
@@ -255,8 +257,15 @@ async fn append(
     let left = state.options.max_blob_size.saturating_sub(offset);
     let s = state.clone();
     let (writer, written) = with_reader(req.body, left, move |r| {
+        let limit = Expected {
+            size: Some(left),
+            input: Some(Subject::Input {
+                name: "upload chunk".into(),
+            }),
+            ..Expected::default()
+        };
         let n = writer
-            .fill_from(r, Some(left), &NoProgress)
+            .fill_from(r, &limit, &NoProgress)
             .map_err(|e| s.store_error(&e, "upload chunk"))?;
         Ok::<_, ApiError>((writer, n))
     })
@@ -315,6 +324,7 @@ pub(crate) async fn finish(
             .commit(&Expected {
                 digest: Some(d.clone()),
                 size: None,
+                ..Default::default()
             })
             .map_err(|e| s.store_error(&e, d.as_str()))?;
         drop(staged);

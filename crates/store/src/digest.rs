@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use sha2::Digest as _;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Subject};
 
 /// Longest digest string we accept; far above any real algorithm, small enough to be a file name.
 const MAX_DIGEST_LEN: usize = 255;
@@ -171,11 +171,11 @@ impl Digest {
     }
 
     /// Checks `bytes` against this digest (and fails for algorithms we cannot compute).
-    pub fn verify_bytes(&self, bytes: &[u8], what: &str) -> Result<()> {
+    pub fn verify_bytes(&self, bytes: &[u8], what: Subject) -> Result<()> {
         let actual = Digest::of_bytes(self.known_algorithm()?, bytes);
         if &actual != self {
             return Err(Error::DigestMismatch {
-                what: what.to_string(),
+                what: what.into(),
                 expected: self.clone(),
                 actual,
             });
@@ -383,7 +383,7 @@ mod tests {
             d.known_algorithm(),
             Err(Error::UnsupportedAlgorithm { .. })
         ));
-        assert!(d.verify_bytes(b"x", "test").is_err());
+        assert!(d.verify_bytes(b"x", Subject::Blob(d.clone())).is_err());
     }
 
     #[test]

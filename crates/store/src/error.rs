@@ -24,6 +24,16 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// Reading or writing a stream the caller gave (not a file the library opened) failed.
+    #[error("{what}: {source}")]
+    Stream {
+        /// What the stream is.
+        what: Subject,
+        #[source]
+        /// The underlying error.
+        source: io::Error,
+    },
+
     /// The directory is not an OCI layout (no `oci-layout`, a malformed one, or another version).
     #[error("{path}: not an OCI image layout: {reason}")]
     NotALayout {
@@ -64,7 +74,7 @@ pub enum Error {
     #[error("{what}: digest mismatch: expected {expected}, content hashes to {actual}")]
     DigestMismatch {
         /// What was checked (a blob, a manifest, a named input).
-        what: String,
+        what: Box<Subject>,
         /// What was declared.
         expected: Digest,
         /// What the content turned out to be.
@@ -75,7 +85,7 @@ pub enum Error {
     #[error("{what}: size mismatch: expected {expected} bytes, found {actual}")]
     SizeMismatch {
         /// What was checked (a blob, a manifest, a named input).
-        what: String,
+        what: Box<Subject>,
         /// What was declared.
         expected: u64,
         /// What the content turned out to be.
@@ -233,6 +243,13 @@ pub enum Subject {
     },
     /// A reference (a layout's or a registry's) as it reads.
     Reference(String),
+    /// A member of an archive being imported; the archive is refused as a whole.
+    ArchiveEntry {
+        /// The archive, as the caller named it.
+        archive: String,
+        /// The member's path inside it.
+        entry: PathBuf,
+    },
     /// An input the caller named: a stream, an archive, a member of one.
     Input {
         /// The caller's name for it.
@@ -256,6 +273,13 @@ impl fmt::Display for Subject {
                 write!(f, "platform {platform} in index {index}")
             }
             Subject::Reference(r) => f.write_str(r),
+            Subject::ArchiveEntry { archive, entry } => {
+                write!(
+                    f,
+                    "{archive}: entry \"{}\" (the archive was refused)",
+                    entry.display()
+                )
+            }
             Subject::Input { name } => f.write_str(name),
         }
     }
@@ -276,6 +300,16 @@ impl<T> IoContext<T> for io::Result<T> {
             path: path.into(),
             source,
         })
+    }
+}
+
+impl Subject {
+    /// A failed read or write of the stream this subject names.
+    pub(crate) fn stream_error(&self, source: io::Error) -> Error {
+        Error::Stream {
+            what: self.clone(),
+            source,
+        }
     }
 }
 

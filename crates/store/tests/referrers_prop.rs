@@ -316,6 +316,7 @@ fn build(spec: &Spec) -> Built {
                             Expected {
                                 digest: Some(digest),
                                 size: Some(bytes.len() as u64),
+                                ..Default::default()
                             },
                         )
                         .unwrap();

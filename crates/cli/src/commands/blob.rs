@@ -217,6 +217,13 @@ fn put(
     let expected = Expected {
         digest: digest.map(Digest::parse).transpose()?,
         size,
+        input: Some(if file == "-" {
+            Subject::Input {
+                name: "stdin".into(),
+            }
+        } else {
+            Subject::Path(file.into())
+        }),
     };
     let (digest, size) = if file == "-" {
         layout

@@ -134,6 +134,7 @@ impl Client {
         let expected = Expected {
             digest: Some(desc.digest().clone()),
             size: Some(desc.size()),
+            ..Default::default()
         };
         match layout.write_blob_with_progress(&mut reader, expected, progress) {
             Ok(_) => Ok(()),

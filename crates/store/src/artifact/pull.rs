@@ -122,7 +122,7 @@ pub fn pull_with(
             Some(size) if size == layer.size() => {}
             Some(size) => {
                 return Err(Error::SizeMismatch {
-                    what: format!("layer {}", layer.digest()),
+                    what: Subject::Layer(layer.digest().clone()).into(),
                     expected: layer.size(),
                     actual: size,
                 });
@@ -459,14 +459,14 @@ fn read_layer(
     let (actual, count) = hashing.finish();
     if count != layer.size() {
         return Err(Error::SizeMismatch {
-            what: format!("layer {digest}"),
+            what: Subject::Layer(digest.clone()).into(),
             expected: layer.size(),
             actual: count,
         });
     }
     if &actual != digest {
         return Err(Error::DigestMismatch {
-            what: format!("layer {digest}"),
+            what: Subject::Layer(digest.clone()).into(),
             expected: digest.clone(),
             actual,
         });

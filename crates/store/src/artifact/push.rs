@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::{FileSpec, ProgressFactory, format_rfc3339, now};
 use crate::digest::{Algorithm, Digest, HashingWriter};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, Subject};
 use crate::layout::{Expected, Layout, open_buffered};
 use crate::model::{Descriptor, EMPTY_JSON, annotations, media};
 use crate::staged::Staged;
@@ -250,15 +250,11 @@ fn ingest_file(
     let size = fs::metadata(path).at(path)?.len();
     let bar = progress(&path.display().to_string(), size);
     let mut reader = open_buffered(path)?;
-    layout
-        .write_blob_with_progress(&mut reader, Expected::default(), bar.as_ref())
-        .map_err(|e| match e {
-            Error::Io { path: p, source } if p.as_os_str() == "input" => Error::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-            other => other,
-        })
+    let expected = Expected {
+        input: Some(Subject::Path(path.to_path_buf())),
+        ..Expected::default()
+    };
+    layout.write_blob_with_progress(&mut reader, expected, bar.as_ref())
 }
 
 /// Streams a directory as tar+gzip straight into `ingest/`, hashing the tar and the gzip.

@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
-use super::ingest::{Labels, copy_verified};
+use super::ingest::copy_verified;
 use super::{Expected, Layout, Progress, sync_dir};
 use crate::digest::Digest;
 use crate::error::{Error, IoContext, Result, Subject};
@@ -147,7 +147,7 @@ impl Layout {
         let path = self.blob_path(digest);
         let (bytes, _) = read_limited(&path, limit, "")?
             .ok_or_else(|| Error::not_found(Subject::Blob(digest.clone())))?;
-        digest.verify_bytes(&bytes, &path.display().to_string())?;
+        digest.verify_bytes(&bytes, Subject::Path(path))?;
         Ok(bytes)
     }
 
@@ -175,8 +175,11 @@ impl Layout {
             &Expected {
                 digest: Some(digest.clone()),
                 size,
+                input: Some(Subject::Path(path)),
             },
-            Labels::new(&path.display().to_string(), Path::new("output")),
+            &Subject::Input {
+                name: "the copy's output".into(),
+            },
             progress,
         )?;
         Ok(count)

@@ -15,7 +15,7 @@ use super::{
     sync_dir,
 };
 use crate::digest::{Algorithm, Digest};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, Subject};
 use crate::model::Descriptor;
 
 impl Layout {
@@ -45,13 +45,13 @@ impl Layout {
                 reader,
                 &mut io::sink(),
                 &expected,
-                // A sink cannot fail to write; the label is only for the type.
-                Labels::new("input", &self.blob_path(d)),
+                // A sink cannot fail to write; the name is only for the type.
+                &Subject::Blob(d.clone()),
                 progress,
             );
         }
         let mut writer = self.blob_writer(alg)?;
-        writer.fill_from(reader, expected.size, progress)?;
+        writer.fill_from(reader, &expected, progress)?;
         writer.commit(&expected)
     }
 
@@ -106,15 +106,18 @@ impl Write for BlobWriter {
 impl BlobWriter {
     /// Copies all of `reader` in, hashing on a second thread so the hash overlaps the reads and
     /// writes, and starting writeback every few MiB so the final fsync has little left to do.
-    /// More than `limit` bytes is an error (a stream cannot outgrow what was declared).
+    /// More than `expected.size` bytes is an error (a stream cannot outgrow what was declared);
+    /// errors name `expected`'s subject.
     pub fn fill_from(
         &mut self,
         reader: &mut dyn Read,
-        limit: Option<u64>,
+        expected: &Expected,
         progress: &dyn Progress,
     ) -> Result<u64> {
         const CHUNK: usize = 1 << 20;
         const WRITEBACK_EVERY: u64 = 16 << 20;
+        let limit = expected.size;
+        let what = expected.subject();
         let ingest = self.layout.root.join(INGEST_DIR);
         self.out.flush().at(&ingest)?;
         let path = self.out.get_ref().path().to_path_buf();
@@ -145,8 +148,8 @@ impl BlobWriter {
                             Ok(n) => break n,
                             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                             Err(e) => {
-                                return Err(Error::Io {
-                                    path: "input".into(),
+                                return Err(Error::Stream {
+                                    what: what.clone(),
                                     source: e,
                                 });
                             }
@@ -160,7 +163,7 @@ impl BlobWriter {
                         && total > limit
                     {
                         return Err(Error::SizeMismatch {
-                            what: "input".into(),
+                            what: what.clone().into(),
                             expected: limit,
                             actual: total,
                         });
@@ -209,7 +212,7 @@ impl BlobWriter {
             count,
         } = self;
         let actual = hasher.finish();
-        check_expected("input", expected, &actual, count)?;
+        check_expected(expected, &actual, count)?;
         let temp = out.into_inner().map_err(|e| Error::Io {
             path: layout.root.join(INGEST_DIR),
             source: e.into_error(),
@@ -223,13 +226,13 @@ impl BlobWriter {
     }
 }
 
-/// Checks what was read (`actual`, `count` bytes) against what was expected of `what`.
-fn check_expected(what: &str, expected: &Expected, actual: &Digest, count: u64) -> Result<()> {
+/// Checks what was read (`actual`, `count` bytes) against `expected`; errors name its subject.
+fn check_expected(expected: &Expected, actual: &Digest, count: u64) -> Result<()> {
     if let Some(size) = expected.size
         && size != count
     {
         return Err(Error::SizeMismatch {
-            what: what.into(),
+            what: expected.subject().into(),
             expected: size,
             actual: count,
         });
@@ -238,7 +241,7 @@ fn check_expected(what: &str, expected: &Expected, actual: &Digest, count: u64) 
         && actual != d
     {
         return Err(Error::DigestMismatch {
-            what: what.into(),
+            what: expected.subject().into(),
             expected: d.clone(),
             actual: actual.clone(),
         });
@@ -246,36 +249,18 @@ fn check_expected(what: &str, expected: &Expected, actual: &Digest, count: u64) 
     Ok(())
 }
 
-/// What the one verified copy loop names in its errors: the input in read, size and digest
-/// failures (a blob, a source file, an archive member), the output in write failures (the
-/// archive being written, the temp file being filled).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Labels<'a> {
-    input: &'a str,
-    output: &'a Path,
-}
-
-impl<'a> Labels<'a> {
-    pub(crate) fn new(input: &'a str, output: &'a Path) -> Self {
-        Labels { input, output }
-    }
-
-    /// What write failures name.
-    pub(crate) fn output(&self) -> &'a Path {
-        self.output
-    }
-}
-
 /// The one verified copy loop: copies `reader` into `out` with one large buffer, hashing as it
 /// goes (with the expected digest's algorithm, else sha256) and reporting progress; stops as
 /// soon as more bytes arrive than the expected size (so a hostile stream cannot fill the disk
 /// past what was declared), then checks the size and digest that were expected. Returns the
 /// digest and size of what was copied; on error the caller discards what `out` received.
+/// Read, size and digest failures name `expected`'s subject (a blob, a source file, an archive
+/// member); write failures name `output` (the archive being written, the temp file filled).
 pub(crate) fn copy_verified(
     reader: &mut dyn Read,
     out: &mut dyn Write,
     expected: &Expected,
-    labels: Labels<'_>,
+    output: &Subject,
     progress: &dyn Progress,
 ) -> Result<(Digest, u64)> {
     let mut hasher = expected.algorithm()?.hasher();
@@ -287,8 +272,8 @@ pub(crate) fn copy_verified(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err(Error::Io {
-                    path: labels.input.into(),
+                return Err(Error::Stream {
+                    what: expected.subject(),
                     source: e,
                 });
             }
@@ -298,17 +283,20 @@ pub(crate) fn copy_verified(
             && total > limit
         {
             return Err(Error::SizeMismatch {
-                what: format!("{} (longer than declared)", labels.input),
+                what: expected.subject().into(),
                 expected: limit,
                 actual: total,
             });
         }
         hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).at(labels.output)?;
+        out.write_all(&buf[..n]).map_err(|source| Error::Stream {
+            what: output.clone(),
+            source,
+        })?;
         progress.advance(n as u64);
     }
     let actual = hasher.finish();
-    check_expected(labels.input, expected, &actual, total)?;
+    check_expected(expected, &actual, total)?;
     Ok((actual, total))
 }
 
@@ -394,6 +382,7 @@ impl Layout {
                             Expected {
                                 digest: Some(digest.clone()),
                                 size: Some(size),
+                                input: Some(Subject::Path(path.to_path_buf())),
                             },
                         )?;
                         return Ok(true);

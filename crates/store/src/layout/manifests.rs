@@ -37,7 +37,7 @@ impl Layout {
             } => {
                 if bytes.len() as u64 != desc.size() {
                     return Err(Error::SizeMismatch {
-                        what: format!("manifest {digest}"),
+                        what: Subject::Manifest(digest.clone()).into(),
                         expected: desc.size(),
                         actual: bytes.len() as u64,
                     });
@@ -168,7 +168,7 @@ impl Layout {
         match self.blob_size(digest)? {
             Some(size) if size == child.size() => Ok(()),
             Some(size) => Err(Error::SizeMismatch {
-                what: format!("blob {digest}"),
+                what: Subject::Blob(digest.clone()).into(),
                 expected: child.size(),
                 actual: size,
             }),

@@ -23,12 +23,12 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, Subject};
 use crate::model::ImageIndex;
 
 pub(crate) use blobs::open_regular;
 pub use ingest::BlobWriter;
-pub(crate) use ingest::{DirSyncs, Labels, Placement, copy_verified};
+pub(crate) use ingest::{DirSyncs, Placement, copy_verified};
 pub use lock::{LayoutLock, LockWait};
 
 /// File names inside a layout.
@@ -80,6 +80,22 @@ pub struct Expected {
     pub digest: Option<Digest>,
     /// The exact size the content must have.
     pub size: Option<u64>,
+    /// What the content is (a file, a source blob), named in errors. Unset: the blob it must
+    /// be when the digest is given, else the stream given.
+    pub input: Option<Subject>,
+}
+
+impl Expected {
+    /// What errors about the content name.
+    pub(crate) fn subject(&self) -> Subject {
+        match (&self.input, &self.digest) {
+            (Some(s), _) => s.clone(),
+            (None, Some(d)) => Subject::Blob(d.clone()),
+            (None, None) => Subject::Input {
+                name: "the stream given".into(),
+            },
+        }
+    }
 }
 
 impl Expected {
@@ -378,6 +394,7 @@ mod tests {
                 Expected {
                     digest: Some(wrong.clone()),
                     size: None,
+                    ..Default::default()
                 },
             )
             .unwrap_err();
@@ -390,6 +407,7 @@ mod tests {
                 Expected {
                     digest: Some(good.clone()),
                     size: Some(2),
+                    ..Default::default()
                 },
             )
             .unwrap_err();
@@ -400,6 +418,7 @@ mod tests {
                 Expected {
                     digest: Some(good.clone()),
                     size: Some(3),
+                    ..Default::default()
                 },
             )
             .unwrap();
@@ -410,6 +429,7 @@ mod tests {
                 Expected {
                     digest: Some(good.clone()),
                     size: None,
+                    ..Default::default()
                 },
             )
             .unwrap_err();
@@ -433,6 +453,7 @@ mod tests {
                 Expected {
                     digest: Some(d.clone()),
                     size: None,
+                    ..Default::default()
                 },
             )
             .unwrap();

@@ -15,8 +15,8 @@ use std::os::unix::fs::MetadataExt;
 use super::{Plan, Planner, platform_children};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result};
-use crate::layout::{Expected, Labels, Layout, Placement, Progress, copy_verified};
+use crate::error::{Error, IoContext, Result, Subject};
+use crate::layout::{Expected, Layout, Placement, Progress, copy_verified};
 use crate::model::{Descriptor, Platform};
 use crate::reference::validate_ref_name;
 use crate::referrers::{Mode, ResponseKey, ScanOptions};
@@ -218,16 +218,15 @@ impl Copier<'_> {
         }
         let src_path = self.src.blob_path(digest);
         let mut file = self.src.open_blob(digest)?;
-        self.dst
-            .write_blob_with_progress(
-                &mut file,
-                Expected {
-                    digest: Some(digest.clone()),
-                    size: Some(desc.size()),
-                },
-                progress,
-            )
-            .map_err(|e| name_input(e, &format!("source blob {}", src_path.display())))?;
+        self.dst.write_blob_with_progress(
+            &mut file,
+            Expected {
+                digest: Some(digest.clone()),
+                size: Some(desc.size()),
+                input: Some(Subject::Path(src_path)),
+            },
+            progress,
+        )?;
         Ok(How::Copied)
     }
 
@@ -259,8 +258,9 @@ impl Copier<'_> {
             &Expected {
                 digest: Some(digest.clone()),
                 size: Some(desc.size()),
+                input: Some(Subject::Path(src_path.clone())),
             },
-            Labels::new(&format!("source blob {}", src_path.display()), &temp),
+            &Subject::Path(temp.to_path_buf()),
             progress,
         )?;
         self.dst.place_blob(
@@ -272,26 +272,5 @@ impl Copier<'_> {
             None,
         )?;
         Ok(true)
-    }
-}
-
-/// Replaces the generic "input" in a verification error with what the input was.
-pub(crate) fn name_input(err: Error, what: &str) -> Error {
-    match err {
-        Error::DigestMismatch {
-            expected, actual, ..
-        } => Error::DigestMismatch {
-            what: what.to_string(),
-            expected,
-            actual,
-        },
-        Error::SizeMismatch {
-            expected, actual, ..
-        } => Error::SizeMismatch {
-            what: what.to_string(),
-            expected,
-            actual,
-        },
-        other => other,
     }
 }

@@ -35,10 +35,8 @@ use super::{Plan, Planner, Relation, dedup_relations};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
 use crate::entries::annotate_subject;
-use crate::error::{Error, IoContext, Result};
-use crate::layout::{
-    Expected, INDEX_FILE, Labels, Layout, OCI_LAYOUT_FILE, Progress, copy_verified,
-};
+use crate::error::{Error, IoContext, Result, Subject};
+use crate::layout::{Expected, INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress, copy_verified};
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
 use crate::referrers::{ScanOptions, keys};
 
@@ -319,7 +317,10 @@ pub fn export(
     out: &mut dyn Write,
     progress: ProgressFactory<'_>,
 ) -> Result<ExportReport> {
-    export_into(roots, options, out, Path::new("output"), progress)
+    let output = Subject::Input {
+        name: "the export's output".into(),
+    };
+    export_into(roots, options, out, &output, progress)
 }
 
 /// [`export`] naming `output` (the archive's path, when it has one) in write errors.
@@ -327,7 +328,7 @@ fn export_into(
     roots: &[ExportRoot],
     options: &ExportOptions,
     out: &mut dyn Write,
-    output: &Path,
+    output: &Subject,
     progress: ProgressFactory<'_>,
 ) -> Result<ExportReport> {
     let prepared = prepare(roots, options)?;
@@ -346,7 +347,7 @@ fn export_into(
         inner: out,
         failed: failed.clone(),
     };
-    let sink = Sink::new(gate, options.compression).at(output)?;
+    let sink = Sink::new(gate, options.compression).map_err(|e| output.stream_error(e))?;
     let mut builder = tar::Builder::new(sink);
     let result = write_entries(
         &mut builder,
@@ -362,9 +363,9 @@ fn export_into(
         drop(builder);
         return Err(e);
     }
-    let sink = builder.into_inner().at(output)?;
-    let gate = sink.finish().at(output)?;
-    gate.inner.flush().at(output)?;
+    let sink = builder.into_inner().map_err(|e| output.stream_error(e))?;
+    let gate = sink.finish().map_err(|e| output.stream_error(e))?;
+    gate.inner.flush().map_err(|e| output.stream_error(e))?;
     Ok(prepared.report)
 }
 
@@ -373,16 +374,20 @@ fn write_entries<W: Write>(
     prepared: &Prepared,
     layouts: &[&Layout],
     mtime: u64,
-    output: &Path,
+    output: &Subject,
     progress: &dyn Progress,
 ) -> Result<()> {
     let file = |builder: &mut tar::Builder<W>, name: &str, bytes: &[u8]| -> Result<()> {
         let mut h = header(tar::EntryType::Regular, bytes.len() as u64, 0o644, mtime);
-        builder.append_data(&mut h, name, bytes).at(output)
+        builder
+            .append_data(&mut h, name, bytes)
+            .map_err(|e| output.stream_error(e))
     };
     let dir = |builder: &mut tar::Builder<W>, name: &str| -> Result<()> {
         let mut h = header(tar::EntryType::Directory, 0, 0o755, mtime);
-        builder.append_data(&mut h, name, io::empty()).at(output)
+        builder
+            .append_data(&mut h, name, io::empty())
+            .map_err(|e| output.stream_error(e))
     };
     file(
         builder,
@@ -407,12 +412,15 @@ fn write_entries<W: Write>(
         let mut h = header(tar::EntryType::Regular, desc.size(), 0o644, mtime);
         // The header only (with a long-name header when needed): the builder pads nothing
         // after empty data. The data follows, streamed and verified.
-        builder.append_data(&mut h, &name, io::empty()).at(output)?;
+        builder
+            .append_data(&mut h, &name, io::empty())
+            .map_err(|e| output.stream_error(e))?;
         stream_blob(
             file,
             builder.get_mut(),
             desc,
-            Labels::new(&format!("blob {}", path.display()), output),
+            &Subject::Path(path),
+            output,
             progress,
         )?;
     }
@@ -457,7 +465,8 @@ pub fn export_to_path(
         .at(&dir)?;
     let report = {
         let mut out = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
-        let report = export_into(roots, options, &mut out, path, progress)?;
+        let output = Subject::Path(path.to_path_buf());
+        let report = export_into(roots, options, &mut out, &output, progress)?;
         out.flush().at(path)?;
         report
     };
@@ -501,7 +510,8 @@ fn stream_blob(
     mut file: File,
     out: &mut dyn Write,
     desc: &Descriptor,
-    labels: Labels<'_>,
+    input: &Subject,
+    output: &Subject,
     progress: &dyn Progress,
 ) -> Result<()> {
     copy_verified(
@@ -510,13 +520,14 @@ fn stream_blob(
         &Expected {
             digest: Some(desc.digest().clone()),
             size: Some(desc.size()),
+            input: Some(input.clone()),
         },
-        labels,
+        output,
         progress,
     )?;
     let pad = (512 - desc.size() % 512) % 512;
     out.write_all(&[0u8; 512][..pad as usize])
-        .at(labels.output())?;
+        .map_err(|e| output.stream_error(e))?;
     Ok(())
 }
 
@@ -562,12 +573,12 @@ mod tests {
             &roots,
             &ExportOptions::default(),
             &mut FullAfter(100_000),
-            &archive,
+            &Subject::Path(archive.clone()),
             &no_progress,
         )
         .unwrap_err();
         assert!(
-            matches!(&err, Error::Io { path, .. } if *path == archive),
+            matches!(&err, Error::Stream { what: Subject::Path(p), .. } if *p == archive),
             "{err}"
         );
         // The layer changed on disk (same size): the blob is named, not the archive.
@@ -578,12 +589,12 @@ mod tests {
             &roots,
             &ExportOptions::default(),
             &mut io::sink(),
-            &archive,
+            &Subject::Path(archive.clone()),
             &no_progress,
         )
         .unwrap_err();
         assert!(
-            matches!(&err, Error::DigestMismatch { what, .. } if what.contains(&path.display().to_string())),
+            matches!(&err, Error::DigestMismatch { what, .. } if **what == Subject::Path(path.clone())),
             "{err}"
         );
     }

@@ -145,10 +145,11 @@ impl Visitor for PlanVisitor<'_> {
         };
         if size != desc.size() {
             return Err(Error::SizeMismatch {
-                what: format!(
-                    "blob {digest} in {}",
-                    self.layout.root().join(digest.blob_path()).display()
-                ),
+                what: Subject::BlobIn {
+                    digest: digest.clone(),
+                    layout: self.layout.root().to_path_buf(),
+                }
+                .into(),
                 expected: desc.size(),
                 actual: size,
             });

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::digest::{Algorithm, Digest};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, Subject};
 use crate::layout::MAX_MANIFEST_SIZE;
 use crate::model::{Descriptor, annotations, media};
 use crate::reference::validate_ref_name;
@@ -115,10 +115,11 @@ pub(super) fn validate_docker(
                 if desc.digest() == &staged.digest {
                     if desc.size() != staged.size {
                         return Err(Error::SizeMismatch {
-                            what: format!(
-                                "{name}: entry {:?} (the archive was refused)",
-                                staged.entry
-                            ),
+                            what: Subject::ArchiveEntry {
+                                archive: name.to_string(),
+                                entry: staged.entry.clone().into(),
+                            }
+                            .into(),
                             expected: desc.size(),
                             actual: staged.size,
                         });

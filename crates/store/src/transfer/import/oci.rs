@@ -116,13 +116,17 @@ impl Visitor for Check<'_> {
         {
             return Err(Error::SizeMismatch {
                 what: match (self.blobs.staged.get(digest), self.blobs.existing) {
-                    (Some(s), _) => format!(
-                        "{name}: entry {:?} (declared by {named_by}; the archive was refused)",
-                        s.entry
-                    ),
-                    (None, Some(l)) => format!("blob {digest} already in {}", l.root().display()),
-                    (None, None) => format!("blob {digest}"),
-                },
+                    (Some(s), _) => Subject::ArchiveEntry {
+                        archive: name.to_string(),
+                        entry: s.entry.clone().into(),
+                    },
+                    (None, Some(l)) => Subject::BlobIn {
+                        digest: digest.clone(),
+                        layout: l.root().to_path_buf(),
+                    },
+                    (None, None) => Subject::Blob(digest.clone()),
+                }
+                .into(),
                 expected: desc.size(),
                 actual: size,
             });

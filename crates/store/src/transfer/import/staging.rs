@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Algorithm, Digest};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, Subject};
 use crate::layout::{Layout, MAX_MANIFEST_SIZE, OCI_LAYOUT_FILE};
 use crate::model::{Descriptor, ImageIndex, Manifest, media};
 use crate::transfer::tar_reader::{Kind, TarError, TarReader};
@@ -254,7 +254,11 @@ pub(super) fn collect(
                 let media_type = match declared.sizes.get(&digest) {
                     Some((expected, _)) if *expected != size => {
                         return Err(Error::SizeMismatch {
-                            what: format!("{name}: entry {path:?} (the archive was refused)"),
+                            what: Subject::ArchiveEntry {
+                                archive: name.to_string(),
+                                entry: path.clone().into(),
+                            }
+                            .into(),
                             expected: *expected,
                             actual: size,
                         });
@@ -266,7 +270,11 @@ pub(super) fn collect(
                 let (actual, written) = stage(&mut tar, &dest, algorithm, name, &path)?;
                 if actual != digest {
                     return Err(Error::DigestMismatch {
-                        what: format!("{name}: entry {path:?} (the archive was refused)"),
+                        what: Subject::ArchiveEntry {
+                            archive: name.to_string(),
+                            entry: path.clone().into(),
+                        }
+                        .into(),
                         expected: digest,
                         actual,
                     });
