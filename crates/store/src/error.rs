@@ -188,7 +188,7 @@ pub enum Error {
 
     /// The operation would overwrite something the caller did not ask to replace.
     #[error("{0}")]
-    Conflict(String),
+    Conflict(Conflict),
 
     /// `pull` refuses what a layer would write (outside the output directory, through a
     /// symlink, a link, a device or a fifo); nothing was written.
@@ -283,6 +283,100 @@ impl fmt::Display for Subject {
             Subject::Input { name } => f.write_str(name),
         }
     }
+}
+
+/// Why an operation would overwrite or contradict what is there ([`Error::Conflict`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// A directory to make a layout of (by `init` or an import) holds other files.
+    #[error(
+        "{}: directory is not empty and has no oci-layout file; refusing to {}",
+        dir.display(),
+        if *import { "import into it" } else { "turn it into a layout" }
+    )]
+    NotEmpty {
+        /// The directory.
+        dir: PathBuf,
+        /// Whether an import (rather than `init`) was refused.
+        import: bool,
+    },
+    /// Deleting a manifest would leave its referrers without their subject.
+    #[error(
+        "{manifest} has referrers ({}); delete them first or pass --with-referrers",
+        list(referrers)
+    )]
+    HasReferrers {
+        /// The manifest to delete.
+        manifest: Digest,
+        /// Its direct referrers.
+        referrers: Vec<Digest>,
+    },
+    /// One tag would name two digests in an export.
+    #[error("the export would list tag {tag:?} for two digests, {first} and {second}")]
+    TagForTwoDigests {
+        /// The tag.
+        tag: String,
+        /// The digest listed first.
+        first: Digest,
+        /// The other digest.
+        second: Digest,
+    },
+    /// An archive's tags name other digests than the destination's.
+    #[error(
+        "tags conflict: {}; nothing was imported (use --force to let the archive's tags replace them)",
+        tags.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    Tags {
+        /// Each conflicting tag.
+        tags: Vec<TagConflict>,
+    },
+    /// The destination directory appeared while an import staged the archive.
+    #[error("{}: appeared while the archive was imported; nothing was imported", dir.display())]
+    Appeared {
+        /// The destination directory.
+        dir: PathBuf,
+    },
+    /// A pull that keeps old files would replace files with other content.
+    #[error(
+        "existing files with other content: {}; not replaced (keep-old-files), nothing was written",
+        paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    ExistingFiles {
+        /// The files, as they would be written.
+        paths: Vec<PathBuf>,
+    },
+    /// Other writers kept changing `index.json` while gc tried to sweep.
+    #[error(
+        "{}: index.json kept changing while gc ran ({attempts} attempts); run gc again",
+        layout.display()
+    )]
+    IndexKeptChanging {
+        /// The layout's directory.
+        layout: PathBuf,
+        /// How many times gc tried.
+        attempts: usize,
+    },
+}
+
+/// A tag an archive and its destination give different digests.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{tag:?} is {destination} in the destination but {archive} in the archive")]
+pub struct TagConflict {
+    /// The tag.
+    pub tag: String,
+    /// What the destination's tag names.
+    pub destination: Digest,
+    /// What the archive's tag names.
+    pub archive: Digest,
+}
+
+fn list(digests: &[Digest]) -> String {
+    digests
+        .iter()
+        .map(Digest::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `Result` with the library's [`Error`].

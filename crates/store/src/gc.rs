@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::digest::Digest;
 use crate::entries;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Conflict, Error, IoContext, Result};
 use crate::fsck::hash::{hashing_threads, subject_suspects};
 use crate::inventory::BlobFile;
 use crate::layout::{INGEST_DIR, Layout, TEMP_PREFIX, sync_dir};
@@ -166,10 +166,10 @@ impl Layout {
                 return Ok(r);
             }
         }
-        Err(Error::Conflict(format!(
-            "{}: index.json kept changing while gc ran ({GC_ATTEMPTS} attempts); run gc again",
-            self.root().display()
-        )))
+        Err(Error::Conflict(Conflict::IndexKeptChanging {
+            layout: self.root().to_path_buf(),
+            attempts: GC_ATTEMPTS,
+        }))
     }
 
     /// Marks from the roots of `index` and lists what is dead. Call under the index lock.

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context as _, Result};
 use ocistow_store::layout::MAX_MANIFEST_SIZE;
 use ocistow_store::referrers::ScanOptions;
-use ocistow_store::{Error, Target};
+use ocistow_store::{Conflict, Digest, Error, Target};
 
 use ocistow_registry::{RegistryRef, is_registry_ref};
 
@@ -167,17 +167,16 @@ fn delete(ctx: &Context, reference: &str, with_referrers: bool) -> Result<Outcom
     let desc = resolve(&layout, &r, None)?;
     let graph = layout.scan_referrers(ScanOptions { deep: false })?;
     let mut doomed = BTreeSet::from([desc.digest().clone()]);
-    let direct: Vec<String> = graph
+    let direct: Vec<Digest> = graph
         .referrers_of(desc.digest())
         .iter()
-        .map(|r| r.digest().to_string())
+        .map(|r| r.digest().clone())
         .collect();
     if !direct.is_empty() && !with_referrers {
-        return Err(Error::Conflict(format!(
-            "{} has referrers ({}); delete them first or pass --with-referrers",
-            desc.digest(),
-            direct.join(", ")
-        ))
+        return Err(Error::Conflict(Conflict::HasReferrers {
+            manifest: desc.digest().clone(),
+            referrers: direct,
+        })
         .into());
     }
     let mut queue = vec![desc.digest().clone()];

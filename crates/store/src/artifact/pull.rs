@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use super::ProgressFactory;
 use super::confined::{OnDisk, OutDir};
 use crate::digest::{Algorithm, Digest, HashingReader};
-use crate::error::{Error, IoContext, Result, Subject};
+use crate::error::{Conflict, Error, IoContext, Result, Subject};
 use crate::layout::Layout;
 use crate::model::{Descriptor, Manifest, annotations};
 use crate::transfer::tar_reader::{Head, Kind, TarError, TarReader};
@@ -163,15 +163,9 @@ pub fn pull_with(
         }
     }
     if options.keep_old_files && !replaced.is_empty() {
-        let names: Vec<String> = replaced
-            .iter()
-            .map(|p| out.path(p).display().to_string())
-            .collect();
-        return Err(Error::Conflict(format!(
-            "existing files with other content: {}; not replaced (keep-old-files), nothing was \
-             written",
-            names.join(", ")
-        )));
+        return Err(Error::Conflict(Conflict::ExistingFiles {
+            paths: replaced.iter().map(|p| out.path(p)).collect(),
+        }));
     }
 
     let root = outdir.canonicalize().at(outdir)?;

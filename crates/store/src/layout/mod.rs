@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result, Subject};
+use crate::error::{Conflict, Error, IoContext, Result, Subject};
 use crate::model::ImageIndex;
 
 pub(crate) use blobs::open_regular;
@@ -260,10 +260,10 @@ impl Layout {
             // A racing init's index.json temp file (or one a killed init left) is ours too.
             let temp = name.to_string_lossy().starts_with(TEMP_PREFIX);
             if !temp && !ours.iter().any(|o| name == *o) {
-                return Err(Error::Conflict(format!(
-                    "{}: directory is not empty and has no oci-layout file; refusing to turn it into a layout",
-                    self.root.display()
-                )));
+                return Err(Error::Conflict(Conflict::NotEmpty {
+                    dir: self.root.clone(),
+                    import: false,
+                }));
             }
         }
         Ok(())

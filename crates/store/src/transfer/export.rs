@@ -35,7 +35,7 @@ use super::{Plan, Planner, Relation, dedup_relations};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
 use crate::entries::annotate_subject;
-use crate::error::{Error, IoContext, Result, Subject};
+use crate::error::{Conflict, Error, IoContext, Result, Subject};
 use crate::layout::{Expected, INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress, copy_verified};
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
 use crate::referrers::{ScanOptions, keys};
@@ -200,10 +200,11 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
         if let Some(t) = r.entry.ref_name() {
             match tags.get(t) {
                 Some(d) if d != r.entry.digest() => {
-                    return Err(Error::Conflict(format!(
-                        "the export would list tag {t:?} for two digests, {d} and {}",
-                        r.entry.digest()
-                    )));
+                    return Err(Error::Conflict(Conflict::TagForTwoDigests {
+                        tag: t.to_string(),
+                        first: d.clone(),
+                        second: r.entry.digest().clone(),
+                    }));
                 }
                 _ => {
                     tags.insert(t.to_string(), r.entry.digest().clone());

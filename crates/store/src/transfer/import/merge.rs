@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::entries::annotate_subject;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Conflict, Error, IoContext, Result, TagConflict};
 use crate::layout::{DirSyncs, Layout, Placement, sync_dir};
 use crate::model::{Descriptor, ImageIndex};
 use crate::referrers::{EntryKind, classify};
@@ -35,7 +35,7 @@ pub(super) fn merge(
     force: bool,
 ) -> Result<Merged> {
     let mut out = Merged::default();
-    let mut conflicts: Vec<String> = Vec::new();
+    let mut conflicts: Vec<TagConflict> = Vec::new();
     // Response records are read (by olareg) only with the layout's convert flag.
     let mut convert_flags: BTreeSet<&str> = BTreeSet::new();
     let keeps = |m: Mode, k: Option<ResponseKey>| match mode_in_use {
@@ -126,16 +126,12 @@ pub(super) fn merge(
                     entries.push(e.clone());
                     out.added += 1;
                     out.replaced.push(tag.to_string());
-                } else {
-                    let other = holders
-                        .iter()
-                        .find(|d| **d != e.digest())
-                        .map(std::string::ToString::to_string)
-                        .unwrap_or_default();
-                    conflicts.push(format!(
-                        "{tag:?} is {other} in the destination but {} in the archive",
-                        e.digest()
-                    ));
+                } else if let Some(other) = holders.iter().find(|d| **d != e.digest()) {
+                    conflicts.push(TagConflict {
+                        tag: tag.to_string(),
+                        destination: (*other).clone(),
+                        archive: e.digest().clone(),
+                    });
                 }
             }
             None => {
@@ -161,10 +157,7 @@ pub(super) fn merge(
         }
     }
     if !conflicts.is_empty() {
-        return Err(Error::Conflict(format!(
-            "tags conflict: {}; nothing was imported (use --force to let the archive's tags replace them)",
-            conflicts.join("; ")
-        )));
+        return Err(Error::Conflict(Conflict::Tags { tags: conflicts }));
     }
     for flag in convert_flags {
         if index.annotation(flag) != Some("true") {
@@ -282,10 +275,9 @@ pub(super) fn commit(
         };
         fs::create_dir_all(&parent).at(&parent)?;
         if dir.exists() {
-            return Err(Error::Conflict(format!(
-                "{} appeared while the archive was imported; nothing was imported",
-                dir.display()
-            )));
+            return Err(Error::Conflict(Conflict::Appeared {
+                dir: dir.to_path_buf(),
+            }));
         }
         fs::rename(&root, dir).at(dir)?;
         sync_dir(&parent)?;

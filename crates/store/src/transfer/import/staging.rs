@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Algorithm, Digest};
-use crate::error::{Error, IoContext, Result, Subject};
+use crate::error::{Conflict, Error, IoContext, Result, Subject};
 use crate::layout::{Layout, MAX_MANIFEST_SIZE, OCI_LAYOUT_FILE};
 use crate::model::{Descriptor, ImageIndex, Manifest, media};
 use crate::transfer::tar_reader::{Kind, TarError, TarReader};
@@ -42,10 +42,10 @@ impl Destination {
                 if fs::read_dir(dir).at(dir)?.next().is_none() {
                     Ok(Destination::Empty)
                 } else {
-                    Err(Error::Conflict(format!(
-                        "{}: directory is not empty and has no oci-layout file; refusing to import into it",
-                        dir.display()
-                    )))
+                    Err(Error::Conflict(Conflict::NotEmpty {
+                        dir: dir.to_path_buf(),
+                        import: true,
+                    }))
                 }
             }
         }
