@@ -8,6 +8,8 @@
 
 mod graph;
 mod issue;
+#[cfg(test)]
+mod prop_tests;
 mod scan;
 pub(crate) mod write;
 

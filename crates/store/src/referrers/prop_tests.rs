@@ -18,11 +18,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
-use ocistow_store::model::media;
-use ocistow_store::referrers::{
+use crate::model::media;
+use crate::referrers::{
     Convention, Graph, Issue, Mode, ResponseKey, ScanOptions, fallback_tag, keys,
 };
-use ocistow_store::{Algorithm, Descriptor, Digest, Expected, ImageIndex, Layout};
+use crate::{Algorithm, Descriptor, Digest, Expected, ImageIndex, Layout};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -669,7 +669,7 @@ fn check_target_records(ctx: &str, b: &Built, c: Conversion) {
                     Mode::Response => e.annotation(c.key.subject_key()).is_some(),
                     _ => e
                         .ref_name()
-                        .is_some_and(ocistow_store::referrers::looks_like_fallback_tag),
+                        .is_some_and(crate::referrers::looks_like_fallback_tag),
                 })
                 .count();
             assert_eq!(
@@ -698,7 +698,7 @@ fn check_target_records(ctx: &str, b: &Built, c: Conversion) {
                 }
                 Mode::Tag => {
                     e.ref_name()
-                        .is_some_and(ocistow_store::referrers::looks_like_fallback_tag)
+                        .is_some_and(crate::referrers::looks_like_fallback_tag)
                         && e.annotation(keys::OCI_RESPONSE_SUBJECT).is_none()
                         && e.annotation(keys::OLAREG_RESPONSE_SUBJECT).is_none()
                 }
@@ -1128,7 +1128,7 @@ fn check_layout_writes(value: &Value, c: Conversion) -> Result<(), TestCaseError
         .iter()
         .any(|d| {
             d.ref_name()
-                .is_some_and(ocistow_store::referrers::looks_like_fallback_tag)
+                .is_some_and(crate::referrers::looks_like_fallback_tag)
         });
     let dir = TempDir::new().unwrap();
     let layout = Layout::init(dir.path().join("l")).unwrap();
