@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::digest::Digest;
+use crate::reference::Reference;
 
 /// Everything that can go wrong in `ocistow-store`.
 ///
@@ -102,12 +103,15 @@ pub enum Error {
     },
 
     /// A reference matches more than one thing and we will not guess.
-    #[error("{reference} is ambiguous: it matches {}", candidates.join(", "))]
+    #[error(
+        "{what} is ambiguous: it matches {}",
+        candidates.iter().map(Reference::display).collect::<Vec<_>>().join(", ")
+    )]
     Ambiguous {
-        /// The reference as given.
-        reference: String,
-        /// Everything it matches.
-        candidates: Vec<String>,
+        /// What was asked for (a tag of a layout, a plain layout directory).
+        what: Subject,
+        /// Everything it matches, each as a reference that names it alone.
+        candidates: Vec<Reference>,
     },
 
     /// A reference string does not parse.
@@ -122,10 +126,10 @@ pub enum Error {
     /// JSON given as a manifest or index is not one.
     #[error("{what}: not a valid {kind}: {reason}")]
     InvalidManifest {
-        /// What was checked (a blob, a manifest, a named input).
-        what: String,
-        /// What it should have been (a media type, "manifest", "index").
-        kind: String,
+        /// What was checked (a blob, the bytes given).
+        what: Subject,
+        /// What it should have been.
+        kind: ManifestKind,
         /// Why, for people.
         reason: String,
     },
@@ -282,6 +286,39 @@ impl fmt::Display for Subject {
             }
             Subject::Input { name } => f.write_str(name),
         }
+    }
+}
+
+/// What a manifest was expected to be ([`Error::InvalidManifest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ManifestKind {
+    /// An image manifest (or a manifest of no known type).
+    Manifest,
+    /// An image index.
+    Index,
+    /// A manifest of the media type it was given or declared with.
+    MediaType(String),
+}
+
+impl ManifestKind {
+    /// An index for an index media type, else a manifest.
+    pub(crate) fn of_media_type(media_type: &str) -> Self {
+        if crate::model::media::is_index(media_type) {
+            ManifestKind::Index
+        } else {
+            ManifestKind::Manifest
+        }
+    }
+}
+
+impl fmt::Display for ManifestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ManifestKind::Manifest => "manifest",
+            ManifestKind::Index => "index",
+            ManifestKind::MediaType(mt) => mt,
+        })
     }
 }
 

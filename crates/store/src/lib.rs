@@ -51,7 +51,7 @@ pub mod transfer;
 mod walk;
 
 pub use digest::{Algorithm, Digest};
-pub use error::{Conflict, Error, Result, Subject};
+pub use error::{Conflict, Error, ManifestKind, Result, Subject};
 pub use layout::{Expected, Layout, Progress};
 pub use model::{Descriptor, ImageIndex, ImageManifest, Manifest, Platform};
 pub use reference::{Reference, Target};

@@ -178,13 +178,21 @@ impl Layout {
                         hint: candidates_hint("tags", &tags),
                     });
                 };
-                let mut digests: Vec<String> =
-                    hits.iter().map(|d| d.digest().to_string()).collect();
+                let mut digests: Vec<&Digest> = hits.iter().map(|d| d.digest()).collect();
                 digests.dedup();
                 if digests.len() > 1 {
                     return Err(Error::Ambiguous {
-                        reference: format!("tag {tag:?} in {}", self.root().display()),
-                        candidates: digests,
+                        what: Subject::Tag {
+                            tag: tag.clone(),
+                            layout: self.root().to_path_buf(),
+                        },
+                        candidates: digests
+                            .into_iter()
+                            .map(|d| Reference {
+                                dir: self.root().to_path_buf(),
+                                target: Target::Digest(d.clone()),
+                            })
+                            .collect(),
                     });
                 }
                 Ok((*first).clone())
@@ -202,16 +210,15 @@ impl Layout {
                     hint: " (index.json is empty)".into(),
                 }),
                 many => Err(Error::Ambiguous {
-                    reference: format!(
-                        "{} (no tag or digest given, and index.json has {} entries)",
-                        self.root().display(),
-                        many.len()
-                    ),
+                    what: Subject::Reference(self.root().display().to_string()),
                     candidates: many
                         .iter()
-                        .map(|d| match d.ref_name() {
-                            Some(t) => format!("{}:{t}", self.root().display()),
-                            None => format!("{}@{}", self.root().display(), d.digest()),
+                        .map(|d| Reference {
+                            dir: self.root().to_path_buf(),
+                            target: match d.ref_name() {
+                                Some(t) => Target::Tag(t.to_string()),
+                                None => Target::Digest(d.digest().clone()),
+                            },
                         })
                         .collect(),
                 }),

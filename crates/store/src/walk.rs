@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 
 use crate::digest::Digest;
-use crate::error::{Error, Result};
+use crate::error::{Error, ManifestKind, Result, Subject};
 use crate::layout::{Layout, MAX_MANIFEST_SIZE};
 use crate::model::{Descriptor, Manifest, media};
 
@@ -164,21 +164,14 @@ pub(crate) fn read_content(source: &dyn BlobSource, desc: &Descriptor) -> Conten
             manifest,
             bytes,
         },
-        Err(reason) => {
-            let kind = if media::is_index(&media_type) {
-                "index"
-            } else {
-                "manifest"
-            };
-            invalid(
-                Error::InvalidManifest {
-                    what: format!("blob {digest}"),
-                    kind: kind.into(),
-                    reason: reason.to_string(),
-                },
-                Some(bytes),
-            )
-        }
+        Err(reason) => invalid(
+            Error::InvalidManifest {
+                what: Subject::Blob(digest.clone()),
+                kind: ManifestKind::of_media_type(&media_type),
+                reason: reason.to_string(),
+            },
+            Some(bytes),
+        ),
     }
 }
 

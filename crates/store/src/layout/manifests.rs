@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{Expected, Layout, MAX_MANIFEST_SIZE};
 use crate::digest::Digest;
-use crate::error::{Error, Result, Subject};
+use crate::error::{Error, ManifestKind, Result, Subject};
 use crate::model::{Descriptor, Manifest};
 use crate::walk::Content;
 
@@ -20,8 +20,8 @@ impl Layout {
         match crate::walk::read_content(self, desc) {
             Content::Absent => Err(Error::not_found(Subject::Manifest(digest.clone()))),
             Content::Blob { .. } => Err(Error::InvalidManifest {
-                what: format!("blob {digest}"),
-                kind: "manifest".into(),
+                what: Subject::Blob(digest.clone()),
+                kind: ManifestKind::Manifest,
                 reason: if desc.media_type().is_empty() {
                     "its content is not a manifest".into()
                 } else {
@@ -82,16 +82,20 @@ impl Layout {
         media_type: Option<&str>,
         allow_sparse: bool,
     ) -> Result<(String, Manifest)> {
-        let invalid = |kind: &str, reason: String| Error::InvalidManifest {
-            what: "manifest".into(),
-            kind: kind.into(),
+        let invalid = |kind: ManifestKind, reason: String| Error::InvalidManifest {
+            what: Subject::Input {
+                name: "the manifest given".into(),
+            },
+            kind,
             reason,
         };
+        let given = || {
+            media_type.map_or(ManifestKind::Manifest, |mt| {
+                ManifestKind::MediaType(mt.into())
+            })
+        };
         if let Err(e) = serde_json::from_slice::<Value>(bytes) {
-            return Err(invalid(
-                media_type.unwrap_or("manifest"),
-                format!("invalid JSON: {e}"),
-            ));
+            return Err(invalid(given(), format!("invalid JSON: {e}")));
         }
         // Only a real `mediaType` field can contradict the caller; the shape is checked by parsing.
         let declared = serde_json::from_slice::<Value>(bytes)
@@ -103,7 +107,7 @@ impl Layout {
         let mt = match (media_type, sniffed.as_deref()) {
             (Some(given), Some(found)) if declared.is_some() && given != found => {
                 return Err(invalid(
-                    given,
+                    ManifestKind::MediaType(given.into()),
                     format!("its mediaType field says {found:?}"),
                 ));
             }
@@ -111,14 +115,14 @@ impl Layout {
             (None, Some(found)) => found.to_string(),
             (None, None) => {
                 return Err(invalid(
-                    "manifest",
+                    ManifestKind::Manifest,
                     "no mediaType field and not shaped like a manifest or index; give --media-type"
                         .into(),
                 ));
             }
         };
-        let manifest =
-            Manifest::parse(&mt, bytes).map_err(|reason| invalid(&mt, reason.to_string()))?;
+        let manifest = Manifest::parse(&mt, bytes)
+            .map_err(|reason| invalid(ManifestKind::MediaType(mt.clone()), reason.to_string()))?;
         if !allow_sparse {
             for child in manifest.children() {
                 // Non-distributable layers with urls may be absent by design.
