@@ -41,15 +41,25 @@ impl Mode {
 impl FromStr for Mode {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "annotation" => Ok(Mode::Annotation),
-            "response" => Ok(Mode::Response),
-            "tag" => Ok(Mode::Tag),
-            other => Err(Error::InvalidInput(format!(
-                "referrers mode {other:?} is not one of annotation, response, tag"
-            ))),
-        }
+        one_of(
+            "referrers mode",
+            s,
+            &[Mode::Annotation, Mode::Response, Mode::Tag],
+            Mode::as_str,
+        )
     }
+}
+
+/// The value among `values` whose name is `s`, else an error listing the names.
+fn one_of<T: Copy>(what: &str, s: &str, values: &[T], name: fn(T) -> &'static str) -> Result<T> {
+    values
+        .iter()
+        .copied()
+        .find(|v| name(*v) == s)
+        .ok_or_else(|| {
+            let names: Vec<&str> = values.iter().map(|v| name(*v)).collect();
+            Error::InvalidInput(format!("{what} {s:?} is not one of {}", names.join(", ")))
+        })
 }
 
 /// Which annotation key response records use.
@@ -64,6 +74,14 @@ pub enum ResponseKey {
 }
 
 impl ResponseKey {
+    /// The name used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseKey::Oci => "oci",
+            ResponseKey::Olareg => "olareg",
+        }
+    }
+
     /// The annotation that names a response record's subject.
     pub fn subject_key(self) -> &'static str {
         match self {
@@ -94,13 +112,12 @@ impl ResponseKey {
 impl FromStr for ResponseKey {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "oci" => Ok(ResponseKey::Oci),
-            "olareg" => Ok(ResponseKey::Olareg),
-            other => Err(Error::InvalidInput(format!(
-                "response key {other:?} is not one of oci, olareg"
-            ))),
-        }
+        one_of(
+            "response key",
+            s,
+            &[ResponseKey::Oci, ResponseKey::Olareg],
+            ResponseKey::as_str,
+        )
     }
 }
 
