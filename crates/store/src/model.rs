@@ -401,11 +401,9 @@ impl fmt::Debug for Descriptor {
 }
 
 impl serde::Serialize for Descriptor {
+    /// Its fields, in any format (pretty JSON too); `ImageIndex::to_vec` copies kept text.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.repr {
-            Repr::Raw(r) => r.text.serialize(s),
-            Repr::Map(m) => m.serialize(s),
-        }
+        serde::Serialize::serialize(self.fields(), s)
     }
 }
 
@@ -630,8 +628,9 @@ impl ImageIndex {
 
     /// Serializes compactly, with `manifests` back in its place.
     pub fn to_vec(&self) -> Vec<u8> {
-        // Serializing maps of JSON values cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        // Compact JSON, so the entries kept as text are copied as they are. Serializing maps
+        // of JSON values cannot fail.
+        serde_json::to_vec(&Compact(self)).unwrap_or_default()
     }
 
     /// The listed descriptors.
@@ -712,21 +711,51 @@ impl serde::Serialize for ImageIndex {
     /// Every field in the order read, `manifests` at its original position (or last), written
     /// straight from the entries without copying them.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let has_slot = self.fields.contains_key("manifests");
-        let mut map = s.serialize_map(Some(self.fields.len() + usize::from(!has_slot)))?;
-        for (k, v) in &self.fields {
-            if k == "manifests" {
-                map.serialize_entry(k, &self.manifests)?;
-            } else {
-                map.serialize_entry(k, v)?;
-            }
-        }
-        if !has_slot {
-            map.serialize_entry("manifests", &self.manifests)?;
-        }
-        map.end()
+        serialize_index(self, s, &self.manifests)
     }
+}
+
+/// [`ImageIndex`] for compact JSON only: entries kept as text are written as that text.
+struct Compact<'a>(&'a ImageIndex);
+
+/// One entry of a [`Compact`] index.
+struct CompactEntry<'a>(&'a Descriptor);
+
+impl serde::Serialize for Compact<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let entries: Vec<CompactEntry<'_>> = self.0.manifests.iter().map(CompactEntry).collect();
+        serialize_index(self.0, s, &entries)
+    }
+}
+
+impl serde::Serialize for CompactEntry<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0.repr {
+            Repr::Raw(r) => serde::Serialize::serialize(&r.text, s),
+            Repr::Map(m) => serde::Serialize::serialize(m, s),
+        }
+    }
+}
+
+fn serialize_index<S: serde::Serializer, E: serde::Serialize>(
+    index: &ImageIndex,
+    s: S,
+    entries: &[E],
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let has_slot = index.fields.contains_key("manifests");
+    let mut map = s.serialize_map(Some(index.fields.len() + usize::from(!has_slot)))?;
+    for (k, v) in &index.fields {
+        if k == "manifests" {
+            map.serialize_entry(k, entries)?;
+        } else {
+            map.serialize_entry(k, v)?;
+        }
+    }
+    if !has_slot {
+        map.serialize_entry("manifests", entries)?;
+    }
+    map.end()
 }
 
 impl Default for ImageIndex {
