@@ -43,6 +43,8 @@ pub mod layout;
 pub mod maintenance;
 pub mod model;
 pub mod normalize;
+#[cfg(feature = "oci-spec")]
+pub mod oci_spec;
 pub mod reference;
 pub mod referrers;
 pub mod staged;
