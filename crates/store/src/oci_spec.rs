@@ -161,13 +161,17 @@ impl TryFrom<&ImageManifest> for spec::ImageManifest {
     }
 }
 
+/// The built bytes as an `oci_spec` type.
+fn from_built<T: DeserializeOwned>(built: &Built) -> Result<T> {
+    let v: Value = serde_json::from_slice(built.bytes()).unwrap_or_default();
+    into_spec(v, &format!("built {}", built.digest()), built.media_type())
+}
+
 impl TryFrom<&Built> for spec::ImageManifest {
     type Error = Error;
     /// A built image manifest (an index is refused: convert it to [`spec::ImageIndex`]).
     fn try_from(built: &Built) -> Result<Self> {
-        let what = format!("built manifest {}", built.digest());
-        let v: Value = serde_json::from_slice(built.bytes()).unwrap_or_default();
-        into_spec(v, &what, built.media_type())
+        from_built(built)
     }
 }
 
@@ -175,24 +179,32 @@ impl TryFrom<&Built> for spec::ImageIndex {
     type Error = Error;
     /// A built image index.
     fn try_from(built: &Built) -> Result<Self> {
-        let what = format!("built index {}", built.digest());
-        let v: Value = serde_json::from_slice(built.bytes()).unwrap_or_default();
-        into_spec(v, &what, built.media_type())
+        from_built(built)
     }
+}
+
+/// New bytes for an `oci_spec` manifest or index, checked by `check` as ocistow checks what it
+/// stores.
+fn built_from<T: Serialize, U>(
+    value: &T,
+    media_type: &'static str,
+    check: fn(&[u8]) -> std::result::Result<U, String>,
+) -> Result<Built> {
+    let what = format!("oci-spec {media_type}");
+    let built = Built::from_fields(object(from_spec(value, &what, media_type)?), media_type);
+    check(built.bytes()).map_err(|reason| Error::InvalidManifest {
+        what,
+        kind: media_type.into(),
+        reason,
+    })?;
+    Ok(built)
 }
 
 impl TryFrom<&spec::ImageManifest> for Built {
     type Error = Error;
     /// New bytes for the manifest, checked as ocistow checks any manifest it stores.
     fn try_from(m: &spec::ImageManifest) -> Result<Self> {
-        let v = from_spec(m, "oci-spec image manifest", "image manifest")?;
-        let built = Built::from_fields(object(v), media::IMAGE_MANIFEST);
-        ImageManifest::parse(built.bytes()).map_err(|reason| Error::InvalidManifest {
-            what: "oci-spec image manifest".into(),
-            kind: media::IMAGE_MANIFEST.into(),
-            reason,
-        })?;
-        Ok(built)
+        built_from(m, media::IMAGE_MANIFEST, ImageManifest::parse)
     }
 }
 
@@ -200,14 +212,7 @@ impl TryFrom<&spec::ImageIndex> for Built {
     type Error = Error;
     /// New bytes for the index, checked as ocistow checks any index it stores.
     fn try_from(i: &spec::ImageIndex) -> Result<Self> {
-        let v = from_spec(i, "oci-spec image index", "image index")?;
-        let built = Built::from_fields(object(v), media::IMAGE_INDEX);
-        ImageIndex::parse(built.bytes()).map_err(|reason| Error::InvalidManifest {
-            what: "oci-spec image index".into(),
-            kind: media::IMAGE_INDEX.into(),
-            reason,
-        })?;
-        Ok(built)
+        built_from(i, media::IMAGE_INDEX, ImageIndex::parse)
     }
 }
 
