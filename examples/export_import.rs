@@ -24,10 +24,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let layout = Layout::open(source)?;
     let root = layout.resolve(&Target::Tag(tag.clone()))?;
 
-    let options = ExportOptions {
-        referrers: true,
-        ..ExportOptions::default()
-    };
+    let options = ExportOptions::default().referrers(true);
     let exported = export_to_path(
         &[ExportRoot::tagged(&layout, &root, &tag)],
         &options,
@@ -42,10 +39,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         exported.bytes
     );
 
-    let options = ImportOptions {
-        name: tarball.display().to_string(),
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().name(tarball.display().to_string());
     let imported = import(
         &mut File::open(tarball)?,
         destination,

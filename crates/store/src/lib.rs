@@ -30,6 +30,9 @@
 // `.TMP` would be someone else's file, so the comparison is meant to be case-sensitive.
 #![allow(clippy::case_sensitive_file_extension_comparisons)]
 
+#[macro_use]
+mod setters;
+
 pub mod artifact;
 pub mod builder;
 pub mod delete;
