@@ -88,10 +88,7 @@ fn measure(work: &Path, blobs: usize, big: u64, runs: usize) -> Result<(), Strin
             let start = Instant::now();
             let report = layout
                 .fsck(
-                    &FsckOptions {
-                        threads: NonZeroUsize::new(threads),
-                        ..FsckOptions::default()
-                    },
+                    &FsckOptions::default().threads(NonZeroUsize::new(threads)),
                     &NoProgress,
                 )
                 .map_err(|e| e.to_string())?;

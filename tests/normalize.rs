@@ -266,3 +266,29 @@ fn a_tag_on_two_digests_is_reported_with_exit_1_and_not_guessed() {
         .collect();
     assert_eq!(tagged.len(), 2, "both entries are left as they were");
 }
+
+#[test]
+fn json_output_is_the_report_in_camel_case_with_the_diff() {
+    let (_tmp, dir) = fresh("oras-referrers");
+    let out = ok(&["normalize", &s(&dir), "--dry-run", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "mode",
+            "responseKey",
+            "mediaTypeAdded",
+            "duplicatesMerged",
+            "convert",
+            "entriesDescribed",
+            "ambiguousTags",
+            "changed",
+            "dryRun",
+            "diff"
+        ]
+    );
+    assert_eq!(v["mode"], "annotation");
+    assert_eq!(v["convert"]["updated"], 3);
+    assert!(v["diff"].as_str().unwrap().starts_with("--- index.json\n"));
+}

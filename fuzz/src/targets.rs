@@ -124,10 +124,7 @@ fn import_archive(input: &[u8]) {
         return;
     };
     let dest = tmp.path().join("layout");
-    let options = ImportOptions {
-        name: "fuzz input".into(),
-        ..ImportOptions::default()
-    };
+    let options = ImportOptions::default().name("fuzz input".into());
     if import(&mut &input[..], &dest, &options, &NoProgress).is_ok() {
         Layout::open(&dest).unwrap_or_else(|e| panic!("an imported layout does not open: {e}"));
     }

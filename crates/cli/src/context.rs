@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
-use ocistow_store::artifact::FileSpec;
+use ocistow_store::artifact::{AttachOptions, FileSpec};
 use ocistow_store::layout::{DEFAULT_LOCK_TIMEOUT, OCI_LAYOUT_FILE};
 use ocistow_store::model::annotations::{REF_NAME, TITLE};
 use ocistow_store::referrers::{Mode, ResponseKey};
@@ -243,11 +243,21 @@ impl Context {
             asked,
             args.response_key.map(ResponseKey::from),
         )?;
-        let why = match asked {
+        Ok((mode, self.record_why(args)))
+    }
+
+    /// How a referrer's mode is chosen with these arguments (for the message).
+    pub fn record_why(&self, args: &RecordArgs) -> &'static str {
+        match args.referrers_mode {
             Some(_) => self.mode_flag_source(),
             None => "the layout's consistent convention, else the default",
-        };
-        Ok((mode, why))
+        }
+    }
+
+    /// The library's attach options from `--referrers-mode` and `--response-key`.
+    pub fn attach_options(args: &RecordArgs) -> AttachOptions {
+        AttachOptions::new(args.referrers_mode.map(Mode::from))
+            .response_key(args.response_key.map(ResponseKey::from))
     }
 
     fn mode_flag_source(&self) -> &'static str {

@@ -53,7 +53,8 @@ pub struct Built {
 }
 
 impl Built {
-    fn new(fields: Map<String, Value>, media_type: &'static str) -> Built {
+    /// The bytes of `fields` as one compact JSON object.
+    pub(crate) fn from_fields(fields: Map<String, Value>, media_type: &'static str) -> Built {
         // A map of JSON values always serializes.
         let bytes = serde_json::to_vec(&Value::Object(fields)).unwrap_or_default();
         let digest = Digest::of_bytes(Algorithm::Sha256, &bytes);
@@ -230,7 +231,7 @@ impl ImageManifestBuilder {
             ),
         );
         self.common.tail(&mut m);
-        Built::new(m, media::IMAGE_MANIFEST)
+        Built::from_fields(m, media::IMAGE_MANIFEST)
     }
 }
 
@@ -277,7 +278,7 @@ impl IndexBuilder {
             ),
         );
         self.common.tail(&mut m);
-        Built::new(m, media::IMAGE_INDEX)
+        Built::from_fields(m, media::IMAGE_INDEX)
     }
 }
 

@@ -32,6 +32,7 @@ const GC_ATTEMPTS: usize = 8;
 
 /// What [`Layout::gc`] should do.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct GcOptions {
     /// Compute and report, change nothing.
     pub dry_run: bool,
@@ -63,6 +64,7 @@ pub struct RemovedFile {
 
 /// What a gc removed, or with `dry_run` would remove.
 #[derive(Debug, Clone, Default, serde::Serialize)]
+#[non_exhaustive]
 pub struct GcReport {
     /// True when nothing was removed (a dry run).
     pub dry_run: bool,
@@ -502,3 +504,9 @@ impl Visitor for Marker<'_> {
         Ok(next)
     }
 }
+
+setters!(GcOptions {
+    dry_run: bool,
+    keep_orphan_referrers: bool,
+    grace: Duration,
+});

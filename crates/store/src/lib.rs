@@ -30,6 +30,9 @@
 // `.TMP` would be someone else's file, so the comparison is meant to be case-sensitive.
 #![allow(clippy::case_sensitive_file_extension_comparisons)]
 
+#[macro_use]
+mod setters;
+
 pub mod artifact;
 pub mod builder;
 pub mod delete;
@@ -43,6 +46,8 @@ pub mod layout;
 pub mod maintenance;
 pub mod model;
 pub mod normalize;
+#[cfg(feature = "oci-spec")]
+pub mod oci_spec;
 pub mod reference;
 pub mod referrers;
 pub mod staged;

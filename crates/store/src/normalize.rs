@@ -21,14 +21,14 @@
 //! assert!(!report.changed && report.ambiguous_tags.is_empty());
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::layout::Layout;
-use crate::model::{ImageIndex, media};
+use crate::model::{Descriptor, ImageIndex, media};
 use crate::referrers::{ConvertReport, Graph, Mode, ResponseKey, ScanOptions};
 
 /// What to normalize to.
@@ -143,9 +143,13 @@ impl Layout {
 
         let entries = index.manifests_mut();
         let count = entries.len();
-        let mut kept = Vec::with_capacity(count);
+        let mut kept: Vec<Descriptor> = Vec::with_capacity(count);
+        // Entries compared only with those of the same digest: linear for a large index.json.
+        let mut by_digest: HashMap<Digest, Vec<usize>> = HashMap::new();
         for e in std::mem::take(entries) {
-            if !kept.contains(&e) {
+            let same = by_digest.entry(e.digest().clone()).or_default();
+            if !same.iter().any(|&i| kept[i] == e) {
+                same.push(kept.len());
                 kept.push(e);
             }
         }
@@ -254,7 +258,6 @@ impl Planned {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Descriptor;
 
     fn layout_with(index_json: &str) -> (tempfile::TempDir, Layout) {
         let dir = tempfile::tempdir().unwrap();

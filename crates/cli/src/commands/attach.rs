@@ -4,8 +4,8 @@ use anyhow::Result;
 use ocistow_store::artifact::{self, PushRequest};
 
 use crate::context::{
-    AnnotationFile, Context, RecordArgs, check_media_type, file_specs, merge_annotations,
-    referrer_descriptor, resolve, source_date_epoch,
+    AnnotationFile, Context, RecordArgs, check_media_type, file_specs, merge_annotations, resolve,
+    source_date_epoch,
 };
 use crate::exit::Outcome;
 use crate::output::{Output, pushed_json, verbose_layers};
@@ -55,27 +55,22 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         subject: Some(subject.clone()),
         created: source_date_epoch()?,
     };
-    let pushed = artifact::push(&layout, &req, &progress::bar)?;
+    let options = Context::attach_options(&args.record);
+    let attached = artifact::attach(&layout, &req, &options, &progress::bar)?;
     if ctx.verbose {
-        verbose_layers("Uploaded", &pushed.manifest);
+        verbose_layers("Uploaded", &layout.read_blob(attached.descriptor.digest())?);
     }
-    let referrer = referrer_descriptor(&pushed.descriptor);
-    let (mode, why) = ctx.record(
-        pushed.staged,
-        None,
-        &referrer,
-        subject.digest(),
-        &args.record,
-    )?;
+    let referrer = &attached.descriptor;
     eprintln!(
-        "Attached to {}@{} (recorded as {} referrer, from {why})",
+        "Attached to {}@{} (recorded as {} referrer, from {})",
         r.dir.display(),
         subject.digest(),
-        mode.as_str()
+        attached.mode.as_str(),
+        ctx.record_why(&args.record)
     );
     if ctx.json() {
         let dir = r.dir.display().to_string();
-        out.json(&pushed_json(&dir, &referrer, &[]))?;
+        out.json(&pushed_json(&dir, referrer, &[]))?;
     } else {
         out.line(referrer.digest())?;
     }

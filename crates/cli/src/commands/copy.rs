@@ -275,12 +275,10 @@ fn layout_to_layout(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outc
         &src,
         &plan,
         &dst,
-        &CopyOptions {
-            tags: tags.clone(),
-            mode,
-            response_key: key,
-            hard_links: true,
-        },
+        &CopyOptions::new(mode)
+            .tags(tags.clone())
+            .response_key(key)
+            .hard_links(true),
         &progress::bar,
     )?;
     if ctx.json() {

@@ -41,7 +41,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let platform = args.platform.as_deref();
     let r = ctx.reference(&args.reference)?;
     let layout = ctx.open(&r)?;
-    let graph = layout.scan_referrers(ScanOptions { deep: args.deep })?;
+    let graph = layout.scan_referrers(ScanOptions::default().deep(args.deep))?;
     let root = match (resolve(&layout, &r, platform), &r.target) {
         (Ok(d), _) => d,
         // A subject whose blob is absent still has an answer: describe it from what its

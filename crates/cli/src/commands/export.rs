@@ -74,13 +74,12 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
             }
         }
     }
-    let options = ExportOptions {
-        referrers: args.referrers,
-        compression,
-        docker_manifest: args.docker_manifest,
-        docker_name: first_dir.as_deref().map(docker_name),
-        mtime,
-    };
+    let options = ExportOptions::default()
+        .referrers(args.referrers)
+        .compression(compression)
+        .docker_manifest(args.docker_manifest)
+        .docker_name(first_dir.as_deref().map(docker_name))
+        .mtime(mtime);
     let report = if to_stdout {
         if std::io::stdout().is_terminal() {
             return Err(usage(

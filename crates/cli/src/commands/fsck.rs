@@ -30,12 +30,10 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
-    let options = FsckOptions {
-        repair: args.repair,
-        remove_missing: args.remove_missing,
-        record_unlisted: args.record_unlisted,
-        threads: None,
-    };
+    let options = FsckOptions::default()
+        .repair(args.repair)
+        .remove_missing(args.remove_missing)
+        .record_unlisted(args.record_unlisted);
     let layout = ctx.open_dir(&ctx.dir(args.dir.as_deref())?)?;
     // Sizing the bar costs a directory walk: only pay it when a bar can be drawn.
     let total = if std::io::stderr().is_terminal() {

@@ -29,11 +29,10 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
-    let options = GcOptions {
-        dry_run: args.dry_run,
-        keep_orphan_referrers: args.keep_orphan_referrers,
-        grace: args.grace,
-    };
+    let options = GcOptions::default()
+        .dry_run(args.dry_run)
+        .keep_orphan_referrers(args.keep_orphan_referrers)
+        .grace(args.grace);
     let layout = ctx.open_dir(&ctx.dir(args.dir.as_deref())?)?;
     let report = layout.gc(&options)?;
     if ctx.json() {

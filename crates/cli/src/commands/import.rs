@@ -52,11 +52,10 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let report = transfer::import(
         &mut reader,
         &dir,
-        &ImportOptions {
-            force: args.force,
-            name: name.clone(),
-            skip_unreferenced: args.skip_unreferenced,
-        },
+        &ImportOptions::default()
+            .force(args.force)
+            .name(name.clone())
+            .skip_unreferenced(args.skip_unreferenced),
         bar.as_ref(),
     )?;
     drop(bar);

@@ -165,7 +165,7 @@ fn delete(ctx: &Context, reference: &str, with_referrers: bool) -> Result<Outcom
     let r = ctx.reference(reference)?;
     let layout = ctx.open(&r)?;
     let desc = resolve(&layout, &r, None)?;
-    let graph = layout.scan_referrers(ScanOptions { deep: false })?;
+    let graph = layout.scan_referrers(ScanOptions::default())?;
     let mut doomed = BTreeSet::from([desc.digest().clone()]);
     let direct: Vec<Digest> = graph
         .referrers_of(desc.digest())

@@ -35,7 +35,12 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     }
     let report = layout.normalize(&options)?;
     if ctx.json() {
-        out.json(&json!({"report": &report, "diff": diff(&report)}))?;
+        // The report's fields, then the diff (empty when nothing changes).
+        let mut shown = serde_json::to_value(&report)?;
+        if let Some(m) = shown.as_object_mut() {
+            m.insert("diff".into(), json!(diff(&report)));
+        }
+        out.json(&shown)?;
     } else {
         if report.dry_run {
             out.raw().write_all(diff(&report).as_bytes())?;

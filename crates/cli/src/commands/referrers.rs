@@ -111,7 +111,7 @@ fn convert(
 fn status(ctx: &Context, out: &mut Output, dir: Option<&Path>) -> Result<Outcome> {
     use Convention as C;
     let layout = ctx.open_dir(&ctx.dir(dir)?)?;
-    let graph = layout.scan_referrers(ScanOptions { deep: true })?;
+    let graph = layout.scan_referrers(ScanOptions::default().deep(true))?;
     let conventions = [
         C::Plain,
         C::FallbackTag,

@@ -5,6 +5,7 @@
 //! `org.opencontainers.image.title`, annotations sorted by key (as Go marshals maps), and
 //! `org.opencontainers.image.created` unless the caller set it.
 
+mod attach;
 mod confined;
 mod pull;
 mod push;
@@ -14,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::layout::{NoProgress, Progress};
 
+pub use attach::{AttachOptions, attach};
 pub use pull::{PullOptions, Pulled, pull, pull_with, safe_relative_path};
 pub use push::{PushRequest, Pushed, push};
 

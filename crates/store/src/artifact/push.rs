@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::{FileSpec, ProgressFactory, format_rfc3339, now};
+use crate::builder::ImageManifestBuilder;
 use crate::digest::{Algorithm, Digest, HashingWriter};
 use crate::error::{Error, IoContext, Result, Subject};
 use crate::layout::{Expected, Layout, open_buffered};
@@ -146,24 +147,17 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
         .entry(annotations::CREATED.into())
         .or_insert_with(|| format_rfc3339(req.created.unwrap_or_else(now)));
 
-    let mut m = Map::new();
-    m.insert("schemaVersion".into(), Value::from(2));
-    m.insert("mediaType".into(), Value::from(media::IMAGE_MANIFEST));
+    let mut manifest = ImageManifestBuilder::new(config.clone())
+        .layers(layers)
+        .annotations(annotations.clone());
     if let Some(t) = &artifact_type {
-        m.insert("artifactType".into(), Value::from(t.as_str()));
+        manifest = manifest.artifact_type(t.as_str());
     }
-    m.insert("config".into(), to_value(&config));
-    m.insert(
-        "layers".into(),
-        Value::Array(layers.iter().map(to_value).collect()),
-    );
     if let Some(s) = &req.subject {
-        m.insert("subject".into(), to_value(&s.plain()));
+        manifest = manifest.subject(s.plain());
     }
-    m.insert("annotations".into(), string_map(&annotations));
-    let bytes = serde_json::to_vec(&Value::Object(m))
-        .map_err(|e| Error::InvalidInput(format!("cannot encode manifest: {e}")))?;
-    let stored = layout.put_manifest(&bytes, Some(media::IMAGE_MANIFEST), false)?;
+    let built = manifest.build();
+    let stored = built.store(layout)?;
 
     let mut entry = Descriptor::new(
         media::IMAGE_MANIFEST,
@@ -181,13 +175,9 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
     );
     Ok(Pushed {
         descriptor: entry,
-        manifest: bytes,
+        manifest: built.into_bytes(),
         staged,
     })
-}
-
-fn to_value(d: &Descriptor) -> Value {
-    Value::Object(d.fields().clone())
 }
 
 fn string_map(m: &BTreeMap<String, String>) -> Value {

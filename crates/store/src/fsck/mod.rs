@@ -29,6 +29,7 @@ use crate::walk::{Content, Visitor, Walker};
 
 /// What [`Layout::fsck`] should do besides checking.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct FsckOptions {
     /// Rebuild referrer records (in the mode the layout uses, else annotation).
     pub repair: bool,
@@ -246,6 +247,7 @@ kind_message_serialize!(Note, "Note");
 
 /// What fsck found (after repair, when asked) and what it repaired.
 #[derive(Debug, Clone, Default, serde::Serialize)]
+#[non_exhaustive]
 pub struct FsckReport {
     /// Blob files hashed.
     pub blobs_checked: usize,
@@ -703,3 +705,10 @@ impl Check<'_> {
         }
     }
 }
+
+setters!(FsckOptions {
+    repair: bool,
+    remove_missing: bool,
+    record_unlisted: bool,
+    threads: Option<NonZeroUsize>,
+});

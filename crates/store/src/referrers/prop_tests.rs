@@ -746,7 +746,7 @@ fn run_graph_case(spec: &Spec) {
         .collect();
 
     // Every referrer was recorded somewhere reachable from index.json: a plain scan sees them all.
-    let graph = layout.scan_referrers(ScanOptions { deep: false }).unwrap();
+    let graph = layout.scan_referrers(ScanOptions::default()).unwrap();
     check_graph(
         "after record_referrer",
         &b,
@@ -835,7 +835,7 @@ fn run_graph_case(spec: &Spec) {
             }
         }
 
-        let graph = layout.scan_referrers(ScanOptions { deep: false }).unwrap();
+        let graph = layout.scan_referrers(ScanOptions::default()).unwrap();
         check_graph(&ctx, &b, &graph, &partial, &initial_issues);
         check_target_records(&ctx, &b, c);
         check_convert_flags(&ctx, &b, &flags);
@@ -873,8 +873,10 @@ fn run_graph_case(spec: &Spec) {
 
     // A deep scan also reads every blob (old records included) and finds the same graph:
     // everything is reachable from index.json, so nothing is `only-deep-scan`.
-    let shallow = layout.scan_referrers(ScanOptions { deep: false }).unwrap();
-    let deep = layout.scan_referrers(ScanOptions { deep: true }).unwrap();
+    let shallow = layout.scan_referrers(ScanOptions::default()).unwrap();
+    let deep = layout
+        .scan_referrers(ScanOptions::default().deep(true))
+        .unwrap();
     assert_eq!(edges(&deep), b.expected, "deep scan graph differs");
     assert_eq!(deep.issues(), shallow.issues(), "deep scan issues differ");
 }

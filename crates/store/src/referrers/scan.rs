@@ -22,6 +22,7 @@ use crate::walk::{
 
 /// What to scan.
 #[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
 pub struct ScanOptions {
     /// Also read every blob under `blobs/`, so referrers reachable from nothing are found.
     pub deep: bool,
@@ -608,3 +609,5 @@ fn subject_is_usable(bytes: &[u8]) -> std::result::Result<(), String> {
             .map_err(|e| e.to_string()),
     }
 }
+
+setters!(ScanOptions { deep: bool });

@@ -134,6 +134,7 @@ pub struct AttachOutcome {
 /// JSON style of the CLI (`normalize --format json` prints it whole).
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ConvertReport {
     /// The mode converted to.
     pub mode: Mode,

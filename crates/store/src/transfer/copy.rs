@@ -33,6 +33,7 @@ pub struct CopyPlan {
 
 /// How the destination records what was copied.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CopyOptions {
     /// Tags for the root in the destination; empty for an untagged entry.
     pub tags: Vec<String>,
@@ -57,6 +58,7 @@ impl Default for CopyOptions {
 
 /// What a copy did.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CopyReport {
     /// The root entry written into the destination.
     pub root: Descriptor,
@@ -274,3 +276,21 @@ impl Copier<'_> {
         Ok(true)
     }
 }
+
+impl CopyOptions {
+    /// Records referrers in `mode` (response key `oci`), with no tags and no hard links.
+    pub fn new(mode: Mode) -> Self {
+        CopyOptions {
+            tags: Vec::new(),
+            mode,
+            response_key: ResponseKey::default(),
+            hard_links: false,
+        }
+    }
+}
+
+setters!(CopyOptions {
+    tags: Vec<String>,
+    response_key: ResponseKey,
+    hard_links: bool,
+});

@@ -107,6 +107,7 @@ impl ExportRoot {
 
 /// What to put in the tarball besides the roots.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ExportOptions {
     /// Also export the referrers of every exported node, recursively, with their records.
     pub referrers: bool,
@@ -123,6 +124,7 @@ pub struct ExportOptions {
 
 /// What an export wrote.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ExportReport {
     /// `index.json` entries (roots and referrer records).
     pub entries: usize,
@@ -531,6 +533,14 @@ fn stream_blob(
         .map_err(|e| output.stream_error(e))?;
     Ok(())
 }
+
+setters!(ExportOptions {
+    referrers: bool,
+    compression: Compression,
+    docker_manifest: bool,
+    docker_name: Option<String>,
+    mtime: u64,
+});
 
 #[cfg(test)]
 mod tests {

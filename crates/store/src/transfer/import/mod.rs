@@ -63,6 +63,7 @@ const MAX_SMALL_FILE: u64 = 1 << 20;
 
 /// How an import treats the destination.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ImportOptions {
     /// Let tags from the archive replace tags in the destination that name another digest.
     pub force: bool,
@@ -85,6 +86,7 @@ pub enum ArchiveFormat {
 
 /// What an import did.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ImportReport {
     /// What the archive was.
     pub format: ArchiveFormat,
@@ -334,3 +336,9 @@ fn validate_members(
         "neither an OCI layout (oci-layout, index.json) nor a docker save archive (manifest.json); nothing was imported",
     ))
 }
+
+setters!(ImportOptions {
+    force: bool,
+    name: String,
+    skip_unreferenced: bool,
+});

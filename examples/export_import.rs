@@ -1,0 +1,57 @@
+//! Carry a tag and its referrers across an air gap: export them from one layout as a tarball
+//! (itself a layout), then import the tarball into another layout, as `ocistow export -r` and
+//! `ocistow import` do.
+//!
+//! ```sh
+//! cargo run --example export_import -- testdata/fixtures/oras-referrers/layout v1 /tmp/v1.tar /tmp/mirror
+//! ```
+
+use std::error::Error;
+use std::fs::File;
+use std::path::PathBuf;
+
+use ocistow_store::layout::NoProgress;
+use ocistow_store::transfer::export::{ExportOptions, ExportRoot, export_to_path};
+use ocistow_store::transfer::import::{ImportOptions, import};
+use ocistow_store::{Layout, Target, artifact};
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    let [source, tag, tarball, destination] = args.as_slice() else {
+        return Err("usage: export_import SOURCE_LAYOUT TAG TARBALL DESTINATION_LAYOUT".into());
+    };
+    let tag = tag.to_string_lossy().into_owned();
+    let layout = Layout::open(source)?;
+    let root = layout.resolve(&Target::Tag(tag.clone()))?;
+
+    let options = ExportOptions::default().referrers(true);
+    let exported = export_to_path(
+        &[ExportRoot::tagged(&layout, &root, &tag)],
+        &options,
+        tarball,
+        &artifact::no_progress,
+    )?;
+    println!(
+        "exported {tag} ({}) with {} referrers: {} blobs, {} bytes",
+        root.digest(),
+        exported.referrers,
+        exported.blobs,
+        exported.bytes
+    );
+
+    let options = ImportOptions::default().name(tarball.display().to_string());
+    let imported = import(
+        &mut File::open(tarball)?,
+        destination,
+        &options,
+        &NoProgress,
+    )?;
+    println!(
+        "imported into {}: {} blobs added, tags {:?}, {} referrers",
+        destination.display(),
+        imported.blobs_added,
+        imported.tags,
+        imported.referrers
+    );
+    Ok(())
+}
