@@ -35,25 +35,29 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::builder::Built;
-use crate::error::{Error, Result};
+use crate::error::{Error, ManifestKind, Result, Subject};
+use crate::model::ModelError;
 use crate::model::{Descriptor, ImageIndex, ImageManifest, media};
+
+/// The error for a value that is not the `kind` it should be; `what` names the input.
+fn invalid(what: &str, kind: &str, reason: &impl ToString) -> Error {
+    Error::InvalidManifest {
+        what: Subject::Input {
+            name: what.to_string(),
+        },
+        kind: ManifestKind::MediaType(kind.to_string()),
+        reason: reason.to_string(),
+    }
+}
 
 /// Deserializes `value` as an `oci_spec` type; `what` names the input in the error.
 fn into_spec<T: DeserializeOwned>(value: Value, what: &str, kind: &str) -> Result<T> {
-    serde_json::from_value(value).map_err(|e| Error::InvalidManifest {
-        what: what.to_string(),
-        kind: format!("oci-spec {kind}"),
-        reason: e.to_string(),
-    })
+    serde_json::from_value(value).map_err(|e| invalid(what, &format!("oci-spec {kind}"), &e))
 }
 
 /// Serializes an `oci_spec` value with every `annotations` map sorted by key.
 fn from_spec<T: Serialize>(value: &T, what: &str, kind: &str) -> Result<Value> {
-    let mut v = serde_json::to_value(value).map_err(|e| Error::InvalidManifest {
-        what: what.to_string(),
-        kind: kind.to_string(),
-        reason: e.to_string(),
-    })?;
+    let mut v = serde_json::to_value(value).map_err(|e| invalid(what, kind, &e))?;
     sort_annotations(&mut v);
     Ok(v)
 }
@@ -99,11 +103,7 @@ impl TryFrom<&spec::Descriptor> for Descriptor {
     fn try_from(d: &spec::Descriptor) -> Result<Self> {
         let what = format!("oci-spec descriptor {}", d.digest());
         let v = from_spec(d, &what, "descriptor")?;
-        Descriptor::from_value(v).map_err(|reason| Error::InvalidManifest {
-            what,
-            kind: "descriptor".into(),
-            reason,
-        })
+        Descriptor::from_value(v).map_err(|reason| invalid(&what, "descriptor", &reason))
     }
 }
 
@@ -121,11 +121,8 @@ impl TryFrom<&spec::ImageIndex> for ImageIndex {
     fn try_from(index: &spec::ImageIndex) -> Result<Self> {
         let v = from_spec(index, "oci-spec image index", "image index")?;
         let bytes = serde_json::to_vec(&v).unwrap_or_default();
-        ImageIndex::parse(&bytes).map_err(|reason| Error::InvalidManifest {
-            what: "oci-spec image index".into(),
-            kind: media::IMAGE_INDEX.into(),
-            reason,
-        })
+        ImageIndex::parse(&bytes)
+            .map_err(|reason| invalid("oci-spec image index", media::IMAGE_INDEX, &reason))
     }
 }
 
@@ -188,15 +185,11 @@ impl TryFrom<&Built> for spec::ImageIndex {
 fn built_from<T: Serialize, U>(
     value: &T,
     media_type: &'static str,
-    check: fn(&[u8]) -> std::result::Result<U, String>,
+    check: fn(&[u8]) -> std::result::Result<U, ModelError>,
 ) -> Result<Built> {
     let what = format!("oci-spec {media_type}");
     let built = Built::from_fields(object(from_spec(value, &what, media_type)?), media_type);
-    check(built.bytes()).map_err(|reason| Error::InvalidManifest {
-        what,
-        kind: media_type.into(),
-        reason,
-    })?;
+    check(built.bytes()).map_err(|reason| invalid(&what, media_type, &reason))?;
     Ok(built)
 }
 
