@@ -22,10 +22,11 @@ mod common;
 mod registry;
 
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 // The registry helper asks its parent module for the rule on missing tools.
+use common::process;
 use common::tool_on_path as have_tool;
 use common::{big_blob_layout, env_number, exit_of, median, remove_path, sync};
 use ocistow_registry::RegistryRef;
@@ -92,12 +93,15 @@ fn measure(work: &Path, size: u64, runs: usize, concurrency: usize) -> Result<()
         drop(reg);
 
         let reg = start()?;
-        let (t, rss) = skopeo(&[
-            "copy".into(),
-            "--dest-tls-verify=false".into(),
-            format!("oci:{}:big", layout_dir.display()),
-            reg_ref(&reg, "skopeo:big"),
-        ])?;
+        let (t, rss) = skopeo(
+            work,
+            &[
+                "copy".into(),
+                "--dest-tls-verify=false".into(),
+                format!("oci:{}:big", layout_dir.display()),
+                reg_ref(&reg, "skopeo:big"),
+            ],
+        )?;
         push_skopeo.push(t);
         rss_skopeo_push = rss_skopeo_push.max(rss);
 
@@ -108,12 +112,15 @@ fn measure(work: &Path, size: u64, runs: usize, concurrency: usize) -> Result<()
         rss_pull = rss_pull.max(self_peak_rss_kib());
         remove_path(&ours)?;
         let theirs = work.join(format!("pulled-skopeo-{round}"));
-        let (t, rss) = skopeo(&[
-            "copy".into(),
-            "--src-tls-verify=false".into(),
-            reg_ref(&reg, "skopeo:big"),
-            format!("oci:{}:big", theirs.display()),
-        ])?;
+        let (t, rss) = skopeo(
+            work,
+            &[
+                "copy".into(),
+                "--src-tls-verify=false".into(),
+                reg_ref(&reg, "skopeo:big"),
+                format!("oci:{}:big", theirs.display()),
+            ],
+        )?;
         pull_skopeo.push(t);
         rss_skopeo_pull = rss_skopeo_pull.max(rss);
         remove_path(&theirs)?;
@@ -190,36 +197,15 @@ fn timed(f: impl FnOnce() -> Result<(), String>) -> Result<Duration, String> {
     Ok(start.elapsed())
 }
 
-/// Runs skopeo, returning its wall time and its own peak RSS in KiB (from `wait4`).
-fn skopeo(args: &[String]) -> Result<(Duration, u64), String> {
+/// Runs skopeo, returning its wall time and its own peak RSS in KiB (the one measuring helper,
+/// benches/common/process.rs; its stderr lands in `work`).
+fn skopeo(work: &Path, args: &[String]) -> Result<(Duration, u64), String> {
     sync();
-    let start = Instant::now();
-    let child = Command::new("skopeo")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("skopeo: {e}"))?;
-    let pid = libc::pid_t::try_from(child.id()).map_err(|e| e.to_string())?;
-    let mut status = 0;
-    // SAFETY: wait4 writes only the status and the zeroed rusage it is given, for our own
-    // child, which nothing else waits for (the Child handle is never waited on).
-    #[allow(unsafe_code)]
-    let (rc, usage) = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        let rc = libc::wait4(pid, &raw mut status, 0, &raw mut usage);
-        (rc, usage)
-    };
-    let elapsed = start.elapsed();
-    if rc != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr {
-            let _ = std::io::Read::read_to_string(&mut e, &mut err);
-        }
-        return Err(format!("skopeo {args:?} failed: {}", err.trim()));
-    }
-    Ok((elapsed, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
+    let (run, _) = process::measure(
+        Command::new("skopeo").args(args),
+        &work.join("skopeo.stderr"),
+    )?;
+    Ok((run.wall, run.max_rss_kib))
 }
 
 /// This process's peak resident set so far, in KiB.
