@@ -445,7 +445,8 @@ impl Subject {
 }
 
 impl Error {
-    pub(crate) fn not_found(what: Subject) -> Self {
+    /// "Not found" for `what`, with no hint.
+    pub fn not_found(what: Subject) -> Self {
         Error::NotFound {
             what,
             hint: String::new(),

@@ -28,12 +28,11 @@ impl Layout {
 
     /// Removes the entries carrying `tag`; returns them. The blobs stay (see `gc`).
     pub fn untag(&self, tag: &str) -> Result<Vec<Descriptor>> {
-        let missing = || Error::NotFound {
-            what: Subject::Tag {
+        let missing = || {
+            Error::not_found(Subject::Tag {
                 tag: tag.to_string(),
                 layout: self.root().to_path_buf(),
-            },
-            hint: String::new(),
+            })
         };
         // Checked before locking so a typo changes nothing on disk, not even the lock file.
         if !self

@@ -117,12 +117,11 @@ fn get(
     let (layout, digest) = blob_ref(ctx, reference)?;
     // get verifies, so an algorithm we cannot compute is an error whether or not the file exists.
     digest.known_algorithm()?;
-    let size = layout.blob_size(&digest)?.ok_or_else(|| Error::NotFound {
-        what: Subject::BlobIn {
+    let size = layout.blob_size(&digest)?.ok_or_else(|| {
+        Error::not_found(Subject::BlobIn {
             digest: digest.clone(),
             layout: layout.root().to_path_buf(),
-        },
-        hint: String::new(),
+        })
     })?;
     let bar = progress::bar(&digest.to_string(), size);
     write_verified(out, output, &mut |w| {
@@ -151,12 +150,11 @@ fn get_from_registry(
     let client = ctx.registry_client(&r.registry, registry)?;
     let size = client
         .head_blob(&r.repository, digest)?
-        .ok_or_else(|| Error::NotFound {
-            what: Subject::Reference(
+        .ok_or_else(|| {
+            Error::not_found(Subject::Reference(
                 r.with_target(RegistryTarget::Digest(digest.clone()))
                     .to_string(),
-            ),
-            hint: String::new(),
+            ))
         })?
         .ok_or_else(|| {
             Error::InvalidInput(format!("{r}: the registry does not tell the blob's size"))

@@ -37,11 +37,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         let f = match File::open(input) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(Error::NotFound {
-                    what: Subject::Path(input.into()),
-                    hint: String::new(),
-                }
-                .into());
+                return Err(Error::not_found(Subject::Path(input.into())).into());
             }
             Err(e) => return Err(anyhow!(e).context(input.to_string())),
         };
