@@ -69,10 +69,7 @@ fn run() -> Result<(), String> {
 
 fn measure(work: &Path, size: u64, runs: usize, concurrency: usize) -> Result<(), String> {
     let (layout_dir, layout, root) = big_blob_layout(work, size, 1)?;
-    let options = CopyOptions {
-        concurrency,
-        ..Default::default()
-    };
+    let options = CopyOptions::default().concurrency(concurrency);
     println!(
         "registry benchmark: {} MiB blob, {runs} rounds, ocistow concurrency {concurrency}; \
          peak RSS of this process before the first copy: {} MiB",
@@ -157,10 +154,7 @@ fn reg_ref(reg: &Registry, rest: &str) -> String {
 }
 
 fn client(reg: &Registry) -> Result<Client, String> {
-    let options = ClientOptions {
-        plain_http: true,
-        ..Default::default()
-    };
+    let options = ClientOptions::default().plain_http(true);
     Client::new(&reg.host(), &options).map_err(|e| e.to_string())
 }
 
@@ -181,10 +175,7 @@ fn pull_once(reg: &Registry, dir: &Path, options: &CopyOptions) -> Result<(), St
     let c = client(reg)?;
     let layout = Layout::init(dir).map_err(|e| e.to_string())?;
     let from = RegistryRef::parse(&reg_ref(reg, "skopeo:big")).map_err(|e| e.to_string())?;
-    let into = PullInto {
-        tags: vec!["big".into()],
-        ..Default::default()
-    };
+    let into = PullInto::default().tags(vec!["big".into()]);
     copy::pull(&c, &from, &layout, options, &into, &artifact::no_progress)
         .map(drop)
         .map_err(|e| e.to_string())

@@ -129,14 +129,8 @@ fn blob_pull(work: &Path, size: u64, runs: usize) -> Result<(), String> {
         .clone();
 
     let reg = Registry::start().ok_or("docker-registry did not start")?;
-    let client = Client::new(
-        &reg.host(),
-        &ClientOptions {
-            plain_http: true,
-            ..Default::default()
-        },
-    )
-    .map_err(|e| err(&e))?;
+    let client = Client::new(&reg.host(), &ClientOptions::default().plain_http(true))
+        .map_err(|e| err(&e))?;
     let dest = RegistryRef::parse(&reg.reference("bench:big")).map_err(|e| err(&e))?;
     copy::push(
         &layout,

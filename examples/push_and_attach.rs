@@ -33,15 +33,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     // push: the blobs are written under a pin, then listed with the tag in one transaction.
     let pushed = artifact::push(
         &layout,
-        &PushRequest {
-            files: vec![FileSpec {
-                path: file,
-                media_type: None,
-            }],
-            artifact_type: Some("application/vnd.example.app".into()),
-            created,
-            ..PushRequest::default()
-        },
+        &PushRequest::new(vec![FileSpec::new(file)])
+            .artifact_type(Some("application/vnd.example.app".into()))
+            .created(created),
         &artifact::no_progress,
     )?;
     let subject = pushed.descriptor.clone();
@@ -49,17 +43,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("pushed {} as v1", subject.digest());
 
     // attach: push and record in one call; the record keeps the manifest's annotations.
-    let request = PushRequest {
-        files: vec![FileSpec {
-            path: sbom,
-            media_type: Some("application/spdx+json".into()),
-        }],
-        artifact_type: Some("application/vnd.example.sbom".into()),
-        annotations: [("org.example.team".to_string(), "build".to_string())].into(),
-        subject: Some(layout.resolve(&Target::Tag("v1".into()))?),
-        created,
-        ..PushRequest::default()
-    };
+    let request = PushRequest::new(vec![
+        FileSpec::new(sbom).media_type(Some("application/spdx+json".into())),
+    ])
+    .artifact_type(Some("application/vnd.example.sbom".into()))
+    .annotations([("org.example.team".to_string(), "build".to_string())].into())
+    .subject(Some(layout.resolve(&Target::Tag("v1".into()))?))
+    .created(created);
     let attached = artifact::attach(
         &layout,
         &request,

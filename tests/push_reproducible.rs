@@ -108,14 +108,7 @@ fn cli_push(layout: &Path, dir: &Path) -> String {
 
 fn library_push(layout: &Path, dir: &Path) -> String {
     let layout = Layout::init(layout).unwrap();
-    let req = PushRequest {
-        files: vec![FileSpec {
-            path: dir.to_path_buf(),
-            media_type: None,
-        }],
-        created: Some(EPOCH),
-        ..Default::default()
-    };
+    let req = PushRequest::new(vec![FileSpec::new(dir)]).created(Some(EPOCH));
     let pushed = artifact::push(&layout, &req, &artifact::no_progress).unwrap();
     pushed.descriptor.digest().to_string()
 }

@@ -17,19 +17,14 @@ use ocistow_store::referrers::{ScanOptions, fallback_tag, looks_like_fallback_ta
 use ocistow_store::{Descriptor, Digest, Layout, Target};
 
 fn client(reg: &Registry, credentials: CredentialSource) -> Client {
-    let options = ClientOptions {
-        plain_http: true,
-        credentials,
-        ..Default::default()
-    };
+    let options = ClientOptions::default()
+        .plain_http(true)
+        .credentials(credentials);
     Client::new(&reg.host(), &options).unwrap()
 }
 
 fn referrers_options() -> CopyOptions {
-    CopyOptions {
-        referrers: true,
-        ..Default::default()
-    }
+    CopyOptions::default().referrers(true)
 }
 
 /// Pushes with every referrer, without progress.
@@ -116,10 +111,7 @@ fn every_fixture_pushed_and_pulled_back_keeps_its_referrers_graph_and_digests() 
         let back = Layout::init(work.path().join(format!("back-{fixture}"))).unwrap();
         for (tag, desc) in root_tags(&src) {
             let from = RegistryRef::parse(&reg.reference(&format!("{fixture}:{tag}"))).unwrap();
-            let into = PullInto {
-                tags: vec![tag.clone()],
-                ..Default::default()
-            };
+            let into = PullInto::default().tags(vec![tag.clone()]);
             copy::pull(
                 &c,
                 &from,
@@ -225,14 +217,10 @@ fn a_push_keeps_a_referrer_someone_else_recorded_in_the_fallback_tag() {
     std::fs::write(&file, "someone else's note\n").unwrap();
     let pushed = artifact::push(
         &other,
-        &PushRequest {
-            files: vec![FileSpec {
-                path: file,
-                media_type: Some("text/plain".into()),
-            }],
-            artifact_type: Some("application/vnd.example.note".into()),
-            ..Default::default()
-        },
+        &PushRequest::new(vec![
+            FileSpec::new(file).media_type(Some("text/plain".into())),
+        ])
+        .artifact_type(Some("application/vnd.example.note".into())),
         &artifact::no_progress,
     )
     .unwrap();
@@ -290,17 +278,11 @@ fn basic_auth_with_docker_config_and_given_credentials_and_a_clear_refusal() {
     push(&client(&reg, CredentialSource::DockerConfig(config))).unwrap();
     assert_eq!(reg.manifest("auth/app", &tag).status, 200);
 
-    let given = Credentials {
-        username: "alice".into(),
-        password: "s3cret".into(),
-    };
+    let given = Credentials::new("alice", "s3cret");
     let report = push(&client(&reg, CredentialSource::Given(given))).unwrap();
     assert_eq!(report.uploaded, 0);
 
-    let wrong = Credentials {
-        username: "alice".into(),
-        password: "wrong".into(),
-    };
+    let wrong = Credentials::new("alice", "wrong");
     let err = push(&client(&reg, CredentialSource::Given(wrong))).unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }), "{err:?}");
     assert!(err.to_string().contains("\"alice\" were refused"), "{err}");
@@ -317,12 +299,10 @@ fn basic_auth_with_docker_config_and_given_credentials_and_a_clear_refusal() {
 fn a_refused_connection_is_a_clear_error_and_the_layout_is_unchanged() {
     let work = tempfile::tempdir().unwrap();
     let port = common::registry::free_port();
-    let options = ClientOptions {
-        plain_http: true,
-        retries: 1,
-        backoff: std::time::Duration::from_millis(10),
-        ..Default::default()
-    };
+    let options = ClientOptions::default()
+        .plain_http(true)
+        .retries(1)
+        .backoff(std::time::Duration::from_millis(10));
     let c = Client::new(&format!("127.0.0.1:{port}"), &options).unwrap();
     let dst = Layout::init(work.path().join("dst")).unwrap();
     let before = common::snapshot(dst.root());
@@ -365,11 +345,9 @@ fn a_sha512_manifest_is_refused_clearly_and_nothing_is_tagged() {
     }))
     .unwrap();
     let digest = Digest::of_bytes(ocistow_store::Algorithm::Sha512, &manifest);
-    let expected = ocistow_store::Expected {
-        digest: Some(digest.clone()),
-        size: Some(manifest.len() as u64),
-        ..Default::default()
-    };
+    let expected = ocistow_store::Expected::default()
+        .digest(Some(digest.clone()))
+        .size(Some(manifest.len() as u64));
     layout.write_blob(&mut &manifest[..], expected).unwrap();
     let desc = Descriptor::new(
         "application/vnd.oci.image.manifest.v1+json",
@@ -446,14 +424,7 @@ struct Misbehaviour {
 
 /// A plain-HTTP client of a misbehaving proxy.
 fn proxy_client(proxy: &Proxy) -> Client {
-    Client::new(
-        &proxy.host(),
-        &ClientOptions {
-            plain_http: true,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    Client::new(&proxy.host(), &ClientOptions::default().plain_http(true)).unwrap()
 }
 
 fn flip_last_byte(mut r: RawResponse) -> Reply {
@@ -543,15 +514,10 @@ fn a_pull_from_a_misbehaving_registry_is_refused_and_the_layout_is_unchanged() {
     push_fixture(&reg, &c, "oras-referrers", "app", work.path());
     for (i, case) in misbehaviours().into_iter().enumerate() {
         let proxy = Proxy::start(reg.port, case.rewrite);
-        let options = ClientOptions {
-            plain_http: true,
-            backoff: std::time::Duration::from_millis(5),
-            credentials: CredentialSource::Given(Credentials {
-                username: "u".into(),
-                password: "p".into(),
-            }),
-            ..Default::default()
-        };
+        let options = ClientOptions::default()
+            .plain_http(true)
+            .backoff(std::time::Duration::from_millis(5))
+            .credentials(CredentialSource::Given(Credentials::new("u", "p")));
         let pc = Client::new(&proxy.host(), &options).unwrap();
         let dst = Layout::init(work.path().join(format!("dst-{i}"))).unwrap();
         let before = common::snapshot(dst.root());
@@ -561,10 +527,7 @@ fn a_pull_from_a_misbehaving_registry_is_refused_and_the_layout_is_unchanged() {
             &from,
             &dst,
             &referrers_options(),
-            &PullInto {
-                tags: vec!["v1".into()],
-                ..Default::default()
-            },
+            &PullInto::default().tags(vec!["v1".into()]),
             &artifact::no_progress,
         )
         .expect_err(case.name);
@@ -641,19 +604,13 @@ fn a_pull_with_one_platform_takes_that_manifest_as_its_root() {
     assert_eq!(resolved.digest(), arm.digest());
     assert_eq!(bytes.bytes, src.read_manifest(&arm).unwrap().0);
     let back = Layout::init(work.path().join("back")).unwrap();
-    let options = CopyOptions {
-        platforms: vec![platform],
-        ..Default::default()
-    };
+    let options = CopyOptions::default().platforms(vec![platform]);
     let report = copy::pull(
         &c,
         &from,
         &back,
         &options,
-        &PullInto {
-            tags: vec!["arm".into()],
-            ..Default::default()
-        },
+        &PullInto::default().tags(vec!["arm".into()]),
         &artifact::no_progress,
     )
     .unwrap();

@@ -47,14 +47,7 @@ fn a_directory_push_reports_progress_over_the_bytes_of_its_files() {
             .push((name.to_string(), total, done.clone()));
         Box::new(Counter(done))
     };
-    let req = PushRequest {
-        files: vec![FileSpec {
-            path: tree.clone(),
-            media_type: None,
-        }],
-        created: Some(0),
-        ..Default::default()
-    };
+    let req = PushRequest::new(vec![FileSpec::new(tree.clone())]).created(Some(0));
     let _uncommitted = artifact::push(&layout, &req, &factory).unwrap();
     let calls = recorded.0.borrow();
     let dir_bar = calls
@@ -74,19 +67,13 @@ fn layer_and_config_annotations_land_on_their_descriptors() {
     let file = tmp.path().join("cake.txt");
     fs::write(&file, "cream\n").unwrap();
     let layout = Layout::init(tmp.path().join("layout")).unwrap();
-    let req = PushRequest {
-        files: vec![FileSpec {
-            path: file.clone(),
-            media_type: None,
-        }],
-        layer_annotations: BTreeMap::from([(
+    let req = PushRequest::new(vec![FileSpec::new(file.clone())])
+        .layer_annotations(BTreeMap::from([(
             file.clone(),
             BTreeMap::from([("fun".to_string(), "more cream".to_string())]),
-        )]),
-        config_annotations: BTreeMap::from([("hello".to_string(), "world".to_string())]),
-        created: Some(0),
-        ..Default::default()
-    };
+        )]))
+        .config_annotations(BTreeMap::from([("hello".to_string(), "world".to_string())]))
+        .created(Some(0));
     let pushed = artifact::push(&layout, &req, &artifact::no_progress).unwrap();
     let m: serde_json::Value = serde_json::from_slice(&pushed.manifest).unwrap();
     assert_eq!(m["layers"][0]["annotations"]["fun"], "more cream");
@@ -96,10 +83,7 @@ fn layer_and_config_annotations_land_on_their_descriptors() {
     );
     assert_eq!(m["config"]["annotations"]["hello"], "world");
 
-    let stray = PushRequest {
-        layer_annotations: BTreeMap::from([(tmp.path().join("nope"), BTreeMap::new())]),
-        ..req
-    };
+    let stray = req.layer_annotations(BTreeMap::from([(tmp.path().join("nope"), BTreeMap::new())]));
     let before = crate::common::snapshot(layout.root());
     let err = artifact::push(&layout, &stray, &artifact::no_progress)
         .err()

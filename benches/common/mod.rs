@@ -56,14 +56,10 @@ pub fn big_blob_layout(
     let layout = ocistow_store::Layout::init(&layout_dir).map_err(|e| err(&e))?;
     let pushed = artifact::push(
         &layout,
-        &PushRequest {
-            files: vec![FileSpec {
-                path: input.clone(),
-                media_type: Some("application/octet-stream".into()),
-            }],
-            artifact_type: Some("application/vnd.example.bench".into()),
-            ..Default::default()
-        },
+        &PushRequest::new(vec![
+            FileSpec::new(input.clone()).media_type(Some("application/octet-stream".into())),
+        ])
+        .artifact_type(Some("application/vnd.example.bench".into())),
         &artifact::no_progress,
     )
     .map_err(|e| err(&e))?;

@@ -73,21 +73,18 @@ impl Context {
     /// else the docker config.
     pub fn registry_client(&self, registry: &str, args: &RegistryArgs) -> Result<Client> {
         let credentials = match &args.username {
-            Some(username) => CredentialSource::Given(Credentials {
-                username: username.clone(),
-                password: read_password_stdin()?,
-            }),
+            Some(username) => {
+                CredentialSource::Given(Credentials::new(username.clone(), read_password_stdin()?))
+            }
             None => match &self.docker_config {
                 Some(path) => CredentialSource::DockerConfig(path.clone()),
                 None => CredentialSource::Anonymous,
             },
         };
-        let options = ClientOptions {
-            credentials,
-            plain_http: args.plain_http,
-            ca_file: args.ca_file.clone(),
-            ..ClientOptions::default()
-        };
+        let options = ClientOptions::default()
+            .credentials(credentials)
+            .plain_http(args.plain_http)
+            .ca_file(args.ca_file.clone());
         Ok(Client::new(registry, &options)?)
     }
 

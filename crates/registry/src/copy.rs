@@ -33,6 +33,7 @@ pub const DEFAULT_CONCURRENCY: usize = 4;
 
 /// What a copy takes along.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CopyOptions {
     /// Carry the referrers of the root and of everything below it, recursively.
     pub referrers: bool,
@@ -52,8 +53,15 @@ impl Default for CopyOptions {
     }
 }
 
+ocistow_store::setters!(CopyOptions {
+    referrers: bool,
+    platforms: Vec<Platform>,
+    concurrency: usize,
+});
+
 /// What a push did.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PushReport {
     /// The root as pushed.
     pub root: Descriptor,
@@ -348,6 +356,7 @@ fn explain_refusal(e: Error, client: &Client, desc: &Descriptor, bytes: &[u8]) -
 
 /// What a pull did.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PullReport {
     /// The root entry written into the layout.
     pub root: Descriptor,
@@ -365,6 +374,7 @@ pub struct PullReport {
 
 /// How a pull records what it brought.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct PullInto {
     /// Tags for the root in the layout; empty for an untagged entry.
     pub tags: Vec<String>,
@@ -373,6 +383,12 @@ pub struct PullInto {
     /// The response key; `None`: the one the layout uses, else `oci`.
     pub response_key: Option<ResponseKey>,
 }
+
+ocistow_store::setters!(PullInto {
+    tags: Vec<String>,
+    mode: Option<Mode>,
+    response_key: Option<ResponseKey>,
+});
 
 /// The registry graph from a root, read and verified before anything is written.
 struct Graph {
@@ -486,11 +502,9 @@ fn store(
         client.fetch_blob(&src.repository, desc, layout, p)
     })?;
     for m in &graph.manifests {
-        let expected = Expected {
-            digest: Some(m.digest.clone()),
-            size: Some(m.bytes.len() as u64),
-            ..Default::default()
-        };
+        let expected = Expected::default()
+            .digest(Some(m.digest.clone()))
+            .size(Some(m.bytes.len() as u64));
         layout.write_blob(&mut &m.bytes[..], expected)?;
     }
     staged.commit_batch(

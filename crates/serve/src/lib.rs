@@ -48,6 +48,7 @@ pub const DEFAULT_MAX_BLOB_SIZE: u64 = 64 << 30;
 
 /// What to serve and how.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// The directory whose layouts are served.
     pub root: PathBuf,
@@ -79,6 +80,15 @@ impl Options {
         }
     }
 }
+
+ocistow_store::setters!(Options {
+    name: Option<String>,
+    read_only: bool,
+    allow_delete: bool,
+    log_level: LogLevel,
+    upload_timeout: Duration,
+    max_blob_size: u64,
+});
 
 /// A bound server: repositories discovered, socket listening, not answering yet.
 pub struct Server {

@@ -95,11 +95,9 @@ pub(crate) async fn start(state: Arc<State>, name: &str, req: Request) -> ApiRes
     } else if let Some(digest) = req.query.get("digest") {
         let digest = parse_digest(digest)?;
         let limit = content_length(&req).unwrap_or(state.options.max_blob_size);
-        let expected = Expected {
-            digest: Some(digest.clone()),
-            size: content_length(&req),
-            ..Default::default()
-        };
+        let expected = Expected::default()
+            .digest(Some(digest.clone()))
+            .size(content_length(&req));
         let s = state.clone();
         let d = digest.clone();
         with_reader(req.body, limit.min(state.options.max_blob_size), move |r| {
@@ -167,11 +165,9 @@ async fn mount_from(
             .layout()
             .write_blob(
                 &mut file,
-                Expected {
-                    digest: Some(digest.clone()),
-                    size: Some(size),
-                    ..Default::default()
-                },
+                Expected::default()
+                    .digest(Some(digest.clone()))
+                    .size(Some(size)),
             )
             .map_err(|e| fail(&e))?;
         Ok(true)
@@ -257,13 +253,11 @@ async fn append(
     let left = state.options.max_blob_size.saturating_sub(offset);
     let s = state.clone();
     let (writer, written) = with_reader(req.body, left, move |r| {
-        let limit = Expected {
-            size: Some(left),
-            input: Some(Subject::Input {
+        let limit = Expected::default()
+            .size(Some(left))
+            .input(Some(Subject::Input {
                 name: "upload chunk".into(),
-            }),
-            ..Expected::default()
-        };
+            }));
         let n = writer
             .fill_from(r, &limit, &NoProgress)
             .map_err(|e| s.store_error(&e, "upload chunk"))?;
@@ -321,11 +315,7 @@ pub(crate) async fn finish(
     blocking(move || {
         let staged = layout.stage().map_err(|e| s.store_error(&e, d.as_str()))?;
         writer
-            .commit(&Expected {
-                digest: Some(d.clone()),
-                size: None,
-                ..Default::default()
-            })
+            .commit(&Expected::default().digest(Some(d.clone())).size(None))
             .map_err(|e| s.store_error(&e, d.as_str()))?;
         drop(staged);
         Ok::<_, ApiError>(())

@@ -46,6 +46,7 @@ pub struct GcOptions {
 
 /// A blob gc removed (or would remove).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct RemovedBlob {
     /// The blob.
     pub digest: Digest,
@@ -55,6 +56,7 @@ pub struct RemovedBlob {
 
 /// A work file gc removed (or would remove), relative to the layout root.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
 pub struct RemovedFile {
     /// The file, relative to the layout root.
     pub path: String,

@@ -15,11 +15,8 @@
 //! # std::fs::write(&file, "hello\n").unwrap();
 //! use ocistow_store::{Layout, artifact::{self, FileSpec, PushRequest}, reference::Target};
 //! let layout = Layout::init(dir.path().join("layout")).unwrap();
-//! let req = PushRequest {
-//!     files: vec![FileSpec { path: file, media_type: Some("text/plain".into()) }],
-//!     artifact_type: Some("application/vnd.example".into()),
-//!     ..Default::default()
-//! };
+//! let req = PushRequest::new(vec![FileSpec::new(file).media_type(Some("text/plain".into()))])
+//!     .artifact_type(Some("application/vnd.example".into()));
 //! let pushed = artifact::push(&layout, &req, &artifact::no_progress).unwrap();
 //! pushed.staged.commit(&pushed.descriptor, &["v1".to_string()]).unwrap();
 //! assert_eq!(layout.resolve(&Target::Tag("v1".into())).unwrap().digest(), pushed.descriptor.digest());

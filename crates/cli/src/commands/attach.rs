@@ -45,16 +45,13 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let annotations = merge_annotations(from_file.manifest, &args.annotations)?;
     let layout = ctx.open_for_attach(&r.dir)?;
     let subject = resolve(&layout, &r, args.platform.as_deref())?;
-    let req = PushRequest {
-        files,
-        artifact_type: Some(args.artifact_type.clone()),
-        annotations,
-        layer_annotations: from_file.files,
-        config: None,
-        config_annotations: from_file.config,
-        subject: Some(subject.clone()),
-        created: source_date_epoch()?,
-    };
+    let req = PushRequest::new(files)
+        .artifact_type(Some(args.artifact_type.clone()))
+        .annotations(annotations)
+        .layer_annotations(from_file.files)
+        .config_annotations(from_file.config)
+        .subject(Some(subject.clone()))
+        .created(source_date_epoch()?);
     let options = Context::attach_options(&args.record);
     let attached = artifact::attach(&layout, &req, &options, &progress::bar)?;
     if ctx.verbose {

@@ -212,17 +212,16 @@ fn put(
     size: Option<u64>,
 ) -> Result<Outcome> {
     let layout = ctx.open_dir(&ctx.dir(Some(Path::new(dir)))?)?;
-    let expected = Expected {
-        digest: digest.map(Digest::parse).transpose()?,
-        size,
-        input: Some(if file == "-" {
+    let expected = Expected::default()
+        .digest(digest.map(Digest::parse).transpose()?)
+        .size(size)
+        .input(Some(if file == "-" {
             Subject::Input {
                 name: "stdin".into(),
             }
         } else {
             Subject::Path(file.into())
-        }),
-    };
+        }));
     let (digest, size) = if file == "-" {
         layout
             .write_blob(&mut io::stdin().lock(), expected)

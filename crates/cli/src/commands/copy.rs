@@ -54,11 +54,10 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         .iter()
         .map(|p| parse_platform(p))
         .collect::<Result<Vec<_>>>()?;
-    let options = registry::copy::CopyOptions {
-        referrers: args.referrers,
-        platforms,
-        concurrency: args.concurrency,
-    };
+    let options = registry::copy::CopyOptions::default()
+        .referrers(args.referrers)
+        .platforms(platforms)
+        .concurrency(args.concurrency);
     match (
         is_registry_ref(&args.source),
         is_registry_ref(&args.destination),
@@ -179,11 +178,10 @@ fn registry_to_layout(
     let dir_existed = dst_ref.dir.exists();
     let dst = ctx.init_dir(&dst_ref.dir)?;
     let (mode, key, why) = ctx.write_mode(&dst, &args.record)?;
-    let into = registry::copy::PullInto {
-        tags: tags.clone(),
-        mode: Some(mode),
-        response_key: Some(key),
-    };
+    let into = registry::copy::PullInto::default()
+        .tags(tags.clone())
+        .mode(Some(mode))
+        .response_key(Some(key));
     let result = registry::copy::pull_planned(&client, &plan, &dst, options, &into, &progress::bar);
     if result.is_err() && !dir_existed {
         // The directory this command created would be left as an empty layout: a refused pull

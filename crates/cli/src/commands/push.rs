@@ -54,16 +54,13 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         Some(path) => AnnotationFile::read(path, &files)?,
         None => AnnotationFile::default(),
     };
-    let req = PushRequest {
-        files,
-        artifact_type: args.artifact_type.clone(),
-        annotations: merge_annotations(from_file.manifest, &args.annotations)?,
-        layer_annotations: from_file.files,
-        config: args.config.as_deref().map(file_spec).transpose()?,
-        config_annotations: from_file.config,
-        subject: None,
-        created: source_date_epoch()?,
-    };
+    let req = PushRequest::new(files)
+        .artifact_type(args.artifact_type.clone())
+        .annotations(merge_annotations(from_file.manifest, &args.annotations)?)
+        .layer_annotations(from_file.files)
+        .config(args.config.as_deref().map(file_spec).transpose()?)
+        .config_annotations(from_file.config)
+        .created(source_date_epoch()?);
     if let Some(s) = &args.subject {
         let sr = ctx.reference(s)?;
         if sr.dir != r.dir && !ctx.has_layout_option() {
@@ -80,10 +77,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
             Some(s) => Some(resolve(&layout, &ctx.reference(s)?, None)?),
             None => None,
         };
-        let req = PushRequest {
-            subject: subject.clone(),
-            ..req
-        };
+        let req = req.subject(subject.clone());
         let pushed = artifact::push(&layout, &req, &progress::bar)?;
         let recorded = if let Some(s) = &subject {
             let referrer = referrer_descriptor(&pushed.descriptor);

@@ -55,6 +55,7 @@ impl Pages {
 
 /// A manifest as the registry holds it, verified against its digest.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ManifestBytes {
     /// The exact bytes.
     pub bytes: Vec<u8>,
@@ -84,6 +85,7 @@ impl ManifestBytes {
 
 /// What the registry said to a manifest PUT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PutManifest {
     /// The answer carried `OCI-Subject`: the registry indexed the manifest's subject itself.
     pub subject_indexed: bool,
@@ -131,11 +133,9 @@ impl Client {
             inner: resp.into_body().into_reader().take(desc.size() + 1),
             failed: None,
         };
-        let expected = Expected {
-            digest: Some(desc.digest().clone()),
-            size: Some(desc.size()),
-            ..Default::default()
-        };
+        let expected = Expected::default()
+            .digest(Some(desc.digest().clone()))
+            .size(Some(desc.size()));
         match layout.write_blob_with_progress(&mut reader, expected, progress) {
             Ok(_) => Ok(()),
             Err(_) if reader.failed.is_some() => Err(Error::BadResponse {

@@ -15,11 +15,22 @@ const MAX_CONFIG_SIZE: u64 = 4 << 20;
 
 /// A user name and a password (or token) for one registry.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Credentials {
     /// The user name.
     pub username: String,
     /// The password or token.
     pub password: String,
+}
+
+impl Credentials {
+    /// A user name and its password (or token).
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Credentials {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {

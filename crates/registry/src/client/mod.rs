@@ -40,6 +40,7 @@ const MAX_SMALL_BODY: u64 = 1 << 20;
 
 /// How a [`Client`] connects and authenticates.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ClientOptions {
     /// Where credentials come from.
     pub credentials: CredentialSource,
@@ -70,6 +71,16 @@ impl Default for ClientOptions {
         }
     }
 }
+
+ocistow_store::setters!(ClientOptions {
+    credentials: CredentialSource,
+    plain_http: bool,
+    ca_file: Option<PathBuf>,
+    retries: u32,
+    backoff: Duration,
+    timeout: Duration,
+    max_manifest_size: u64,
+});
 
 /// A connection to one registry.
 pub struct Client {

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 
 /// The referrers of one subject, and how they were found.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct ReferrerList {
     /// The referrers' descriptors, as the registry lists them.
     pub descriptors: Vec<Descriptor>,

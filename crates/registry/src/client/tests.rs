@@ -17,12 +17,10 @@ use crate::error::Error;
 use crate::reference::RegistryRef;
 
 fn client(server: &FakeServer) -> Client {
-    let options = ClientOptions {
-        plain_http: true,
-        retries: 2,
-        backoff: std::time::Duration::from_millis(1),
-        ..Default::default()
-    };
+    let options = ClientOptions::default()
+        .plain_http(true)
+        .retries(2)
+        .backoff(std::time::Duration::from_millis(1));
     Client::new(&server.addr, &options).unwrap()
 }
 
@@ -95,11 +93,9 @@ fn a_manifest_over_the_limit_is_refused() {
             .header("Content-Type", "application/vnd.oci.image.index.v1+json")
             .body(vec![b' '; 10_000])
     });
-    let options = ClientOptions {
-        plain_http: true,
-        max_manifest_size: 4096,
-        ..Default::default()
-    };
+    let options = ClientOptions::default()
+        .plain_http(true)
+        .max_manifest_size(4096);
     let c = Client::new(&server.addr, &options).unwrap();
     let err = c.get_manifest("r", "v1").unwrap_err();
     assert!(
@@ -263,10 +259,7 @@ fn a_registry_with_the_referrers_api_indexes_every_referrer_and_gets_no_fallback
     let m = memory.clone();
     let server = FakeServer::start(move |req| m.handle(req));
     let c = client(&server);
-    let options = CopyOptions {
-        referrers: true,
-        ..Default::default()
-    };
+    let options = CopyOptions::default().referrers(true);
     let dest = RegistryRef::parse(&format!("docker://{}/app:v1", server.addr)).unwrap();
     let report = copy::push(&src, &root, &c, &dest, &options, &no_progress).unwrap();
     assert_eq!(report.referrers, 3);
@@ -278,10 +271,7 @@ fn a_registry_with_the_referrers_api_indexes_every_referrer_and_gets_no_fallback
     assert_eq!((again.uploaded, again.indexed_by_api), (0, 3));
 
     let back = Layout::init(dir.path().join("back")).unwrap();
-    let into = PullInto {
-        tags: vec!["v1".into()],
-        ..Default::default()
-    };
+    let into = PullInto::default().tags(vec!["v1".into()]);
     let pulled = copy::pull(&c, &dest, &back, &options, &into, &no_progress).unwrap();
     assert_eq!(pulled.referrers, 3);
     let want = src.scan_referrers(ScanOptions::default()).unwrap();

@@ -45,20 +45,15 @@ impl AttachOptions {
 /// # std::fs::write(&sbom, "{}").unwrap();
 /// use ocistow_store::{Layout, artifact::{self, AttachOptions, FileSpec, PushRequest}};
 /// let layout = Layout::init(dir.path().join("layout")).unwrap();
-/// let image = artifact::push(&layout, &PushRequest {
-///     artifact_type: Some("application/vnd.example.app".into()),
-///     ..PushRequest::default()
-/// }, &artifact::no_progress).unwrap();
+/// let app = PushRequest::default().artifact_type(Some("application/vnd.example.app".into()));
+/// let image = artifact::push(&layout, &app, &artifact::no_progress).unwrap();
 /// let subject = image.descriptor.clone();
 /// image.staged.commit(&subject, &["v1".to_string()]).unwrap();
 ///
-/// let req = PushRequest {
-///     files: vec![FileSpec { path: sbom, media_type: Some("application/spdx+json".into()) }],
-///     artifact_type: Some("application/vnd.example.sbom".into()),
-///     annotations: [("team".to_string(), "a".to_string())].into(),
-///     subject: Some(subject),
-///     ..PushRequest::default()
-/// };
+/// let req = PushRequest::new(vec![FileSpec::new(sbom).media_type(Some("application/spdx+json".into()))])
+///     .artifact_type(Some("application/vnd.example.sbom".into()))
+///     .annotations([("team".to_string(), "a".to_string())].into())
+///     .subject(Some(subject));
 /// let attached = artifact::attach(&layout, &req, &AttachOptions::default(), &artifact::no_progress).unwrap();
 /// assert_eq!(attached.descriptor.annotation("team"), Some("a"));
 /// ```
@@ -99,11 +94,9 @@ mod tests {
         let layout = Layout::init(dir.path().join("layout")).unwrap();
         let image = push(
             &layout,
-            &PushRequest {
-                artifact_type: Some("application/vnd.example.app".into()),
-                created: Some(0),
-                ..PushRequest::default()
-            },
+            &PushRequest::default()
+                .artifact_type(Some("application/vnd.example.app".into()))
+                .created(Some(0)),
             &no_progress,
         )
         .unwrap();
@@ -111,17 +104,11 @@ mod tests {
         image.staged.commit(&subject, &["v1".into()]).unwrap();
         let file = dir.path().join("sig.txt");
         std::fs::write(&file, "signed").unwrap();
-        let req = PushRequest {
-            files: vec![FileSpec {
-                path: file,
-                media_type: None,
-            }],
-            artifact_type: Some("application/vnd.example.sig".into()),
-            annotations: [("team".to_string(), "a".to_string())].into(),
-            subject: Some(subject),
-            created: Some(0),
-            ..PushRequest::default()
-        };
+        let req = PushRequest::new(vec![FileSpec::new(file)])
+            .artifact_type(Some("application/vnd.example.sig".into()))
+            .annotations([("team".to_string(), "a".to_string())].into())
+            .subject(Some(subject))
+            .created(Some(0));
         (dir, layout, req)
     }
 

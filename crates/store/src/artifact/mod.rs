@@ -21,6 +21,7 @@ pub use push::{PushRequest, Pushed, push};
 
 /// One file (or directory) to push, with an optional media type.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FileSpec {
     /// The file or directory; its file name becomes the layer's title.
     pub path: PathBuf,
@@ -30,6 +31,14 @@ pub struct FileSpec {
 }
 
 impl FileSpec {
+    /// `path` with the default media type (see the `media_type` field).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FileSpec {
+            path: path.into(),
+            media_type: None,
+        }
+    }
+
     /// Parses `PATH[:MEDIATYPE]` as oras does: the media type follows the last `:` when the part
     /// before it names an existing path; otherwise the whole string is the path.
     pub fn parse(input: &str) -> FileSpec {
@@ -42,12 +51,13 @@ impl FileSpec {
                 media_type: (!mt.is_empty()).then(|| mt.to_string()),
             };
         }
-        FileSpec {
-            path: input.into(),
-            media_type: None,
-        }
+        FileSpec::new(input)
     }
 }
+
+setters!(FileSpec {
+    media_type: Option<String>,
+});
 
 /// Makes a progress reporter for one named input of known size.
 pub type ProgressFactory<'a> = &'a dyn Fn(&str, u64) -> Box<dyn Progress>;

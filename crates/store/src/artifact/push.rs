@@ -17,6 +17,7 @@ use crate::staged::Staged;
 
 /// Everything `push` needs besides the layout.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct PushRequest {
     /// The files and directories pushed as layers, in this order.
     pub files: Vec<FileSpec>,
@@ -44,6 +45,7 @@ pub struct PushRequest {
 /// exact bytes, and the [`Staged`] write that keeps garbage collection away from the new blobs
 /// until the caller lists them with one of its commits.
 #[must_use = "a pushed manifest is listed only by a commit of its `staged` write"]
+#[non_exhaustive]
 pub struct Pushed {
     /// The manifest as an `index.json` entry: media type, digest, size, annotations and
     /// artifact type.
@@ -54,6 +56,26 @@ pub struct Pushed {
     /// [`Staged::commit_batch`] for a referrer) to list the manifest.
     pub staged: Staged,
 }
+
+impl PushRequest {
+    /// Pushes `files` as layers, with every other field at its default (chain the setters).
+    pub fn new(files: Vec<FileSpec>) -> Self {
+        PushRequest {
+            files,
+            ..PushRequest::default()
+        }
+    }
+}
+
+setters!(PushRequest {
+    artifact_type: Option<String>,
+    annotations: BTreeMap<String, String>,
+    layer_annotations: BTreeMap<PathBuf, BTreeMap<String, String>>,
+    config: Option<FileSpec>,
+    config_annotations: BTreeMap<String, String>,
+    subject: Option<Descriptor>,
+    created: Option<u64>,
+});
 
 /// Stores the files, the config and the manifest as blobs. `index.json` is not touched: list
 /// the result with a commit of [`Pushed::staged`].

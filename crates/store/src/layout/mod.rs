@@ -75,6 +75,7 @@ impl Progress for NoProgress {
 
 /// What a blob write must match. Unset fields are not checked.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Expected {
     /// The digest the content must hash to.
     pub digest: Option<Digest>,
@@ -84,6 +85,12 @@ pub struct Expected {
     /// be when the digest is given, else the stream given.
     pub input: Option<Subject>,
 }
+
+setters!(Expected {
+    digest: Option<Digest>,
+    size: Option<u64>,
+    input: Option<Subject>,
+});
 
 impl Expected {
     /// What errors about the content name.

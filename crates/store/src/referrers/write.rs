@@ -123,6 +123,7 @@ impl FromStr for ResponseKey {
 
 /// The result of an attach.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AttachOutcome {
     /// The referrer as recorded.
     pub descriptor: Descriptor,

@@ -264,14 +264,10 @@ mod tests {
         let layout = Layout::init(dir).unwrap();
         let file = work.join("hello.txt");
         std::fs::write(&file, "hello\n").unwrap();
-        let req = PushRequest {
-            files: vec![FileSpec {
-                path: file,
-                media_type: Some("text/plain".into()),
-            }],
-            artifact_type: Some("application/vnd.example".into()),
-            ..Default::default()
-        };
+        let req = PushRequest::new(vec![
+            FileSpec::new(file).media_type(Some("text/plain".into())),
+        ])
+        .artifact_type(Some("application/vnd.example".into()));
         let p = artifact::push(&layout, &req, &artifact::no_progress).unwrap();
         layout.add_entry(&p.descriptor, &["v1".into()]).unwrap();
         let desc = layout.resolve(&Target::Tag("v1".into())).unwrap();
