@@ -15,7 +15,16 @@ use crate::layout::{Expected, Layout, open_buffered};
 use crate::model::{Descriptor, EMPTY_JSON, annotations, media};
 use crate::staged::Staged;
 
-/// Everything `push` needs besides the layout.
+/// Everything `push` needs besides the layout: [`PushRequest::new`] and the setters, as a
+/// struct literal cannot be written outside this crate (a new field is not a breaking change):
+///
+/// ```compile_fail
+/// let req = ocistow_store::artifact::PushRequest { created: Some(0), ..Default::default() };
+/// ```
+///
+/// ```
+/// let req = ocistow_store::artifact::PushRequest::new(Vec::new()).created(Some(0));
+/// ```
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct PushRequest {
