@@ -92,6 +92,36 @@ fn layer_and_config_annotations_land_on_their_descriptors() {
     assert_eq!(before, crate::common::snapshot(layout.root()));
 }
 
+#[test]
+fn library_reports_serialize_with_camel_case_keys() {
+    use ocistow_store::layout::NoProgress;
+    use ocistow_store::maintenance::{FsckOptions, GcOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a.txt");
+    fs::write(&file, "a\n").unwrap();
+    let layout = Layout::init(tmp.path().join("layout")).unwrap();
+    // Uncommitted: gc has a blob to report, so the report's lists are not empty.
+    let req = PushRequest::new(vec![FileSpec::new(file)]).created(Some(0));
+    drop(artifact::push(&layout, &req, &artifact::no_progress).unwrap());
+    fs::write(layout.root().join("blobs/sha256/stray"), "x").unwrap();
+    let fsck = layout.fsck(&FsckOptions::default(), &NoProgress).unwrap();
+    let gc = layout
+        .gc(&GcOptions::default().grace(std::time::Duration::ZERO))
+        .unwrap();
+    assert!(!gc.blobs_removed.is_empty(), "{gc:?}");
+    for (name, v) in [
+        ("FsckReport", serde_json::to_value(&fsck).unwrap()),
+        ("GcReport", serde_json::to_value(&gc).unwrap()),
+    ] {
+        let mut bad = Vec::new();
+        non_camel_keys(&v, "", &mut bad);
+        assert!(
+            bad.is_empty(),
+            "{name}: keys not in camelCase: {bad:?}\n{v:#}"
+        );
+    }
+}
+
 // ---- the command line -----------------------------------------------------------------------
 
 /// `ocistow ARGS` in `cwd` with `SOURCE_DATE_EPOCH=0`.

@@ -46,6 +46,7 @@ pub struct GcOptions {
 
 /// A blob gc removed (or would remove).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct RemovedBlob {
     /// The blob.
@@ -56,6 +57,7 @@ pub struct RemovedBlob {
 
 /// A work file gc removed (or would remove), relative to the layout root.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct RemovedFile {
     /// The file, relative to the layout root.
@@ -64,8 +66,10 @@ pub struct RemovedFile {
     pub size: u64,
 }
 
-/// What a gc removed, or with `dry_run` would remove.
+/// What a gc removed, or with `dry_run` would remove. Serialized with camelCase keys, the one
+/// JSON style of the CLI.
 #[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct GcReport {
     /// True when nothing was removed (a dry run).

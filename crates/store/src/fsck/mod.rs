@@ -245,8 +245,10 @@ macro_rules! kind_message_serialize {
 kind_message_serialize!(Problem, "Problem");
 kind_message_serialize!(Note, "Note");
 
-/// What fsck found (after repair, when asked) and what it repaired.
+/// What fsck found (after repair, when asked) and what it repaired. Serialized with camelCase
+/// keys, the one JSON style of the CLI.
 #[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct FsckReport {
     /// Blob files hashed.
