@@ -553,3 +553,101 @@ fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+/// Every command (each subcommand of `manifest`, `blob` and `referrers`) with arguments that
+/// parse, and the formats it prints: the table `--format` is checked against.
+const FORMATS: &[(&[&str], &[&str])] = &[
+    (&["init", "L2"], &["text"]),
+    (&["push", "L:v2", "a.txt"], &["text", "json"]),
+    (&["pull", "L:v1", "-o", "out"], &["text", "json"]),
+    (&["tag", "L:v1", "v3"], &["text"]),
+    (&["untag", "L:v1"], &["text"]),
+    (&["tags", "L"], &["text", "json"]),
+    (&["resolve", "L:v1"], &["text", "json"]),
+    (&["manifest", "get", "L:v1"], &["text"]),
+    (&["manifest", "put", "L:v4", "a.txt"], &["text", "json"]),
+    (&["manifest", "delete", "L:v1"], &["text"]),
+    (&["blob", "get", "L@sha256:0000"], &["text"]),
+    (&["blob", "put", "L", "a.txt"], &["text", "json"]),
+    (&["blob", "delete", "L@sha256:0000"], &["text"]),
+    (&["blob", "exists", "L@sha256:0000"], &["text", "json"]),
+    (
+        &["attach", "L:v1", "a.txt", "--artifact-type", "a/b"],
+        &["text", "json"],
+    ),
+    (&["discover", "L:v1"], &["text", "json", "tree", "table"]),
+    (&["referrers", "status", "L"], &["text", "json"]),
+    (
+        &["referrers", "convert", "L", "--to", "tag"],
+        &["text", "json"],
+    ),
+    (&["normalize", "L"], &["text", "json"]),
+    (&["copy", "L:v1", "M:v1"], &["text", "json"]),
+    (&["export", "L:v1", "-o", "x.tar"], &["text", "json"]),
+    (&["export", "L:v1", "-o", "-"], &["text"]),
+    (&["import", "x.tar", "L"], &["text", "json"]),
+    (&["gc", "L"], &["text", "json"]),
+    (&["fsck", "L"], &["text", "json"]),
+    (&["ls", "L"], &["text", "json"]),
+    (&["serve", "L", "--addr", "127.0.0.1:0"], &["text"]),
+    (&["completion", "bash"], &["text"]),
+    (&["man"], &["text"]),
+];
+
+#[test]
+fn a_format_a_command_cannot_print_is_refused_naming_its_formats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    fs::write(w.join("a.txt"), "a\n").unwrap();
+    let run_in = |args: &[&str]| {
+        let mut c = crate::common::cmd();
+        c.current_dir(w).args(args);
+        crate::common::exec(c, &args.join(" "))
+    };
+    assert_eq!(run_in(&["push", "L:v1", "a.txt"]).code, 0);
+
+    // The table covers every command `--help` lists.
+    let help = run_in(&["--help"]).stdout;
+    let listed: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(listed.len() > 10, "no commands in --help:\n{help}");
+    for c in &listed {
+        assert!(
+            FORMATS.iter().any(|(args, _)| args[0] == *c),
+            "{c} is not in the table"
+        );
+    }
+
+    let before = snapshot(w);
+    for (args, formats) in FORMATS {
+        let prints = if *formats == ["text"] {
+            "it prints no data".to_string()
+        } else {
+            format!("it prints {}", formats.join(" or "))
+        };
+        for format in ["json", "tree", "table"] {
+            if formats.contains(&format) {
+                continue;
+            }
+            let mut all = args.to_vec();
+            all.extend(["--format", format]);
+            let out = run_in(&all);
+            assert_eq!(out.code, 2, "{all:?}: {}", out.stderr);
+            assert!(out.stdout.is_empty(), "{all:?}: {}", out.stdout);
+            assert!(
+                out.stderr
+                    .contains(&format!("--format {format} does not apply to {}", args[0]))
+                    && out.stderr.contains(&prints),
+                "{all:?}: {}",
+                out.stderr
+            );
+        }
+    }
+    assert_eq!(before, snapshot(w), "a refused command changed something");
+}

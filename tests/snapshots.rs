@@ -84,7 +84,7 @@ Options:
           Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
 
       --format <FORMAT>
-          Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text
+          Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2)
           
           [default: text]
           [possible values: text, json, tree, table]
@@ -135,7 +135,7 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -164,7 +164,7 @@ Options:
       --artifact-type <ARTIFACT_TYPE>  The manifest's artifactType
       --layout <DIR>                   Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
   -a, --annotation <KEY=VALUE>         Manifest annotation KEY=VALUE (repeatable)
-      --format <FORMAT>                Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>                Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --annotation-file <FILE>         Annotations from a JSON file, as oras reads it: `$manifest`, `$config`, and per-file keys naming FILE arguments
       --no-tty                         Draw no progress bars, even on a terminal
       --config <FILE[:MEDIATYPE]>      A config blob, FILE[:MEDIATYPE], instead of the empty config
@@ -198,7 +198,7 @@ Arguments:
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
   -o, --output <OUTDIR>               Directory to write the files to (created if needed) [default: .]
-      --format <FORMAT>               Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>               Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --platform <OS/ARCH[/VARIANT]>  Pick this platform's manifest when the reference is an index
   -k, --keep-old-files                Do not replace existing files that differ: refuse the pull (exit 7) and write nothing (oras's flag). Without it such files are replaced, each named on stderr
       --no-tty                        Draw no progress bars, even on a terminal
@@ -228,7 +228,7 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -256,7 +256,7 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -282,7 +282,7 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -315,7 +315,7 @@ Arguments:
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --platform <OS/ARCH[/VARIANT]>  Resolve to this platform's manifest when the reference is an index
-      --format <FORMAT>               Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>               Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty                        Draw no progress bars, even on a terminal
   -v, --verbose                       Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help                          Print help
@@ -348,7 +348,7 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -378,7 +378,7 @@ Commands:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -402,7 +402,7 @@ Arguments:
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --platform <OS/ARCH[/VARIANT]>  Get this platform's manifest when the reference is an index
-      --format <FORMAT>               Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>               Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty                        Draw no progress bars, even on a terminal
   -v, --verbose                       Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help                          Print help
@@ -437,7 +437,7 @@ Options:
       --layout <DIR>             Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --media-type <MEDIA_TYPE>  The media type, when the JSON has no mediaType field
       --allow-sparse             Accept a manifest whose blobs are not (all) in the layout
-      --format <FORMAT>          Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>          Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty                   Draw no progress bars, even on a terminal
   -v, --verbose                  Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help                     Print help
@@ -465,7 +465,7 @@ Arguments:
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --with-referrers   Also delete its referrers, recursively (otherwise a subject with referrers is refused)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -496,7 +496,7 @@ Commands:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -520,7 +520,7 @@ Arguments:
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
   -o, --output <OUTPUT>  Write here instead of stdout
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -554,7 +554,7 @@ Arguments:
 Options:
       --digest <DIGEST>  Expected digest (its algorithm is used: sha256 or sha512)
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --size <SIZE>      Expected size in bytes
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
@@ -582,7 +582,7 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -608,7 +608,7 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -637,7 +637,7 @@ Options:
       --artifact-type <ARTIFACT_TYPE>  The referrer's artifactType (required)
       --layout <DIR>                   Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
   -a, --annotation <KEY=VALUE>         Manifest annotation KEY=VALUE (repeatable)
-      --format <FORMAT>                Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>                Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --annotation-file <FILE>         Annotations from a JSON file, as oras reads it: `$manifest`, `$config`, and per-file keys naming FILE arguments
       --no-tty                         Draw no progress bars, even on a terminal
       --platform <OS/ARCH[/VARIANT]>   Attach to this platform's manifest when the subject is an index
@@ -681,7 +681,7 @@ Options:
           Levels of referrers to show, 1 or more (all when not given)
 
       --format <FORMAT>
-          Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text
+          Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2)
           
           [default: text]
           [possible values: text, json, tree, table]
@@ -739,7 +739,7 @@ Commands:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -762,7 +762,7 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -789,7 +789,7 @@ Arguments:
 Options:
       --layout <DIR>                 Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --to <TO>                      The target convention [possible values: annotation, response, tag]
-      --format <FORMAT>              Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>              Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --response-key <RESPONSE_KEY>  Annotation key for response records [default: oci] [possible values: oci, olareg]
       --keep                         Keep the records of other conventions too
       --no-tty                       Draw no progress bars, even on a terminal
@@ -822,7 +822,7 @@ Arguments:
 Options:
       --layout <DIR>                  Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
   -r, --referrers                     Also copy the referrers of the root and of every child, recursively
-      --format <FORMAT>               Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>               Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --platform <OS/ARCH[/VARIANT]>  Copy only these platforms of an index (repeatable)
       --no-tty                        Draw no progress bars, even on a terminal
       --referrers-mode <MODE>         Record referrers as subject annotations, referrers responses or fallback tags [default: what the layout already uses consistently, else annotation] [env: OCISTOW_REFERRERS_MODE=] [possible values: annotation, response, tag]
@@ -862,7 +862,7 @@ Arguments:
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
   -o, --output <OUTPUT>  Output file, or - for stdout. Its extension sets the compression: .tar, .tar.gz or .tgz, .tar.zst or .tzst (a flag that contradicts it is refused)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --referrers        Include the referrers of what is exported, recursively, with their records
       --gzip             Compress with gzip (the default for .tar.gz and .tgz)
       --no-tty           Draw no progress bars, even on a terminal
@@ -895,7 +895,7 @@ Arguments:
 Options:
       --force              Let tags in the tarball replace existing tags that point elsewhere
       --layout <DIR>       Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>    Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>    Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --skip-unreferenced  Leave out blobs that nothing in the tarball references instead of refusing it
       --no-tty             Draw no progress bars, even on a terminal
   -v, --verbose            Say what each step did (each file pushed or pulled, with its digest and size)
@@ -924,7 +924,7 @@ Arguments:
 Options:
       --dry-run                Report what would be removed; remove nothing
       --layout <DIR>           Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>        Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>        Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --keep-orphan-referrers  Keep referrers whose subject is gone
       --grace <GRACE>          Keep stale ingest/ files younger than this (e.g. 30s, 10m, 1h) [default: 1h]
       --no-tty                 Draw no progress bars, even on a terminal
@@ -954,7 +954,7 @@ Arguments:
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --repair           Rebuild referrer records
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --remove-missing   With --repair: also remove index.json entries whose blobs are missing
       --no-tty           Draw no progress bars, even on a terminal
       --record-unlisted  With --repair: also record referrers no record lists (usually an interrupted write)
@@ -983,7 +983,7 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help
@@ -1010,7 +1010,7 @@ Arguments:
 
 Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>  Output format: json for every command that prints data; tree and table apply to `discover`, elsewhere they mean text [default: text] [possible values: text, json, tree, table]
+      --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
   -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
   -h, --help             Print help

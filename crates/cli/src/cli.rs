@@ -12,7 +12,7 @@ use crate::commands::{
 };
 use crate::context::Context;
 use crate::exit::{self, Outcome};
-use crate::output::{Format, Output};
+use crate::output::{Format, Output, TEXT, TEXT_JSON};
 
 /// `0.1.0 (COMMIT)`, from the build script.
 pub const VERSION: &str = env!("OCISTOW_VERSION");
@@ -32,8 +32,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub layout: Option<PathBuf>,
 
-    /// Output format: json for every command that prints data; tree and table apply to
-    /// `discover`, elsewhere they mean text.
+    /// Output format: json for every command that prints data; tree and table are
+    /// `discover`'s views. A format the command cannot print is refused (exit 2).
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -181,9 +181,43 @@ pub enum Command {
     Man(man::Args),
 }
 
+/// `discover`'s views.
+const DISCOVER: &[Format] = &[Format::Text, Format::Tree, Format::Table, Format::Json];
+
 impl Command {
+    /// The command as `--format` errors name it, and the formats it can print: the one table
+    /// of formats, checked before a command runs.
+    fn formats(&self) -> (&'static str, &'static [Format]) {
+        match self {
+            Command::Init(_) => ("init", TEXT),
+            Command::Tag(_) => ("tag", TEXT),
+            Command::Untag(_) => ("untag", TEXT),
+            Command::Serve(_) => ("serve (it logs requests on stderr)", TEXT),
+            Command::Completion(_) => ("completion (the script is the output)", TEXT),
+            Command::Man(_) => ("man (the page is the output)", TEXT),
+            Command::Manifest(cmd) => manifest::formats(cmd),
+            Command::Blob(cmd) => blob::formats(cmd),
+            Command::Export(args) => export::formats(args),
+            Command::Discover(_) => ("discover", DISCOVER),
+            Command::Push(_) => ("push", TEXT_JSON),
+            Command::Pull(_) => ("pull", TEXT_JSON),
+            Command::Tags(_) => ("tags", TEXT_JSON),
+            Command::Resolve(_) => ("resolve", TEXT_JSON),
+            Command::Attach(_) => ("attach", TEXT_JSON),
+            Command::Referrers(_) => ("referrers", TEXT_JSON),
+            Command::Normalize(_) => ("normalize", TEXT_JSON),
+            Command::Copy(_) => ("copy", TEXT_JSON),
+            Command::Import(_) => ("import", TEXT_JSON),
+            Command::Gc(_) => ("gc", TEXT_JSON),
+            Command::Fsck(_) => ("fsck", TEXT_JSON),
+            Command::Ls(_) => ("ls", TEXT_JSON),
+        }
+    }
+
     /// Runs the command: the one place a command is matched to its code.
     pub fn run(self, ctx: &Context, out: &mut Output) -> Result<Outcome> {
+        let (what, formats) = self.formats();
+        ctx.check_format(what, formats)?;
         match self {
             Command::Init(args) => init::run(ctx, out, &args),
             Command::Push(args) => push::run(ctx, out, &args),
@@ -205,14 +239,8 @@ impl Command {
             Command::Fsck(args) => fsck::run(ctx, out, &args),
             Command::Ls(args) => ls::run(ctx, out, &args),
             Command::Serve(args) => serve::run(ctx, out, &args),
-            Command::Completion(args) => {
-                ctx.refuse_json("completion (the script is the output)")?;
-                completion::run(out, &args, Cli::command())
-            }
-            Command::Man(args) => {
-                ctx.refuse_json("man (the page is the output)")?;
-                man::run(out, &args, Cli::command(), VERSION)
-            }
+            Command::Completion(args) => completion::run(out, &args, Cli::command()),
+            Command::Man(args) => man::run(out, &args, Cli::command(), VERSION),
         }
     }
 }

@@ -93,15 +93,23 @@ impl Context {
         self.format == Format::Json
     }
 
-    /// Refuses `--format json` for a command that prints no data (`what` names it), so a
-    /// script never parses an empty stdout as success.
-    pub fn refuse_json(&self, what: &str) -> Result<()> {
-        if self.json() {
-            return Err(usage(format!(
-                "--format json does not apply to {what}: it prints no data (see docs/cli.md)"
-            )));
+    /// Refuses a `--format` that `what` cannot print (`formats` lists what it can), so a
+    /// script never parses an empty stdout, or text, as the JSON or table it asked for.
+    pub fn check_format(&self, what: &str, formats: &[Format]) -> Result<()> {
+        if formats.contains(&self.format) {
+            return Ok(());
         }
-        Ok(())
+        let name = |f: &Format| f.to_possible_value().map(|v| v.get_name().to_string());
+        let asked = name(&self.format).unwrap_or_default();
+        let reason = if formats == [Format::Text] {
+            "it prints no data".to_string()
+        } else {
+            let names: Vec<String> = formats.iter().filter_map(name).collect();
+            format!("it prints {}", names.join(" or "))
+        };
+        Err(usage(format!(
+            "--format {asked} does not apply to {what}: {reason} (see docs/cli.md)"
+        )))
     }
 
     /// A reference argument, read against `--layout` when given.

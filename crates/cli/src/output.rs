@@ -22,6 +22,11 @@ pub enum Format {
     Table,
 }
 
+/// The formats of a command that prints no data (only messages, or bytes that are the output).
+pub const TEXT: &[Format] = &[Format::Text];
+/// The formats of a command that prints data.
+pub const TEXT_JSON: &[Format] = &[Format::Text, Format::Json];
+
 /// The process's stdout, buffered; flushed by `main` (or by a command that streams).
 pub struct Output {
     out: io::BufWriter<io::Stdout>,

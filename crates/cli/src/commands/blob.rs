@@ -14,7 +14,7 @@ use ocistow_store::Descriptor;
 
 use crate::context::{Context, RegistryArgs};
 use crate::exit::Outcome;
-use crate::output::Output;
+use crate::output::{Format, Output, TEXT, TEXT_JSON};
 use crate::progress;
 
 #[derive(clap::Subcommand, Debug)]
@@ -59,6 +59,16 @@ pub enum Command {
     Exists { reference: String },
 }
 
+/// The subcommand as `--format` errors name it, and the formats it prints.
+pub fn formats(cmd: &Command) -> (&'static str, &'static [Format]) {
+    match cmd {
+        Command::Get { .. } => ("blob get (the blob itself is the output)", TEXT),
+        Command::Delete { .. } => ("blob delete", TEXT),
+        Command::Put { .. } => ("blob put", TEXT_JSON),
+        Command::Exists { .. } => ("blob exists", TEXT_JSON),
+    }
+}
+
 pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
     match cmd {
         Command::Get {
@@ -73,7 +83,6 @@ pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
             size,
         } => put(ctx, out, dir, file, digest.as_deref(), *size),
         Command::Delete { reference } => {
-            ctx.refuse_json("blob delete")?;
             let (layout, digest) = blob_ref(ctx, reference)?;
             layout.delete_blob(&digest)?;
             eprintln!("Deleted blob {digest}");
@@ -110,7 +119,6 @@ fn get(
     output: Option<&Path>,
     registry: &RegistryArgs,
 ) -> Result<Outcome> {
-    ctx.refuse_json("blob get (the blob itself is the output)")?;
     if is_registry_ref(reference) {
         return get_from_registry(ctx, out, reference, output, registry);
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::context::{Context, source_date_epoch};
 use crate::exit::{Outcome, usage};
-use crate::output::{Output, count, human_bytes};
+use crate::output::{Format, Output, TEXT, TEXT_JSON, count, human_bytes};
 use crate::progress;
 
 #[derive(clap::Args, Debug)]
@@ -37,11 +37,17 @@ pub struct Args {
     docker_manifest: bool,
 }
 
+/// The command as `--format` errors name it, and the formats it prints.
+pub fn formats(args: &Args) -> (&'static str, &'static [Format]) {
+    if args.output == "-" {
+        ("export -o - (the tarball is stdout)", TEXT)
+    } else {
+        ("export", TEXT_JSON)
+    }
+}
+
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let to_stdout = args.output == "-";
-    if to_stdout {
-        ctx.refuse_json("export -o - (the tarball is stdout)")?;
-    }
     let mtime = source_date_epoch()?.unwrap_or(0);
     let compression = compression_for(&args.output, args.gzip, args.zstd)?;
     let mut roots: Vec<ExportRoot> = Vec::new();

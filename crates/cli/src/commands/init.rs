@@ -16,7 +16,6 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, _out: &mut Output, args: &Args) -> Result<Outcome> {
-    ctx.refuse_json("init")?;
     let dir = ctx.dir(args.dir.as_deref())?;
     let existed = dir.join(OCI_LAYOUT_FILE).exists();
     ctx.init_dir(&dir)?;

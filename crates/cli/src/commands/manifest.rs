@@ -13,7 +13,7 @@ use crate::context::{
     Context, RegistryArgs, check_media_type, parse_platform, read_input, resolve,
 };
 use crate::exit::Outcome;
-use crate::output::{Output, count};
+use crate::output::{Format, Output, TEXT, TEXT_JSON, count};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -61,14 +61,16 @@ pub enum Command {
     },
 }
 
-pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
+/// The subcommand as `--format` errors name it, and the formats it prints.
+pub fn formats(cmd: &Command) -> (&'static str, &'static [Format]) {
     match cmd {
-        Command::Get { .. } => {
-            ctx.refuse_json("manifest get (the manifest itself is the output)")?;
-        }
-        Command::Delete { .. } => ctx.refuse_json("manifest delete")?,
-        Command::Put { .. } => {}
+        Command::Get { .. } => ("manifest get (the manifest itself is the output)", TEXT),
+        Command::Delete { .. } => ("manifest delete", TEXT),
+        Command::Put { .. } => ("manifest put", TEXT_JSON),
     }
+}
+
+pub fn run(ctx: &Context, out: &mut Output, cmd: &Command) -> Result<Outcome> {
     match cmd {
         Command::Get {
             reference,

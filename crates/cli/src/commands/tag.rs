@@ -16,7 +16,6 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, _out: &mut Output, args: &Args) -> Result<Outcome> {
-    ctx.refuse_json("tag")?;
     let mut tags = Vec::new();
     for list in &args.tags {
         tags.extend(split_tags(list, list)?);

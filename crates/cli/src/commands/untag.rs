@@ -14,7 +14,6 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, _out: &mut Output, args: &Args) -> Result<Outcome> {
-    ctx.refuse_json("untag")?;
     let r = ctx.reference(&args.reference)?;
     let Target::Tag(tag) = &r.target else {
         return Err(Error::InvalidReference {
