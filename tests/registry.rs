@@ -969,3 +969,55 @@ fn a_manifest_listed_as_octet_stream_is_pushed_as_the_manifest_it_is() {
     let expected = &expected_graph("oras-referrers")[&subject];
     assert_eq!(&listed, expected);
 }
+
+#[test]
+fn cli_copy_to_a_registry_gives_every_tag_of_a_list() {
+    let Some(reg) = Registry::start() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let src = copy_fixture("oras-referrers", &work.path().join("src"));
+    let src_v1 = common::tagged(&src, "v1");
+    let digest = common::ok(&["resolve", &src_v1]).stdout;
+    common::ok(&[
+        "copy",
+        &src_v1,
+        &reg.reference("team/app:v1,latest,stable"),
+        "--plain-http",
+    ]);
+    // Between repositories of the registry too.
+    common::ok(&[
+        "copy",
+        &reg.reference("team/app:stable"),
+        &reg.reference("team/mirror:a,b"),
+        "--plain-http",
+    ]);
+    for (repo, tags) in [
+        ("team/app", &["latest", "stable", "v1"][..]),
+        ("team/mirror", &["a", "b"]),
+    ] {
+        let listed = json_stdout(&common::ok(&[
+            "tags",
+            &reg.reference(repo),
+            "--plain-http",
+            "--format",
+            "json",
+        ]));
+        let mut listed: Vec<String> = serde_json::from_value(listed["tags"].clone()).unwrap();
+        listed.sort();
+        assert_eq!(listed, tags, "{repo}");
+        for t in tags {
+            let r = common::ok(&[
+                "resolve",
+                &reg.reference(&format!("{repo}:{t}")),
+                "--plain-http",
+            ]);
+            assert_eq!(r.stdout, digest, "{repo}:{t}");
+        }
+    }
+    // An empty or invalid tag in the list is refused before anything is sent.
+    for bad in ["team/other:v1,,v2", "team/other:v1,-bad"] {
+        let out = common::run(&["copy", &src_v1, &reg.reference(bad), "--plain-http"]);
+        assert_eq!(out.code, 2, "{bad}: {}", out.stderr);
+    }
+    let none = reg.get("/v2/team/other/tags/list", None);
+    assert_eq!(none.status, 404, "a refused copy created the repository");
+}

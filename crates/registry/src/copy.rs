@@ -41,6 +41,9 @@ pub struct CopyOptions {
     pub platforms: Vec<Platform>,
     /// Blobs moved at once (at least 1).
     pub concurrency: usize,
+    /// More tags for the root in the destination registry, besides the destination's own
+    /// (`docker://HOST/REPO:T1,T2` gives `T2` here, see [`RegistryRef::parse_with_tags`]).
+    pub also_tags: Vec<String>,
 }
 
 impl Default for CopyOptions {
@@ -49,6 +52,7 @@ impl Default for CopyOptions {
             referrers: false,
             platforms: Vec::new(),
             concurrency: DEFAULT_CONCURRENCY,
+            also_tags: Vec::new(),
         }
     }
 }
@@ -57,6 +61,7 @@ ocistow_store::setters!(CopyOptions {
     referrers: bool,
     platforms: Vec<Platform>,
     concurrency: usize,
+    also_tags: Vec<String>,
 });
 
 /// What a push did.
@@ -154,6 +159,7 @@ pub fn push(
     let tail = Tail {
         client,
         dest,
+        also_tags: &options.also_tags,
         root: &root,
         root_bytes: &root_bytes,
         manifests: &manifests,
@@ -167,6 +173,8 @@ pub fn push(
 struct Tail<'a> {
     client: &'a Client,
     dest: &'a RegistryRef,
+    /// Tags the root gets besides `dest`'s.
+    also_tags: &'a [String],
     root: &'a Descriptor,
     root_bytes: &'a [u8],
     /// Children before parents.
@@ -200,7 +208,11 @@ impl Tail<'_> {
             }
         }
 
-        if let RegistryTarget::Tag(tag) = &self.dest.target {
+        let dest_tag = match &self.dest.target {
+            RegistryTarget::Tag(tag) => Some(tag),
+            _ => None,
+        };
+        for tag in dest_tag.into_iter().chain(self.also_tags) {
             client.put_manifest(repo, tag, self.root.media_type(), self.root_bytes)?;
         }
 
@@ -308,6 +320,7 @@ pub fn copy_between(
     let tail = Tail {
         client: dst_client,
         dest: &dest,
+        also_tags: &options.also_tags,
         root: &graph.root,
         root_bytes: &root_bytes,
         manifests: &manifests,

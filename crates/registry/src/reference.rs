@@ -87,6 +87,46 @@ impl RegistryRef {
         })
     }
 
+    /// Parses a destination that may name several tags at once, oras's
+    /// `docker://HOST[:PORT]/REPO:T1,T2`: the reference of the first tag, and every tag (each
+    /// checked as [`RegistryRef::parse`] checks one; an empty one is refused). Without a list,
+    /// as [`RegistryRef::parse`], with its tag (or none).
+    ///
+    /// ```
+    /// use ocistow_registry::reference::{RegistryRef, RegistryTarget};
+    /// let (r, tags) = RegistryRef::parse_with_tags("docker://127.0.0.1:5000/app:v1,latest").unwrap();
+    /// assert_eq!(r.target, RegistryTarget::Tag("v1".into()));
+    /// assert_eq!(tags, ["v1", "latest"]);
+    /// assert!(RegistryRef::parse_with_tags("docker://127.0.0.1:5000/app:v1,,v2").is_err());
+    /// ```
+    pub fn parse_with_tags(input: &str) -> Result<(Self, Vec<String>)> {
+        // The list follows the last ':' with no '/' after it, as a tag does; a tag has no ','.
+        let list = input
+            .rfind(':')
+            .filter(|&i| !input[i..].contains('/') && input[i..].contains(','));
+        let Some(i) = list else {
+            let r = Self::parse(input)?;
+            let tags = match &r.target {
+                RegistryTarget::Tag(t) => vec![t.clone()],
+                _ => Vec::new(),
+            };
+            return Ok((r, tags));
+        };
+        let tags: Vec<String> = input[i + 1..].split(',').map(String::from).collect();
+        for tag in &tags {
+            validate_tag(tag).map_err(|reason| Error::InvalidReference {
+                input: input.into(),
+                reason: if tag.is_empty() {
+                    "an empty tag in the list (T1,T2)".into()
+                } else {
+                    reason
+                },
+            })?;
+        }
+        let first = Self::parse(&format!("{}:{}", &input[..i], tags[0]))?;
+        Ok((first, tags))
+    }
+
     /// The same repository with another target.
     #[must_use]
     pub fn with_target(&self, target: RegistryTarget) -> RegistryRef {

@@ -78,7 +78,7 @@ fn layout_to_registry(
     let src_ref = ctx.reference(&args.source)?;
     let src = ctx.open(&src_ref)?;
     let root = resolve(&src, &src_ref, None)?;
-    let mut dest = RegistryRef::parse(&args.destination)?;
+    let (mut dest, options) = registry_destination(&args.destination, options)?;
     if let (RegistryTarget::Repository, Target::Tag(t)) = (&dest.target, &src_ref.target) {
         registry::reference::validate_tag(t).map_err(|reason| Error::InvalidReference {
             input: args.destination.clone(),
@@ -87,7 +87,7 @@ fn layout_to_registry(
         dest = dest.with_target(RegistryTarget::Tag(t.clone()));
     }
     let client = ctx.registry_client(&dest.registry, &args.registry)?;
-    let report = registry::copy::push(&src, &root, &client, &dest, options, &progress::bar)?;
+    let report = registry::copy::push(&src, &root, &client, &dest, &options, &progress::bar)?;
     pushed(ctx, out, &src_ref.display(), &dest, &report)
 }
 
@@ -98,7 +98,7 @@ fn registry_to_registry(
     options: &registry::copy::CopyOptions,
 ) -> Result<Outcome> {
     let src = RegistryRef::parse(&args.source)?;
-    let dest = RegistryRef::parse(&args.destination)?;
+    let (dest, options) = registry_destination(&args.destination, options)?;
     let src_client = ctx.registry_client(&src.registry, &args.registry)?;
     let dst_client = if dest.registry == src.registry {
         None
@@ -110,10 +110,21 @@ fn registry_to_registry(
         &src,
         dst_client.as_ref().unwrap_or(&src_client),
         &dest,
-        options,
+        &options,
         &progress::bar,
     )?;
     pushed(ctx, out, &src.to_string(), &dest, &report)
+}
+
+/// A destination in a registry, which may name several tags (`docker://HOST/REPO:T1,T2`): the
+/// reference of the first, and the options that give the root the others too.
+fn registry_destination(
+    destination: &str,
+    options: &registry::copy::CopyOptions,
+) -> Result<(RegistryRef, registry::copy::CopyOptions)> {
+    let (dest, tags) = RegistryRef::parse_with_tags(destination)?;
+    let also = tags.get(1..).unwrap_or_default().to_vec();
+    Ok((dest, options.clone().also_tags(also)))
 }
 
 /// What a push into a registry did.
