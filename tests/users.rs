@@ -638,3 +638,37 @@ fn a_directory_push_draws_a_progress_bar_on_a_terminal_and_none_with_no_tty() {
         "--no-tty drew a bar:\n{quiet}"
     );
 }
+
+#[test]
+fn attach_outside_a_layout_says_what_to_do_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    fs::write(w.join("a.txt"), "a\n").unwrap();
+    fs::create_dir(w.join("empty")).unwrap();
+    fs::create_dir(w.join("photos")).unwrap();
+    fs::write(w.join("photos/cat.jpg"), "meow").unwrap();
+    ok_in(w, &["push", "layout:v1", "a.txt"]);
+    let before = snapshot(w);
+    // A missing directory, an empty one, someone's files: oras would create a layout and then
+    // not find the subject; ocistow refuses before writing, naming what to do.
+    for dir in ["missing", "empty", "photos"] {
+        for subject in [format!("{dir}:v1"), dir.to_string()] {
+            let out = run_in(w, &["attach", &subject, "a.txt", "--artifact-type", "a/b"]);
+            assert_eq!(out.code, 3, "{subject}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("no subject to attach to")
+                    && out.stderr.contains("ocistow push DIR:TAG"),
+                "{subject}: {}",
+                out.stderr
+            );
+        }
+    }
+    // In a layout, a subject that is not there is not found, and the layout is unchanged.
+    let out = run_in(
+        w,
+        &["attach", "layout:nope", "a.txt", "--artifact-type", "a/b"],
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(before, snapshot(w), "a refused attach changed something");
+    assert!(!w.join("missing").exists());
+}

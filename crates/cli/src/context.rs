@@ -167,7 +167,8 @@ impl Context {
         }
         Err(Error::NotALayout {
             path: dir.to_path_buf(),
-            reason: "not an OCI layout, so it holds no subject to attach to; put the subject \
+            reason: "so it holds no subject to attach to, and attach creates no layout (oras \
+                     would make an empty one, then fail to find the subject); put the subject \
                      there first (`ocistow push DIR:TAG FILE...`, `ocistow copy SRC DIR:TAG`)"
                 .into(),
         }
