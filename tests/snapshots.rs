@@ -93,7 +93,7 @@ Options:
           Draw no progress bars, even on a terminal
 
   -v, --verbose
-          Say what each step did (each file pushed or pulled, with its digest and size)
+          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
 
   -h, --help
           Print help (see a summary with '-h')
@@ -137,7 +137,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Example:
@@ -168,7 +168,7 @@ Options:
       --annotation-file <FILE>         Annotations from a JSON file, as oras reads it: `$manifest`, `$config`, and per-file keys naming FILE arguments
       --no-tty                         Draw no progress bars, even on a terminal
       --config <FILE[:MEDIATYPE]>      A config blob, FILE[:MEDIATYPE], instead of the empty config
-  -v, --verbose                        Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose                        Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
       --subject <REF>                  Make the artifact a referrer of this subject (DIR:TAG, DIR@DIGEST, or with --layout a tag/@digest)
       --referrers-mode <MODE>          Record referrers as subject annotations, referrers responses or fallback tags [default: what the layout already uses consistently, else annotation] [env: OCISTOW_REFERRERS_MODE=] [possible values: annotation, response, tag]
       --response-key <KEY>             Annotation key for response records: oci (org.opencontainers.image.referrer.subject) or olareg (org.olareg.referrer.subject) [default: what the layout uses, else oci] [possible values: oci, olareg]
@@ -202,7 +202,7 @@ Options:
       --platform <OS/ARCH[/VARIANT]>  Pick this platform's manifest when the reference is an index
   -k, --keep-old-files                Do not replace existing files that differ: refuse the pull (exit 7) and write nothing (oras's flag). Without it such files are replaced, each named on stderr
       --no-tty                        Draw no progress bars, even on a terminal
-  -v, --verbose                       Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose                       Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help                          Print help
 
 Examples:
@@ -230,7 +230,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Examples:
@@ -258,7 +258,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Example:
@@ -284,7 +284,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Registry:
@@ -317,7 +317,7 @@ Options:
       --platform <OS/ARCH[/VARIANT]>  Resolve to this platform's manifest when the reference is an index
       --format <FORMAT>               Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty                        Draw no progress bars, even on a terminal
-  -v, --verbose                       Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose                       Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help                          Print help
 
 Registry:
@@ -350,7 +350,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Examples:
@@ -380,7 +380,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 "#]]
@@ -404,7 +404,7 @@ Options:
       --platform <OS/ARCH[/VARIANT]>  Get this platform's manifest when the reference is an index
       --format <FORMAT>               Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty                        Draw no progress bars, even on a terminal
-  -v, --verbose                       Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose                       Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help                          Print help
 
 Registry:
@@ -439,7 +439,7 @@ Options:
       --allow-sparse             Accept a manifest whose blobs are not (all) in the layout
       --format <FORMAT>          Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty                   Draw no progress bars, even on a terminal
-  -v, --verbose                  Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose                  Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help                     Print help
 
 Examples:
@@ -467,7 +467,7 @@ Options:
       --with-referrers   Also delete its referrers, recursively (otherwise a subject with referrers is refused)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Examples:
@@ -498,7 +498,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 "#]]
@@ -522,7 +522,7 @@ Options:
   -o, --output <OUTPUT>  Write here instead of stdout
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Registry:
@@ -557,7 +557,7 @@ Options:
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --size <SIZE>      Expected size in bytes
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Examples:
@@ -584,7 +584,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Example:
@@ -610,7 +610,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Example:
@@ -641,7 +641,7 @@ Options:
       --annotation-file <FILE>         Annotations from a JSON file, as oras reads it: `$manifest`, `$config`, and per-file keys naming FILE arguments
       --no-tty                         Draw no progress bars, even on a terminal
       --platform <OS/ARCH[/VARIANT]>   Attach to this platform's manifest when the subject is an index
-  -v, --verbose                        Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose                        Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
       --referrers-mode <MODE>          Record referrers as subject annotations, referrers responses or fallback tags [default: what the layout already uses consistently, else annotation] [env: OCISTOW_REFERRERS_MODE=] [possible values: annotation, response, tag]
       --response-key <KEY>             Annotation key for response records: oci (org.opencontainers.image.referrer.subject) or olareg (org.olareg.referrer.subject) [default: what the layout uses, else oci] [possible values: oci, olareg]
   -h, --help                           Print help
@@ -696,7 +696,7 @@ Options:
           Discover from this platform's manifest when the subject is an index
 
   -v, --verbose
-          Say what each step did (each file pushed or pulled, with its digest and size)
+          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
 
   -h, --help
           Print help (see a summary with '-h')
@@ -741,7 +741,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 "#]]
@@ -764,7 +764,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Example:
@@ -794,7 +794,7 @@ Options:
       --keep                         Keep the records of other conventions too
       --no-tty                       Draw no progress bars, even on a terminal
       --dry-run                      Report what would change; write nothing
-  -v, --verbose                      Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose                      Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help                         Print help
 
 Examples:
@@ -827,7 +827,7 @@ Options:
       --no-tty                        Draw no progress bars, even on a terminal
       --referrers-mode <MODE>         Record referrers as subject annotations, referrers responses or fallback tags [default: what the layout already uses consistently, else annotation] [env: OCISTOW_REFERRERS_MODE=] [possible values: annotation, response, tag]
       --response-key <KEY>            Annotation key for response records: oci (org.opencontainers.image.referrer.subject) or olareg (org.olareg.referrer.subject) [default: what the layout uses, else oci] [possible values: oci, olareg]
-  -v, --verbose                       Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose                       Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
       --concurrency <CONCURRENCY>     Blobs moved at once to or from a registry [default: 4]
   -h, --help                          Print help
 
@@ -866,7 +866,7 @@ Options:
       --referrers        Include the referrers of what is exported, recursively, with their records
       --gzip             Compress with gzip (the default for .tar.gz and .tgz)
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
       --zstd             Compress with zstd (the default for .tar.zst and .tzst)
       --docker-manifest  Add manifest.json so `docker load` accepts a single-platform image
   -h, --help             Print help
@@ -898,7 +898,7 @@ Options:
       --format <FORMAT>    Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --skip-unreferenced  Leave out blobs that nothing in the tarball references instead of refusing it
       --no-tty             Draw no progress bars, even on a terminal
-  -v, --verbose            Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose            Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help               Print help
 
 Examples:
@@ -928,7 +928,7 @@ Options:
       --keep-orphan-referrers  Keep referrers whose subject is gone
       --grace <GRACE>          Keep stale ingest/ files younger than this (e.g. 30s, 10m, 1h) [default: 1h]
       --no-tty                 Draw no progress bars, even on a terminal
-  -v, --verbose                Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose                Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help                   Print help
 
 Examples:
@@ -958,7 +958,7 @@ Options:
       --remove-missing   With --repair: also remove index.json entries whose blobs are missing
       --no-tty           Draw no progress bars, even on a terminal
       --record-unlisted  With --repair: also record referrers no record lists (usually an interrupted write)
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Examples:
@@ -985,7 +985,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Examples:
@@ -1012,7 +1012,7 @@ Options:
       --layout <DIR>     Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
       --format <FORMAT>  Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
       --no-tty           Draw no progress bars, even on a terminal
-  -v, --verbose          Say what each step did (each file pushed or pulled, with its digest and size)
+  -v, --verbose          Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
   -h, --help             Print help
 
 Examples:

@@ -672,3 +672,81 @@ fn attach_outside_a_layout_says_what_to_do_and_creates_nothing() {
     assert_eq!(before, snapshot(w), "a refused attach changed something");
     assert!(!w.join("missing").exists());
 }
+
+/// A work directory with `a.txt` pushed as `L:v1` and a referrer attached, built the same way
+/// every time (`SOURCE_DATE_EPOCH=0`), so two of them give the same digests.
+fn verbose_workspace() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    fs::write(w.join("a.txt"), "a\n").unwrap();
+    ok_in(w, &["push", "L:v1", "a.txt"]);
+    ok_in(w, &["attach", "L:v1", "a.txt", "--artifact-type", "a/b"]);
+    ok_in(w, &["export", "L:v1", "-o", "x.tar", "--referrers"]);
+    tmp
+}
+
+#[test]
+fn verbose_says_each_step_on_stderr_and_leaves_stdout_alone() {
+    // (setup in both workspaces, the command, a line only -v prints)
+    let cases: &[(&[&str], &[&str], &str)] = &[
+        (&[], &["copy", "L:v1", "M:v1,v2", "-r"], "Tagged M:v2"),
+        (
+            &[],
+            &["copy", "L:v1", "M:v1", "-r"],
+            "Checked application/vnd.oci.image.manifest.v1+json sha256:",
+        ),
+        (&[], &["export", "L:v1", "-o", "y.tar"], "Exporting sha256:"),
+        (&[], &["import", "x.tar", "N"], "Tagged N:v1"),
+        (
+            &["untag", "L:v1"],
+            &["gc", "L", "--grace", "0"],
+            "Removed blob sha256:",
+        ),
+        (&[], &["fsck", "L"], "Hashing 4 blob files"),
+        (
+            &[],
+            &["referrers", "convert", "L", "--to", "tag"],
+            "Added index.json entry sha256:",
+        ),
+        (
+            &[],
+            &["normalize", "L", "--to", "tag"],
+            "Removed index.json entry sha256:",
+        ),
+    ];
+    for (setup, args, marker) in cases {
+        let quiet = verbose_workspace();
+        let loud = verbose_workspace();
+        if !setup.is_empty() {
+            ok_in(quiet.path(), setup);
+            ok_in(loud.path(), setup);
+        }
+        for format in [None, Some("json")] {
+            let with = |v: bool| {
+                let mut all: Vec<&str> = if v { vec!["-v"] } else { Vec::new() };
+                all.extend(*args);
+                all.extend(format.iter().flat_map(|f| ["--format", f]));
+                all
+            };
+            if format.is_some() {
+                // A second run on the same state: the JSON of a run that changes nothing.
+                ok_in(quiet.path(), &with(false));
+                ok_in(loud.path(), &with(true));
+            }
+            let q = ok_in(quiet.path(), &with(false));
+            let l = ok_in(loud.path(), &with(true));
+            assert_eq!(q.stdout, l.stdout, "{args:?} {format:?}: -v changed stdout");
+            if format.is_none() {
+                assert!(
+                    l.stderr.contains(marker) && !q.stderr.contains(marker),
+                    "{args:?}: -v should add {marker:?}:\nwithout:\n{}\nwith:\n{}",
+                    q.stderr,
+                    l.stderr
+                );
+                for line in q.stderr.lines() {
+                    assert!(l.stderr.contains(line), "{args:?}: -v lost {line:?}");
+                }
+            }
+        }
+    }
+}

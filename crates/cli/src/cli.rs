@@ -41,7 +41,8 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_tty: bool,
 
-    /// Say what each step did (each file pushed or pulled, with its digest and size).
+    /// Say what each step did on stderr (each file pushed or pulled, blob checked or removed,
+    /// tag given, index.json entry changed).
     #[arg(short, long, global = true)]
     pub verbose: bool,
 

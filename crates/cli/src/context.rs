@@ -38,7 +38,8 @@ pub struct Context {
     layout: Option<PathBuf>,
     /// `--format`.
     pub format: Format,
-    /// `-v/--verbose`: say what each step did (each file pushed or pulled).
+    /// `-v/--verbose`: say what each step did (each file pushed or pulled, each blob checked,
+    /// entry changed, tag given); see [`Context::step`].
     pub verbose: bool,
     lock_timeout: Duration,
     referrers_mode_from_env: bool,
@@ -86,6 +87,13 @@ impl Context {
             .plain_http(args.plain_http)
             .ca_file(args.ca_file.clone());
         Ok(Client::new(registry, &options)?)
+    }
+
+    /// `-v`: one line on stderr for a step, only when asked for (stdout never changes).
+    pub fn step(&self, line: impl std::fmt::Display) {
+        if self.verbose {
+            eprintln!("{line}");
+        }
     }
 
     /// Whether `--format json` was asked for.

@@ -156,6 +156,21 @@ pub fn verbose_layers(verb: &str, manifest: &[u8]) {
     }
 }
 
+/// `-v`: one line on stderr for each `index.json` entry `after` lost or gained against
+/// `before` (a tag moved is one of each), in `index.json` order.
+pub fn verbose_entries(before: &[Descriptor], after: &[Descriptor]) {
+    let show = |d: &Descriptor| match d.ref_name() {
+        Some(tag) => format!("{} ({}, tag {tag})", d.digest(), d.media_type()),
+        None => format!("{} ({})", d.digest(), d.media_type()),
+    };
+    for d in before.iter().filter(|d| !after.contains(d)) {
+        eprintln!("Removed index.json entry {}", show(d));
+    }
+    for d in after.iter().filter(|d| !before.contains(d)) {
+        eprintln!("Added index.json entry {}", show(d));
+    }
+}
+
 /// `-v`: one line on stderr for one descriptor.
 pub fn verbose_descriptor(verb: &str, what: &str, d: &Descriptor) {
     eprintln!(

@@ -86,9 +86,14 @@ fn layout_to_registry(
         })?;
         dest = dest.with_target(RegistryTarget::Tag(t.clone()));
     }
+    ctx.step(format_args!(
+        "Resolved {} to {}",
+        src_ref.display(),
+        root.digest()
+    ));
     let client = ctx.registry_client(&dest.registry, &args.registry)?;
     let report = registry::copy::push(&src, &root, &client, &dest, &options, &progress::bar)?;
-    pushed(ctx, out, &src_ref.display(), &dest, &report)
+    pushed(ctx, out, &src_ref.display(), &dest, &options, &report)
 }
 
 fn registry_to_registry(
@@ -113,7 +118,7 @@ fn registry_to_registry(
         &options,
         &progress::bar,
     )?;
-    pushed(ctx, out, &src.to_string(), &dest, &report)
+    pushed(ctx, out, &src.to_string(), &dest, &options, &report)
 }
 
 /// A destination in a registry, which may name several tags (`docker://HOST/REPO:T1,T2`): the
@@ -133,8 +138,12 @@ fn pushed(
     out: &mut Output,
     source: &str,
     dest: &RegistryRef,
+    options: &registry::copy::CopyOptions,
     report: &registry::copy::PushReport,
 ) -> Result<Outcome> {
+    ctx.step(format_args!("Pushed {} to {dest}", report.root.digest()));
+    let repo = dest.with_target(RegistryTarget::Repository);
+    tagged(ctx, &repo, &options.also_tags);
     if ctx.json() {
         out.json(&json!({
             "descriptor": report.root,
@@ -185,6 +194,10 @@ fn registry_to_layout(
     let client = ctx.registry_client(&src.registry, &args.registry)?;
     // The whole graph's manifests are read and verified before the destination is touched.
     let plan = registry::copy::plan_pull(&client, &src, options)?;
+    ctx.step(format_args!(
+        "Resolved {src} to {} and read every manifest it reaches",
+        plan.root().digest()
+    ));
     let existed = dst_ref.dir.join(OCI_LAYOUT_FILE).exists();
     let dir_existed = dst_ref.dir.exists();
     let dst = ctx.init_dir(&dst_ref.dir)?;
@@ -200,6 +213,7 @@ fn registry_to_layout(
         let _ = std::fs::remove_dir_all(&dst_ref.dir);
     }
     let report = result?;
+    tagged(ctx, &dst_ref.dir.display(), &tags);
     if ctx.json() {
         out.json(&json!({
             "descriptor": report.root,
@@ -225,6 +239,13 @@ fn registry_to_layout(
     recorded(args, report.referrers, mode, why);
     out.descriptor(ctx.format, &report.root)?;
     Ok(Outcome::Ok)
+}
+
+/// `-v`: a line for each tag the copy's root got in `dest`.
+fn tagged(ctx: &Context, dest: &dyn std::fmt::Display, tags: &[String]) {
+    for t in tags {
+        ctx.step(format_args!("Tagged {dest}:{t}"));
+    }
 }
 
 /// `, N non-distributable blobs left out` when there are any.
@@ -275,8 +296,21 @@ fn layout_to_layout(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outc
         .iter()
         .map(|p| parse_platform(p))
         .collect::<Result<Vec<_>>>()?;
+    ctx.step(format_args!(
+        "Resolved {} to {}",
+        src_ref.display(),
+        root.digest()
+    ));
     // The whole source is checked before the destination is touched (or created).
     let plan = transfer::copy::plan_copy(&src, &root, args.referrers, &platforms)?;
+    for b in &plan.plan.blobs {
+        ctx.step(format_args!(
+            "Checked {} {} ({})",
+            b.media_type(),
+            b.digest(),
+            human_bytes(b.size())
+        ));
+    }
     let existed = dst_ref.dir.join(OCI_LAYOUT_FILE).exists();
     let dst = ctx.init_dir(&dst_ref.dir)?;
     let (mode, key, why) = ctx.write_mode(&dst, &args.record)?;
@@ -290,6 +324,15 @@ fn layout_to_layout(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outc
             .hard_links(true),
         &progress::bar,
     )?;
+    tagged(ctx, &dst_ref.dir.display(), &tags);
+    for r in &plan.plan.relations {
+        ctx.step(format_args!(
+            "Recorded referrer {} of {} as {}",
+            r.referrer.digest(),
+            r.subject,
+            mode.as_str()
+        ));
+    }
     if ctx.json() {
         out.json(&json!({
             "descriptor": report.root,

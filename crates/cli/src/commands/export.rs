@@ -80,6 +80,17 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
             }
         }
     }
+    for root in &roots {
+        ctx.step(format_args!(
+            "Exporting {} from {}{}",
+            root.entry.digest(),
+            root.layout.root().display(),
+            root.entry
+                .ref_name()
+                .map(|t| format!(" as {t}"))
+                .unwrap_or_default()
+        ));
+    }
     let options = ExportOptions::default()
         .referrers(args.referrers)
         .compression(compression)

@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::exit::Outcome;
 use serde_json::{Value, json};
 
-use crate::output::{Output, count, human_bytes};
+use crate::output::{Output, count, human_bytes, verbose_entries};
 use crate::progress;
 
 #[derive(clap::Args, Debug)]
@@ -35,15 +35,31 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         .remove_missing(args.remove_missing)
         .record_unlisted(args.record_unlisted);
     let layout = ctx.open_dir(&ctx.dir(args.dir.as_deref())?)?;
-    // Sizing the bar costs a directory walk: only pay it when a bar can be drawn.
-    let total = if std::io::stderr().is_terminal() {
-        layout.blob_usage()?.1
+    // Sizing the bar costs a directory walk: only pay it when a bar can be drawn (or -v says it).
+    let (files, total) = if std::io::stderr().is_terminal() || ctx.verbose {
+        layout.blob_usage()?
     } else {
-        0
+        (0, 0)
     };
+    ctx.step(format_args!(
+        "Hashing {} ({}) under {}",
+        count(files, "blob file"),
+        human_bytes(total),
+        layout.root().join("blobs").display()
+    ));
     let bar = progress::bar("fsck: hashing blobs", total);
+    // A damaged index.json is fsck's to report, so -v never fails on it.
+    let before = (ctx.verbose && args.repair)
+        .then(|| layout.read_index().ok())
+        .flatten();
     let report = layout.fsck(&options, bar.as_ref())?;
     drop(bar);
+    ctx.step(format_args!(
+        "Checked every descriptor reachable from index.json and every referrer record"
+    ));
+    if let (Some(before), Ok(after)) = (before, layout.read_index()) {
+        verbose_entries(before.manifests(), after.manifests());
+    }
     if ctx.json() {
         out.json(&report_json(&report))?;
     } else {

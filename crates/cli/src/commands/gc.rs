@@ -35,6 +35,21 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         .grace(args.grace);
     let layout = ctx.open_dir(&ctx.dir(args.dir.as_deref())?)?;
     let report = layout.gc(&options)?;
+    if !report.dry_run {
+        for b in &report.blobs_removed {
+            ctx.step(format_args!(
+                "Removed blob {} ({})",
+                b.digest,
+                human_bytes(b.size)
+            ));
+        }
+        for e in &report.entries_removed {
+            ctx.step(format_args!("Removed index.json entry {}", e.digest()));
+        }
+        for f in &report.work_files_removed {
+            ctx.step(format_args!("Removed {} ({})", f.path, human_bytes(f.size)));
+        }
+    }
     if ctx.json() {
         out.json(&report_json(&report))?;
     } else {

@@ -55,6 +55,17 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         bar.as_ref(),
     )?;
     drop(bar);
+    for t in &report.tags {
+        ctx.step(format_args!("Tagged {}:{t}", dir.display()));
+    }
+    for t in &report.replaced {
+        ctx.step(format_args!("Replaced tag {t} (it named another digest)"));
+    }
+    for m in &report.skipped {
+        ctx.step(format_args!(
+            "Left out {m} (nothing in the archive references it)"
+        ));
+    }
     let compression = match report.compression {
         Compression::None => "tar",
         Compression::Gzip => "tar+gzip",

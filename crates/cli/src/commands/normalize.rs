@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::context::{Context, KeyArg, ModeArg};
 use crate::exit::Outcome;
-use crate::output::Output;
+use crate::output::{Output, verbose_entries};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -34,6 +34,9 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         options = options.response_key(k.into());
     }
     let report = layout.normalize(&options)?;
+    if ctx.verbose {
+        verbose_entries(report.before.manifests(), report.after.manifests());
+    }
     if ctx.json() {
         // The report's fields, then the diff (empty when nothing changes).
         let mut shown = serde_json::to_value(&report)?;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::context::{Context, KeyArg, ModeArg};
 use crate::exit::Outcome;
-use crate::output::{Output, count};
+use crate::output::{Output, count, verbose_entries};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -74,7 +74,13 @@ fn convert(
     dry_run: bool,
 ) -> Result<Outcome> {
     let layout = ctx.open_dir(&ctx.dir(dir)?)?;
+    let before = ctx.verbose.then(|| layout.read_index()).transpose()?;
     let report = layout.convert_referrers(to, key, keep, dry_run)?;
+    if let Some(before) = before
+        && !dry_run
+    {
+        verbose_entries(before.manifests(), layout.read_index()?.manifests());
+    }
     if ctx.json() {
         out.json(&json!({
             "mode": report.mode.as_str(),
