@@ -177,7 +177,7 @@ fn identical_duplicates_are_merged_and_a_missing_media_type_is_added() {
     });
     let out = ok(&["normalize", &s(&dir)]);
     assert!(
-        out.stderr.contains("1 duplicate entries merged"),
+        out.stderr.contains("1 duplicate entry merged"),
         "{}",
         out.stderr
     );

@@ -578,6 +578,8 @@ fn sizes_are_binary_units_and_one_thing_is_singular_everywhere() {
         vec!["fsck", "solo"],
         vec!["referrers", "status", "imported"],
         vec!["referrers", "convert", "imported", "--to", "tag"],
+        vec!["attach", "copied:v1", "one.txt", "--artifact-type", "a/b"],
+        vec!["normalize", "copied", "--to", "tag"],
     ] {
         let out = run_in(w, &args);
         assert!(out.code == 0 || out.code == 1, "{args:?}: {}", out.stderr);

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::context::{Context, KeyArg, ModeArg};
 use crate::exit::Outcome;
-use crate::output::{Output, verbose_entries};
+use crate::output::{Output, count, verbose_entries};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -84,10 +84,10 @@ fn diff(report: &NormalizeReport) -> String {
 fn summary(report: &NormalizeReport) -> String {
     let c = &report.convert;
     let mut parts = vec![format!(
-        "{} referrers as {} ({} records added, {} updated, {} removed)",
-        c.referrers,
+        "{} as {} ({} added, {} updated, {} removed)",
+        count(c.referrers, "referrer"),
         report.mode.as_str(),
-        c.added,
+        count(c.added, "record"),
         c.updated,
         c.removed
     )];
@@ -96,14 +96,14 @@ fn summary(report: &NormalizeReport) -> String {
     }
     if report.duplicates_merged > 0 {
         parts.push(format!(
-            "{} duplicate entries merged",
-            report.duplicates_merged
+            "{} merged",
+            count(report.duplicates_merged, "duplicate entry")
         ));
     }
     if report.entries_described > 0 {
         parts.push(format!(
-            "{} referrer entries given their manifest's artifactType and annotations",
-            report.entries_described
+            "{} given their manifest's artifactType and annotations",
+            count(report.entries_described, "referrer entry")
         ));
     }
     let verb = if report.dry_run {
