@@ -6,13 +6,16 @@
 //! cargo run --example export_import -- testdata/fixtures/oras-referrers/layout v1 /tmp/v1.tar /tmp/mirror
 //! ```
 
+//!
+//! (`tests/users.rs` calls [`export_import`] and checks the destination.)
+
 use std::error::Error;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ocistow_store::layout::NoProgress;
-use ocistow_store::transfer::export::{ExportOptions, ExportRoot, export_to_path};
-use ocistow_store::transfer::import::{ImportOptions, import};
+use ocistow_store::transfer::export::{ExportOptions, ExportReport, ExportRoot, export_to_path};
+use ocistow_store::transfer::import::{ImportOptions, ImportReport, import};
 use ocistow_store::{Layout, Target, artifact};
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -20,7 +23,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     let [source, tag, tarball, destination] = args.as_slice() else {
         return Err("usage: export_import SOURCE_LAYOUT TAG TARBALL DESTINATION_LAYOUT".into());
     };
-    let tag = tag.to_string_lossy().into_owned();
+    export_import(source, &tag.to_string_lossy(), tarball, destination)?;
+    Ok(())
+}
+
+/// Exports `tag` of the layout at `source` with its referrers into `tarball`, then imports the
+/// tarball into the layout at `destination` (created when missing).
+pub fn export_import(
+    source: &Path,
+    tag: &str,
+    tarball: &Path,
+    destination: &Path,
+) -> Result<(ExportReport, ImportReport), Box<dyn Error>> {
+    let tag = tag.to_string();
     let layout = Layout::open(source)?;
     let root = layout.resolve(&Target::Tag(tag.clone()))?;
 
@@ -53,5 +68,5 @@ fn main() -> Result<(), Box<dyn Error>> {
         imported.tags,
         imported.referrers
     );
-    Ok(())
+    Ok((exported, imported))
 }

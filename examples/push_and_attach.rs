@@ -8,12 +8,15 @@
 //!
 //! The layout is created when missing. `SOURCE_DATE_EPOCH` is read here, by the program: the
 //! library reads no environment variable, so the time is passed in.
+//!
+//! (`tests/users.rs` calls [`push_and_attach`] and checks what it wrote.)
 
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ocistow_store::artifact::{self, AttachOptions, FileSpec, PushRequest};
-use ocistow_store::{Layout, Target};
+use ocistow_store::referrers::AttachOutcome;
+use ocistow_store::{Descriptor, Layout, Target};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args_os().skip(1).map(PathBuf::from);
@@ -24,6 +27,24 @@ fn main() -> Result<(), Box<dyn Error>> {
         .ok()
         .map(|s| s.parse::<u64>())
         .transpose()?;
+    let (subject, attached) = push_and_attach(&dir, &file, &sbom, created)?;
+    println!(
+        "attached {} to {} (recorded as {} referrer)",
+        attached.descriptor.digest(),
+        subject.digest(),
+        attached.mode.as_str()
+    );
+    Ok(())
+}
+
+/// Pushes `file` into the layout at `dir` as `v1` and attaches `sbom` to it: the subject's
+/// descriptor and how the referrer was recorded.
+pub fn push_and_attach(
+    dir: &Path,
+    file: &Path,
+    sbom: &Path,
+    created: Option<u64>,
+) -> Result<(Descriptor, AttachOutcome), Box<dyn Error>> {
     let layout = if dir.join("oci-layout").exists() {
         Layout::open(&dir)?
     } else {
@@ -56,11 +77,5 @@ fn main() -> Result<(), Box<dyn Error>> {
         &AttachOptions::default(),
         &artifact::no_progress,
     )?;
-    println!(
-        "attached {} to {} (recorded as {} referrer)",
-        attached.descriptor.digest(),
-        subject.digest(),
-        attached.mode.as_str()
-    );
-    Ok(())
+    Ok((subject, attached))
 }

@@ -752,3 +752,139 @@ fn verbose_says_each_step_on_stderr_and_leaves_stdout_alone() {
         }
     }
 }
+
+// ---- the examples (examples/), compiled into this binary and run against temporary dirs ----
+
+#[allow(dead_code)] // `main` reads the command line; the tests call the function it calls.
+#[path = "../examples/push_and_attach.rs"]
+mod push_and_attach_example;
+
+#[allow(dead_code)]
+#[path = "../examples/discover.rs"]
+mod discover_example;
+
+#[allow(dead_code)]
+#[path = "../examples/export_import.rs"]
+mod export_import_example;
+
+#[test]
+fn the_push_and_attach_example_writes_what_the_cli_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    fs::write(w.join("file.txt"), "hello\n").unwrap();
+    fs::write(w.join("sbom.json"), "{}\n").unwrap();
+    let (subject, attached) = push_and_attach_example::push_and_attach(
+        &w.join("lib"),
+        &w.join("file.txt"),
+        &w.join("sbom.json"),
+        Some(0),
+    )
+    .unwrap();
+    let cli_subject = ok_in(
+        w,
+        &[
+            "push",
+            "cli:v1",
+            "file.txt",
+            "--artifact-type",
+            "application/vnd.example.app",
+        ],
+    );
+    let cli_referrer = ok_in(
+        w,
+        &[
+            "attach",
+            "cli:v1",
+            "sbom.json:application/spdx+json",
+            "--artifact-type",
+            "application/vnd.example.sbom",
+            "-a",
+            "org.example.team=build",
+            "--format",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&cli_referrer.stdout).unwrap();
+    assert_eq!(cli_subject.stdout.trim(), subject.digest().as_str());
+    assert_eq!(v["digest"], attached.descriptor.digest().as_str());
+    assert_eq!(
+        attached.descriptor.annotation("org.example.team"),
+        Some("build")
+    );
+    assert_eq!(
+        ok_in(w, &["discover", "lib:v1", "--format", "json"])
+            .stdout
+            .replace("lib", "DIR"),
+        ok_in(w, &["discover", "cli:v1", "--format", "json"])
+            .stdout
+            .replace("cli", "DIR"),
+    );
+}
+
+/// Every digest of a `discover --format json` tree, depth first.
+fn tree_digests(v: &serde_json::Value, out: &mut Vec<String>) {
+    if let Some(d) = v["digest"].as_str() {
+        out.push(d.to_string());
+    }
+    for r in v["referrers"].as_array().into_iter().flatten() {
+        tree_digests(r, out);
+    }
+}
+
+#[test]
+fn the_discover_example_draws_the_tree_the_cli_finds() {
+    for fixture in ["oras-referrers", "regctl-referrers", "olareg-referrers"] {
+        let dir = crate::common::fixture_dir(fixture).join("layout");
+        let drawn = discover_example::discover(&dir, "v1").unwrap();
+        let cli: serde_json::Value = serde_json::from_str(
+            &ok_in(
+                Path::new("."),
+                &[
+                    "discover",
+                    &format!("{}:v1", dir.display()),
+                    "--format",
+                    "json",
+                ],
+            )
+            .stdout,
+        )
+        .unwrap();
+        let mut want = Vec::new();
+        tree_digests(&cli, &mut want);
+        assert!(want.len() > 1, "{fixture}: no referrers in {cli}");
+        let got: Vec<&str> = drawn
+            .lines()
+            .filter_map(|l| l.split_whitespace().last())
+            .collect();
+        assert_eq!(got, want, "{fixture}:\n{drawn}");
+    }
+}
+
+#[test]
+fn the_export_import_example_carries_a_tag_and_its_referrers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = tmp.path();
+    let src = crate::common::fixture_dir("oras-referrers").join("layout");
+    let (exported, imported) =
+        export_import_example::export_import(&src, "v1", &w.join("v1.tar"), &w.join("mirror"))
+            .unwrap();
+    assert_eq!(imported.tags, ["v1"]);
+    assert_eq!(imported.referrers, exported.referrers);
+    assert!(exported.referrers > 0);
+    let show = |dir: &Path| {
+        let out = ok_in(
+            w,
+            &[
+                "discover",
+                &format!("{}:v1", dir.display()),
+                "--format",
+                "json",
+            ],
+        );
+        let mut digests = Vec::new();
+        tree_digests(&serde_json::from_str(&out.stdout).unwrap(), &mut digests);
+        digests
+    };
+    assert_eq!(show(&w.join("mirror")), show(&src));
+    ok_in(w, &["fsck", "mirror"]);
+}
