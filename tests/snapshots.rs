@@ -1,5 +1,6 @@
 //! Inline snapshots of what users read: every command's help, `ls` tables, `discover` trees,
-//! tables and JSON, `referrers status` text and JSON. A change to any of them shows here as a
+//! tables and JSON, `referrers status` text and JSON, every command's JSON on a layout and on a
+//! registry. A change to any of them shows here as a
 //! diff; after checking it, `SNAPSHOTS=overwrite cargo test --test tests snapshots::` rewrites
 //! the literals in this file.
 
@@ -1686,6 +1687,162 @@ fn gc_fsck_and_convert_json() {
   "removed": 0,
   "changed": false,
   "dryRun": true
+}
+
+"#]]
+    );
+}
+
+// ---- JSON of the commands on a registry (docker://, a loopback distribution) --------------------
+
+impl Work {
+    /// As [`Work::json`], with the registry's port shown as `[..]` (it changes on every run).
+    fn json_on(&self, reg: &crate::common::registry::Registry, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.push("--plain-http");
+        self.json(&all)
+            .replace(&format!("127.0.0.1:{}", reg.port), "127.0.0.1:[..]")
+    }
+}
+
+#[test]
+fn registry_json_shapes() {
+    let Some(reg) = crate::common::registry::Registry::start() else {
+        return;
+    };
+    let w = Work::new();
+    w.json(&[
+        "attach",
+        "layout:v1",
+        "hello.txt",
+        "--artifact-type",
+        "application/vnd.example.sig",
+    ]);
+    let app = reg.reference("team/app:v1,stable");
+    assert_data_eq!(
+        w.json_on(&reg, &["copy", "layout:v1", &app, "-r"]),
+        str![[r#"
+{
+  "descriptor": {
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": "sha256:c24a54aae2ce876fc2c9a34377d4e7358528682579f0f8cbe2e3e213df7904be",
+    "size": 559,
+    "annotations": {
+      "org.opencontainers.image.created": "1970-01-01T00:00:00Z",
+      "org.opencontainers.image.ref.name": "v1"
+    },
+    "artifactType": "application/vnd.unknown.artifact.v1"
+  },
+  "destination": "docker://127.0.0.1:[..]/team/app:v1",
+  "blobs": 4,
+  "uploaded": 4,
+  "present": 0,
+  "bytes": 1309,
+  "referrers": 1,
+  "indexedByRegistry": 0,
+  "fallbackTagEntriesAdded": 1,
+  "skippedForeign": 0
+}
+
+"#]]
+    );
+    let v1 = reg.reference("team/app:v1");
+    assert_data_eq!(
+        w.json_on(&reg, &["resolve", &v1]),
+        str![[r#"
+{
+  "mediaType": "application/vnd.oci.image.manifest.v1+json",
+  "digest": "sha256:c24a54aae2ce876fc2c9a34377d4e7358528682579f0f8cbe2e3e213df7904be",
+  "size": 559,
+  "artifactType": "application/vnd.unknown.artifact.v1"
+}
+
+"#]]
+    );
+    // One tag: a registry lists tags in the order its storage gives them.
+    w.json_on(
+        &reg,
+        &["copy", "layout:v1", &reg.reference("team/solo:only")],
+    );
+    assert_data_eq!(
+        w.json_on(&reg, &["tags", &reg.reference("team/solo")]),
+        str![[r#"
+{
+  "tags": [
+    "only"
+  ]
+}
+
+"#]]
+    );
+    assert_data_eq!(
+        w.json_on(&reg, &["discover", &v1]),
+        str![[r#"
+{
+  "reference": "127.0.0.1:[..]/team/app@sha256:c24a54aae2ce876fc2c9a34377d4e7358528682579f0f8cbe2e3e213df7904be",
+  "mediaType": "application/vnd.oci.image.manifest.v1+json",
+  "digest": "sha256:c24a54aae2ce876fc2c9a34377d4e7358528682579f0f8cbe2e3e213df7904be",
+  "size": 559,
+  "artifactType": "application/vnd.unknown.artifact.v1",
+  "referrers": [
+    {
+      "reference": "127.0.0.1:[..]/team/app@sha256:929104443218397c310ef58a66af9eed31d8cec451198f5c2f61a65f9514af23",
+      "mediaType": "application/vnd.oci.image.manifest.v1+json",
+      "digest": "sha256:929104443218397c310ef58a66af9eed31d8cec451198f5c2f61a65f9514af23",
+      "size": 742,
+      "annotations": {
+        "org.opencontainers.image.created": "1970-01-01T00:00:00Z"
+      },
+      "artifactType": "application/vnd.example.sig",
+      "referrers": []
+    }
+  ]
+}
+
+"#]]
+    );
+    assert_data_eq!(
+        w.json_on(&reg, &["copy", &v1, &reg.reference("team/mirror:m1"), "-r"]),
+        str![[r#"
+{
+  "descriptor": {
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": "sha256:c24a54aae2ce876fc2c9a34377d4e7358528682579f0f8cbe2e3e213df7904be",
+    "size": 559,
+    "artifactType": "application/vnd.unknown.artifact.v1"
+  },
+  "destination": "docker://127.0.0.1:[..]/team/mirror:m1",
+  "blobs": 4,
+  "uploaded": 4,
+  "present": 0,
+  "bytes": 1309,
+  "referrers": 1,
+  "indexedByRegistry": 0,
+  "fallbackTagEntriesAdded": 1,
+  "skippedForeign": 0
+}
+
+"#]]
+    );
+    assert_data_eq!(
+        w.json_on(&reg, &["copy", &v1, "back:b1", "-r"]),
+        str![[r#"
+{
+  "descriptor": {
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": "sha256:c24a54aae2ce876fc2c9a34377d4e7358528682579f0f8cbe2e3e213df7904be",
+    "size": 559,
+    "artifactType": "application/vnd.unknown.artifact.v1"
+  },
+  "tags": [
+    "b1"
+  ],
+  "blobs": 4,
+  "downloaded": 2,
+  "bytes": 8,
+  "referrers": 1,
+  "referrersMode": "annotation",
+  "skippedForeign": 0
 }
 
 "#]]
