@@ -292,3 +292,89 @@ fn json_output_is_the_report_in_camel_case_with_the_diff() {
     assert_eq!(v["convert"]["updated"], 3);
     assert!(v["diff"].as_str().unwrap().starts_with("--- index.json\n"));
 }
+
+/// Writes `value` as a new blob of `dir` (pretty-printed, as `BuildKit` writes manifests) and
+/// gives its digest and size.
+fn put_json_blob(dir: &Path, value: &serde_json::Value) -> (String, u64) {
+    use ocistow_store::{Algorithm, Digest};
+    let bytes = serde_json::to_vec_pretty(value).unwrap();
+    let digest = Digest::of_bytes(Algorithm::Sha256, &bytes);
+    fs::write(dir.join("blobs/sha256").join(digest.encoded()), &bytes).unwrap();
+    (digest.to_string(), bytes.len() as u64)
+}
+
+/// The `buildkit-attestations` fixture as `BuildKit` before 0.32 writes it: the attestation
+/// manifests have no `subject` and no `artifactType` (only the index's annotations
+/// `vnd.docker.reference.type` and `vnd.docker.reference.digest` tie them to their platform
+/// manifests). New blobs, so new digests: the index and `index.json` are rewritten to match.
+fn pre_032_buildkit() -> (tempfile::TempDir, PathBuf) {
+    let (tmp, dir) = fresh("buildkit-attestations");
+    let blob = |d: &str| {
+        dir.join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let top = read_json(&dir.join("index.json"));
+    let index_digest = top["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let mut index = read_json(&blob(&index_digest));
+    let mut stripped = 0;
+    for child in index["manifests"].as_array_mut().unwrap() {
+        if child["annotations"]["vnd.docker.reference.type"] != "attestation-manifest" {
+            continue;
+        }
+        let old = child["digest"].as_str().unwrap().to_string();
+        let mut manifest = read_json(&blob(&old));
+        let m = manifest.as_object_mut().unwrap();
+        assert!(m.remove("subject").is_some() && m.remove("artifactType").is_some());
+        let (digest, size) = put_json_blob(&dir, &manifest);
+        fs::remove_file(blob(&old)).unwrap();
+        child["digest"] = digest.into();
+        child["size"] = size.into();
+        stripped += 1;
+    }
+    assert_eq!(stripped, 2, "the fixture has one attestation per platform");
+    let (digest, size) = put_json_blob(&dir, &index);
+    fs::remove_file(blob(&index_digest)).unwrap();
+    edit_index(&dir, |top| {
+        top["manifests"][0]["digest"] = digest.into();
+        top["manifests"][0]["size"] = size.into();
+    });
+    (tmp, dir)
+}
+
+#[test]
+fn buildkit_attestations_without_a_subject_are_left_as_they_are_and_stay_reachable() {
+    let (_tmp, dir) = pre_032_buildkit();
+    ok(&["fsck", &s(&dir)]);
+    let status = ok(&["referrers", "status", &s(&dir), "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    // Without `subject` they are no referrers: nothing can be recorded (a record would contradict
+    // the blob, and blobs are never rewritten), and nothing is reported as inconsistent.
+    assert_eq!(status["referrers"], 0, "{status}");
+    assert_eq!(status["issues"], serde_json::json!([]), "{status}");
+    let state = |dir: &Path| (blobs(dir), fs::read(dir.join("index.json")).unwrap());
+    let before = state(&dir);
+    for to in ["annotation", "response", "tag"] {
+        let out = ok(&["normalize", &s(&dir), "--to", to, "--format", "json"]);
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(report["changed"], false, "--to {to}: {report}");
+        assert_eq!(report["convert"]["referrers"], 0, "--to {to}: {report}");
+    }
+    assert!(before == state(&dir), "normalize changed a pre-0.32 layout");
+    // Still children of the image index: gc keeps them.
+    let gc = ok(&[
+        "gc",
+        &s(&dir),
+        "--dry-run",
+        "--grace",
+        "0",
+        "--format",
+        "json",
+    ]);
+    let gc: serde_json::Value = serde_json::from_str(&gc.stdout).unwrap();
+    assert_eq!(gc["blobsRemoved"], 0, "{gc}");
+    // With a subject (BuildKit 0.32 and later) the same layout's attestations are referrers.
+    let (_tmp, current) = fresh("buildkit-attestations");
+    let status = ok(&["referrers", "status", &s(&current), "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["referrers"], 2, "{status}");
+}

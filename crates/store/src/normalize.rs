@@ -10,6 +10,10 @@
 //! 4. every top-level entry of a referrer gets the `artifactType` and the annotations of its
 //!    manifest where the entry lacks them (`oras cp` leaves bare entries);
 //!
+//! `BuildKit` attestations from before 0.32 have no `subject`: they are no referrers, so nothing
+//! is recorded for them (a record would contradict the blob, and blobs are never rewritten); they
+//! stay children of their image index (docs/referrers.md).
+//!
 //! What it cannot decide is reported, never guessed: a tag on entries of two digests is left
 //! exactly as it is, and the report lists it.
 //!
