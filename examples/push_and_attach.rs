@@ -46,9 +46,9 @@ pub fn push_and_attach(
     created: Option<u64>,
 ) -> Result<(Descriptor, AttachOutcome), Box<dyn Error>> {
     let layout = if dir.join("oci-layout").exists() {
-        Layout::open(&dir)?
+        Layout::open(dir)?
     } else {
-        Layout::init(&dir)?
+        Layout::init(dir)?
     };
 
     // push: the blobs are written under a pin, then listed with the tag in one transaction.
