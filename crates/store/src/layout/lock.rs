@@ -30,6 +30,7 @@ const MAX_HOLDER_NOTE: u64 = 4 << 10;
 
 /// What a writer that has to wait for a lock is told, once per wait.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LockWait<'a> {
     /// The lock file.
     pub path: &'a Path,

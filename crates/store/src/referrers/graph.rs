@@ -11,6 +11,7 @@ use crate::model::Descriptor;
 /// One referrer: its descriptor as a referrers response lists it, the `subject` its blob names,
 /// and every convention that records (or found) it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Referrer {
     /// The referrer as a referrers response lists it.
     pub descriptor: Descriptor,

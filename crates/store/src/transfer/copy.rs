@@ -23,6 +23,7 @@ use crate::referrers::{Mode, ResponseKey, ScanOptions};
 
 /// What a copy will transfer: the root to record in the destination and the walk from it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct CopyPlan {
     /// The root as it will be listed in the destination (a platform's manifest when one
     /// platform of an index was asked for).

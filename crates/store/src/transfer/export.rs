@@ -48,6 +48,7 @@ use super::compression::Sink;
 
 /// One thing to export: a layout and the `index.json` entry to list for it in the tarball.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ExportRoot {
     /// The layout the entry is in.
     pub layout: Layout,

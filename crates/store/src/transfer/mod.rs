@@ -38,6 +38,7 @@ use crate::walk::{Content, Visitor, Walker};
 /// A referrer relation to carry over: the referrer as a referrers response lists it
 /// (media type, digest, size, artifactType, its manifest's annotations) and its subject.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Relation {
     /// The referrer as a referrers response lists it.
     pub referrer: Descriptor,
@@ -48,6 +49,7 @@ pub struct Relation {
 /// Everything a root reaches in a layout, in dependency order (a manifest after the blobs it
 /// names), each digest once.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Plan {
     /// Blobs present in the source, children before parents.
     pub blobs: Vec<Descriptor>,
