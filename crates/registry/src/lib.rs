@@ -102,8 +102,5 @@ fn subtree(
         }
         path.remove(descriptor.digest());
     }
-    Ok(Node {
-        descriptor,
-        referrers,
-    })
+    Ok(Node::new(descriptor, referrers))
 }

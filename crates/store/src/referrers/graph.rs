@@ -114,6 +114,7 @@ impl Graph {
 
 /// A node of a discover tree: a manifest and the referrers below it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Node {
     /// The manifest of this node.
     pub descriptor: Descriptor,
@@ -122,6 +123,14 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node for `descriptor` with these referrers (a tree read from elsewhere, a registry say).
+    pub fn new(descriptor: Descriptor, referrers: Vec<Node>) -> Self {
+        Node {
+            descriptor,
+            referrers,
+        }
+    }
+
     /// The node as `oras discover --format json` prints it, `reference` being
     /// `<prefix>@<digest>`: reference, mediaType, digest, size, annotations, artifactType,
     /// then the nested referrers.
