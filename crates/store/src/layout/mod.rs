@@ -223,13 +223,17 @@ impl Layout {
             on_lock_wait: None,
         };
         // Checked before the lock file is created, so a refused init leaves the directory as it was.
-        layout.refuse_foreign_content()?;
-        let _lock = layout.lock()?;
-        if layout.oci_layout_path().exists() {
+        // A racing init may finish (and its writers add `ingest/`, say) between the check for
+        // `oci-layout` above and this one: `oci-layout` is written last and never removed, so what
+        // sits beside it belongs to a layout, which is then opened instead of refused.
+        if layout.refuse_foreign_content_unless_a_layout()? {
             return Ok(Layout::open(&layout.root)?.with_lock_timeout(timeout));
         }
+        let _lock = layout.lock()?;
         // Checked again under the lock (another init may have finished in between).
-        layout.refuse_foreign_content()?;
+        if layout.refuse_foreign_content_unless_a_layout()? {
+            return Ok(Layout::open(&layout.root)?.with_lock_timeout(timeout));
+        }
         fs::create_dir_all(layout.root.join(BLOBS_DIR)).at(layout.root.join(BLOBS_DIR))?;
         for f in [PIN_FILE, PIN_GATE_FILE] {
             let path = layout.root.join(f);
@@ -256,6 +260,20 @@ impl Layout {
         )?;
         sync_dir(&layout.root)?;
         Ok(layout)
+    }
+
+    /// [`Self::refuse_foreign_content`], except that a directory that has become a layout in the
+    /// meantime is no refusal: `Ok(true)` says "open it". `oci-layout` is written last and never
+    /// removed, so what was seen beside it (a racing writer's `ingest/`, say) is a layout's.
+    fn refuse_foreign_content_unless_a_layout(&self) -> Result<bool> {
+        if self.oci_layout_path().exists() {
+            return Ok(true);
+        }
+        match self.refuse_foreign_content() {
+            Ok(()) => Ok(false),
+            Err(_) if self.oci_layout_path().exists() => Ok(true),
+            Err(refused) => Err(refused),
+        }
     }
 
     /// An init turns only an empty directory into a layout (or one that holds what an init
@@ -366,6 +384,44 @@ mod tests {
         assert!(layout.read_index().unwrap().manifests().is_empty());
         // init on an existing layout is a no-op
         Layout::init(&root).unwrap();
+    }
+
+    /// A directory that became a layout while an init looked at it (a racing init finished and
+    /// its writer made `ingest/`) is opened, never refused as foreign; foreign content is.
+    #[test]
+    fn init_opens_what_a_racing_init_made_and_refuses_foreign_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("l");
+        let raced = Layout::init(&root).unwrap();
+        fs::create_dir(root.join("ingest")).unwrap();
+        let probe = Layout {
+            root: root.clone(),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            index_ok: std::sync::Arc::default(),
+            lock_holder: None,
+            on_lock_wait: None,
+        };
+        assert!(probe.refuse_foreign_content_unless_a_layout().unwrap());
+        assert!(Layout::init(&root).is_ok());
+        drop(raced);
+        let foreign = dir.path().join("f");
+        fs::create_dir(&foreign).unwrap();
+        fs::write(foreign.join("notes.txt"), "mine").unwrap();
+        assert!(matches!(
+            Layout::init(&foreign),
+            Err(Error::Conflict(Conflict::NotEmpty { .. }))
+        ));
+        assert_eq!(
+            fs::read_dir(&foreign).unwrap().count(),
+            1,
+            "a refused init writes nothing"
+        );
+        let empty = Layout {
+            root: dir.path().join("e"),
+            ..probe
+        };
+        fs::create_dir(&empty.root).unwrap();
+        assert!(!empty.refuse_foreign_content_unless_a_layout().unwrap());
     }
 
     #[test]
