@@ -323,7 +323,7 @@ pub fn read_input(file: &str, limit: u64) -> Result<Vec<u8>> {
     } else {
         let meta = fs::metadata(file).with_context(|| file.to_string())?;
         if !meta.is_file() {
-            return Err(Error::InvalidInput(format!("{file}: not a regular file")).into());
+            return Err(usage(format!("{file}: not a regular file")));
         }
         fs::File::open(file)
             .with_context(|| file.to_string())?
@@ -332,7 +332,7 @@ pub fn read_input(file: &str, limit: u64) -> Result<Vec<u8>> {
             .with_context(|| file.to_string())?;
     }
     if bytes.len() as u64 > limit {
-        return Err(Error::InvalidInput(format!("{file}: larger than {limit} bytes")).into());
+        return Err(usage(format!("{file}: larger than {limit} bytes")));
     }
     Ok(bytes)
 }
@@ -529,7 +529,7 @@ fn parse_lock_timeout(text: &str) -> Result<Duration> {
 
 /// `OS/ARCH[/VARIANT]`.
 pub fn parse_platform(text: &str) -> Result<Platform> {
-    Platform::parse(text).map_err(|e| Error::InvalidInput(e.to_string()).into())
+    Platform::parse(text).map_err(|e| usage(e.to_string()))
 }
 
 /// `KEY=VALUE` pairs added to `out` (the `$manifest` keys of an annotation file); a key given

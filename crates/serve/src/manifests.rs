@@ -209,12 +209,12 @@ pub(crate) async fn put(
                 Code::ManifestInvalid,
                 "manifest invalid: a descriptor's size does not match its blob",
             ),
-            Error::InvalidInput(reason) => ApiError::new(
+            Error::InvalidInput(problem) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 Code::ManifestInvalid,
                 "manifest invalid",
             )
-            .detail(json!({ "reason": reason })),
+            .detail(json!({ "reason": problem.to_string() })),
             e => state.store_error(e, &reference_owned),
         };
         let staged = layout.stage().map_err(|e| fail(&e))?;

@@ -134,9 +134,10 @@ pub enum Error {
         reason: String,
     },
 
-    /// Any other input a caller supplied is unusable.
+    /// Any other input a caller supplied (a file to push, an option, a descriptor's data) is
+    /// unusable; the problem names the input at fault.
     #[error("{0}")]
-    InvalidInput(String),
+    InvalidInput(InputProblem),
 
     /// Another process holds the layout's lock for longer than we are willing to wait.
     #[error(
@@ -320,6 +321,192 @@ impl fmt::Display for ManifestKind {
             ManifestKind::MediaType(mt) => mt,
         })
     }
+}
+
+/// What is wrong with an input the caller supplied ([`Error::InvalidInput`]). Each variant names
+/// the input at fault; wrapped errors are its `source`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputProblem {
+    /// A name (a referrers mode, a response key) is not one of the accepted names.
+    #[error("{what} {given:?} is not one of {}", choices.join(", "))]
+    NotOneOf {
+        /// What the name is for.
+        what: &'static str,
+        /// The name as given.
+        given: String,
+        /// The names accepted.
+        choices: Vec<&'static str>,
+    },
+    /// A referrers record in tag mode would be larger than a manifest may be.
+    #[error(
+        "the referrers record for {subject} would list {referrers} referrers in {bytes} bytes, \
+         more than a manifest may hold ({limit} bytes); record them in annotation mode instead"
+    )]
+    RecordTooLarge {
+        /// The subject whose record it is.
+        subject: Digest,
+        /// How many referrers it would list.
+        referrers: usize,
+        /// Its size.
+        bytes: usize,
+        /// The most a manifest may hold.
+        limit: u64,
+    },
+    /// A descriptor's `data` field is not base64.
+    #[error("descriptor {digest}: data is not base64: {source}")]
+    DataNotBase64 {
+        /// The descriptor's digest.
+        digest: Digest,
+        /// What the decoder refused.
+        #[source]
+        source: base64::DecodeError,
+    },
+    /// A descriptor's `data` field does not hash to its digest.
+    #[error("descriptor {digest}: its data field does not hash to its digest")]
+    DataDoesNotMatchDigest {
+        /// The descriptor's digest.
+        digest: Digest,
+    },
+    /// A path that must stay inside a directory is absolute or climbs out of it.
+    #[error("{}: not a plain relative path", path.display())]
+    NotPlainRelativePath {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// A file to push does not exist.
+    #[error("{}: no such file or directory", path.display())]
+    NoSuchFile {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// A file to push cannot be looked at.
+    #[error("{}: {source}", path.display())]
+    Unreadable {
+        /// The path as given.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// A file to push is neither a regular file nor a directory.
+    #[error("{}: not a regular file or directory", path.display())]
+    NotFileOrDirectory {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// Two files to push would be pulled under one name.
+    #[error("{} and {} would both be pulled as {title:?}", first.display(), second.display())]
+    SameTitle {
+        /// The file given first.
+        first: PathBuf,
+        /// The file given second.
+        second: PathBuf,
+        /// The title both would get.
+        title: String,
+    },
+    /// Layer annotations name a file that is not pushed.
+    #[error("annotations are given for {}, which is not pushed", path.display())]
+    AnnotationsForUnpushedFile {
+        /// The file the annotations name.
+        path: PathBuf,
+    },
+    /// A push with no file, no config and no artifact type.
+    #[error("nothing to push: give files, a config or an artifact type")]
+    NothingToPush,
+    /// A config to push is a directory.
+    #[error("{}: a config must be a file", path.display())]
+    ConfigNotAFile {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// A file to push has no file name that could be its title.
+    #[error("{}: has no usable file name", path.display())]
+    NoFileName {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// A directory to push holds something a tar archive cannot carry.
+    #[error(
+        "{}: not a regular file, directory or symbolic link; push does not archive it",
+        path.display()
+    )]
+    CannotArchive {
+        /// The entry.
+        path: PathBuf,
+    },
+    /// Pulling an index needs a platform to choose one of its manifests.
+    #[error(
+        "{index} is an index; choose one of its manifests with --platform ({})",
+        if platforms.is_empty() { "it lists no platforms".to_string() } else { platforms.join(", ") }
+    )]
+    IndexNeedsPlatform {
+        /// The index.
+        index: Digest,
+        /// The platforms it lists.
+        platforms: Vec<String>,
+    },
+    /// Two layers of an artifact to pull have the same title.
+    #[error("two layers are titled {title:?}")]
+    TitledTwice {
+        /// The title.
+        title: String,
+    },
+    /// An artifact to pull has no titled layer.
+    #[error(
+        "{manifest} has no layers with an org.opencontainers.image.title annotation: nothing to pull"
+    )]
+    NothingToPull {
+        /// The artifact's manifest.
+        manifest: Digest,
+    },
+    /// An attach request without a subject.
+    #[error("attach needs a subject: set PushRequest::subject")]
+    NoSubject,
+    /// An export of no entry.
+    #[error("nothing to export")]
+    NothingToExport,
+    /// An export with a Docker `manifest.json` of content that cannot have one.
+    #[error("--docker-manifest needs exactly one image manifest with an image config: {0}")]
+    DockerManifest(DockerManifestProblem),
+    /// An export's output path is a directory.
+    #[error("{}: is a directory; give a file name", path.display())]
+    OutputIsADirectory {
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// A platform was asked of a manifest that is not an index.
+    #[error("{manifest} is not an index; --platform applies only to an index")]
+    PlatformOfNonIndex {
+        /// The manifest.
+        manifest: Digest,
+    },
+}
+
+/// Why an export cannot write a Docker `manifest.json` ([`InputProblem::DockerManifest`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DockerManifestProblem {
+    /// The export has more or fewer than one root.
+    #[error("the export has {roots} roots")]
+    RootCount {
+        /// How many roots it has.
+        roots: usize,
+    },
+    /// The root is an index.
+    #[error("{index} is an index (export one platform's manifest, e.g. DIR@<digest>)")]
+    Index {
+        /// The index.
+        index: Digest,
+    },
+    /// The root's config is not an image config.
+    #[error("{manifest} has config media type {media_type:?}, not an image config")]
+    NotAnImageConfig {
+        /// The manifest.
+        manifest: Digest,
+        /// Its config's media type.
+        media_type: String,
+    },
 }
 
 /// Why an operation would overwrite or contradict what is there ([`Error::Conflict`]).

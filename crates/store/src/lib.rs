@@ -56,7 +56,9 @@ pub mod transfer;
 mod walk;
 
 pub use digest::{Algorithm, Digest};
-pub use error::{Conflict, Error, ManifestKind, Result, Subject};
+pub use error::{
+    Conflict, DockerManifestProblem, Error, InputProblem, ManifestKind, Result, Subject,
+};
 pub use layout::{Expected, Layout, Progress};
 pub use model::{Descriptor, ImageIndex, ImageManifest, Manifest, Platform};
 pub use reference::{Reference, Target};

@@ -13,7 +13,7 @@ use ocistow_registry::{RegistryRef, RegistryTarget, is_registry_ref};
 use ocistow_store::Descriptor;
 
 use crate::context::{Context, RegistryArgs};
-use crate::exit::Outcome;
+use crate::exit::{Outcome, usage};
 use crate::output::Output;
 use crate::progress;
 
@@ -156,9 +156,7 @@ fn get_from_registry(
                     .to_string(),
             ))
         })?
-        .ok_or_else(|| {
-            Error::InvalidInput(format!("{r}: the registry does not tell the blob's size"))
-        })?;
+        .ok_or_else(|| usage(format!("{r}: the registry does not tell the blob's size")))?;
     let desc = Descriptor::new("application/octet-stream", digest.clone(), size);
     write_verified(out, output, &mut |w| {
         client.copy_blob(&r.repository, &desc, w)?;

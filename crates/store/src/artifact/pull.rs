@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use super::ProgressFactory;
 use super::confined::{OnDisk, OutDir};
 use crate::digest::{Algorithm, Digest, HashingReader};
-use crate::error::{Conflict, Error, IoContext, Result, Subject};
+use crate::error::{Conflict, Error, InputProblem, IoContext, Result, Subject};
 use crate::layout::Layout;
 use crate::model::{Descriptor, Manifest, annotations};
 use crate::transfer::tar_reader::{Head, Kind, TarError, TarReader};
@@ -73,15 +73,10 @@ pub fn pull_with(
                 .iter()
                 .filter_map(|d| d.platform().map(|p| p.to_string()))
                 .collect();
-            return Err(Error::InvalidInput(format!(
-                "{} is an index; choose one of its manifests with --platform ({})",
-                desc.digest(),
-                if platforms.is_empty() {
-                    "it lists no platforms".into()
-                } else {
-                    platforms.join(", ")
-                }
-            )));
+            return Err(Error::InvalidInput(InputProblem::IndexNeedsPlatform {
+                index: desc.digest().clone(),
+                platforms,
+            }));
         }
     };
     let mut plan = Vec::new();
@@ -96,18 +91,17 @@ pub fn pull_with(
             reason: format!("the title {reason}"),
         })?;
         if !seen.insert(rel.clone()) {
-            return Err(Error::InvalidInput(format!(
-                "two layers are titled {title:?}"
-            )));
+            return Err(Error::InvalidInput(InputProblem::TitledTwice {
+                title: title.to_string(),
+            }));
         }
         let unpack = layer.annotation(annotations::ORAS_UNPACK) == Some("true");
         plan.push((layer.clone(), rel, unpack));
     }
     if plan.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "{} has no layers with an org.opencontainers.image.title annotation: nothing to pull",
-            desc.digest()
-        )));
+        return Err(Error::InvalidInput(InputProblem::NothingToPull {
+            manifest: desc.digest().clone(),
+        }));
     }
 
     // Everything is checked before the first byte is written: each blob is a regular file of

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{Expected, Layout, MAX_MANIFEST_SIZE};
 use crate::digest::Digest;
-use crate::error::{Error, ManifestKind, Result, Subject};
+use crate::error::{Error, InputProblem, ManifestKind, Result, Subject};
 use crate::model::{Descriptor, Manifest};
 use crate::walk::Content;
 
@@ -158,15 +158,18 @@ impl Layout {
         if let Some(data) = child.data() {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(data)
-                .map_err(|e| {
-                    Error::InvalidInput(format!("descriptor {digest}: data is not base64: {e}"))
+                .map_err(|source| {
+                    Error::InvalidInput(InputProblem::DataNotBase64 {
+                        digest: digest.clone(),
+                        source,
+                    })
                 })?;
             if let Ok(alg) = digest.known_algorithm()
                 && Digest::of_bytes(alg, &bytes) != *digest
             {
-                return Err(Error::InvalidInput(format!(
-                    "descriptor {digest}: its data field does not hash to its digest"
-                )));
+                return Err(Error::InvalidInput(InputProblem::DataDoesNotMatchDigest {
+                    digest: digest.clone(),
+                }));
             }
         }
         match self.blob_size(digest)? {

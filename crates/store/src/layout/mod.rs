@@ -344,6 +344,7 @@ pub(crate) fn open_buffered(path: &Path) -> Result<BufReader<File>> {
 mod tests {
     use super::*;
     use crate::digest::Algorithm;
+    use crate::error::InputProblem;
     use crate::model::Descriptor;
 
     #[test]
@@ -493,7 +494,7 @@ mod tests {
                     Digest::of_bytes(Algorithm::Sha256, b""),
                     0,
                 ));
-                Err::<(), _>(Error::InvalidInput("abort".into()))
+                Err::<(), _>(Error::InvalidInput(InputProblem::NothingToExport))
             })
             .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)));

@@ -15,7 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use super::{Plan, Planner, platform_children};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result, Subject};
+use crate::error::{Error, InputProblem, IoContext, Result, Subject};
 use crate::layout::{Expected, Layout, Placement, Progress, copy_verified};
 use crate::model::{Descriptor, Platform};
 use crate::reference::validate_ref_name;
@@ -98,10 +98,9 @@ pub fn plan_copy(
     if !platforms.is_empty() {
         match platform_children(src, &root, platforms)? {
             None => {
-                return Err(Error::InvalidInput(format!(
-                    "{} is not an index; --platform applies only to an index",
-                    root.digest()
-                )));
+                return Err(Error::InvalidInput(InputProblem::PlatformOfNonIndex {
+                    manifest: root.digest().clone(),
+                }));
             }
             Some(children) if platforms.len() == 1 => {
                 root = children[0].clone();

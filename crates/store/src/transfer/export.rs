@@ -35,7 +35,9 @@ use super::{Plan, Planner, Relation, dedup_relations};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
 use crate::entries::annotate_subject;
-use crate::error::{Conflict, Error, IoContext, Result, Subject};
+use crate::error::{
+    Conflict, DockerManifestProblem, Error, InputProblem, IoContext, Result, Subject,
+};
 use crate::layout::{Expected, INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress, copy_verified};
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
 use crate::referrers::{ScanOptions, keys};
@@ -151,7 +153,7 @@ struct Prepared {
 /// builds the tarball's `index.json` and `manifest.json`.
 fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
     if roots.is_empty() {
-        return Err(Error::InvalidInput("nothing to export".into()));
+        return Err(Error::InvalidInput(InputProblem::NothingToExport));
     }
     // One planner (and one referrers scan) per distinct layout.
     let mut layouts: Vec<&Layout> = Vec::new();
@@ -264,31 +266,28 @@ fn docker_manifest(
     root_count: usize,
     options: &ExportOptions,
 ) -> Result<Vec<u8>> {
-    let refuse = |why: String| {
-        Error::InvalidInput(format!(
-            "--docker-manifest needs exactly one image manifest with an image config: {why}"
-        ))
-    };
+    let refuse = |why| Error::InvalidInput(InputProblem::DockerManifest(why));
     if root_count != 1 {
-        return Err(refuse(format!("the export has {root_count} roots")));
+        return Err(refuse(DockerManifestProblem::RootCount {
+            roots: root_count,
+        }));
     }
     let root = &roots[0];
     let (_, manifest) = root.layout.read_manifest(&root.entry)?;
     let image = match manifest {
         Manifest::Image(m) => m,
         Manifest::Index(_) => {
-            return Err(refuse(format!(
-                "{} is an index (export one platform's manifest, e.g. DIR@<digest>)",
-                root.entry.digest()
-            )));
+            return Err(refuse(DockerManifestProblem::Index {
+                index: root.entry.digest().clone(),
+            }));
         }
     };
     let cmt = image.config.media_type();
     if cmt != media::IMAGE_CONFIG && cmt != DOCKER_CONFIG {
-        return Err(refuse(format!(
-            "{} has config media type {cmt:?}, not an image config",
-            root.entry.digest()
-        )));
+        return Err(refuse(DockerManifestProblem::NotAnImageConfig {
+            manifest: root.entry.digest().clone(),
+            media_type: cmt.to_string(),
+        }));
     }
     let path = |d: &Digest| format!("blobs/{}/{}", d.algorithm(), d.encoded());
     let mut repo_tags: Vec<String> = Vec::new();
@@ -450,10 +449,9 @@ pub fn export_to_path(
     progress: ProgressFactory<'_>,
 ) -> Result<ExportReport> {
     if path.is_dir() {
-        return Err(Error::InvalidInput(format!(
-            "{}: is a directory; give a file name",
-            path.display()
-        )));
+        return Err(Error::InvalidInput(InputProblem::OutputIsADirectory {
+            path: path.to_path_buf(),
+        }));
     }
     // Check everything before creating any file.
     prepare(roots, options)?;
