@@ -15,7 +15,9 @@ use ocistow_store::layout::{DEFAULT_LOCK_TIMEOUT, OCI_LAYOUT_FILE};
 use ocistow_store::model::annotations::{REF_NAME, TITLE};
 use ocistow_store::referrers::{Mode, ResponseKey};
 use ocistow_store::staged::Staged;
-use ocistow_store::{Descriptor, Digest, Error, Layout, Platform, Reference, Target};
+use ocistow_store::{
+    Descriptor, Digest, Error, Layout, Platform, Reference, ReferenceProblem, Target,
+};
 
 use ocistow_registry::Client;
 use ocistow_registry::client::{ClientOptions, CredentialSource, Credentials};
@@ -447,7 +449,7 @@ fn read_password_stdin() -> Result<String> {
 pub fn reference_with_tags(
     arg: &str,
     parse: impl Fn(&str) -> Result<Reference>,
-    what: &str,
+    what: &'static str,
 ) -> Result<(Reference, Vec<String>)> {
     // The tag list follows the last ':' that has no '/' after it (as a tag does).
     let split = arg
@@ -475,7 +477,7 @@ pub fn reference_with_tags(
         Target::Digest(_) => {
             return Err(Error::InvalidReference {
                 input: arg.into(),
-                reason: what.into(),
+                problem: ReferenceProblem::WrongForm { expected: what },
             }
             .into());
         }

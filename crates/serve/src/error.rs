@@ -26,7 +26,7 @@ pub enum Error {
         /// The name tried.
         name: String,
         /// Why the grammar refuses it.
-        reason: String,
+        reason: ocistow_store::ReferenceProblem,
     },
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]

@@ -25,7 +25,7 @@ fn target(reference: &str) -> ApiResult<Target> {
     }
     validate_tag(reference).map_err(|reason| {
         ApiError::new(StatusCode::BAD_REQUEST, Code::TagInvalid, "invalid tag")
-            .detail(json!({ "tag": reference, "reason": reason }))
+            .detail(json!({ "tag": reference, "reason": reason.to_string() }))
     })?;
     Ok(Target::Tag(reference.to_string()))
 }

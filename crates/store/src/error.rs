@@ -114,13 +114,13 @@ pub enum Error {
         candidates: Vec<Reference>,
     },
 
-    /// A reference string does not parse.
-    #[error("invalid reference {input:?}: {reason}")]
+    /// A reference string does not parse, or names what the operation cannot take.
+    #[error("invalid reference {input:?}: {problem}")]
     InvalidReference {
         /// The string as given.
         input: String,
-        /// Why, for people.
-        reason: String,
+        /// What is wrong with it.
+        problem: ReferenceProblem,
     },
 
     /// JSON given as a manifest or index is not one.
@@ -483,6 +483,89 @@ pub enum InputProblem {
     },
 }
 
+/// What is wrong with a reference, a ref name, a tag or a repository name
+/// ([`Error::InvalidReference`], and the validators of [`crate::reference`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReferenceProblem {
+    /// The reference is the empty string.
+    #[error("empty")]
+    Empty,
+    /// Nothing names a layout directory before the `@` or `:`.
+    #[error("no layout directory before '{separator}'")]
+    NoDirectory {
+        /// `@` or `:`.
+        separator: char,
+    },
+    /// `DIR:` with nothing after the colon.
+    #[error("empty tag after ':'")]
+    EmptyTagAfterColon,
+    /// The digest after `@` does not parse.
+    #[error("{0}")]
+    Digest(#[source] Box<Error>),
+    /// A ref name that is empty.
+    #[error("a tag cannot be empty")]
+    EmptyName,
+    /// A ref name with an empty `/`-separated component.
+    #[error("{name:?} has an empty path component")]
+    EmptyComponent {
+        /// The ref name.
+        name: String,
+    },
+    /// A ref name with a separator at the start of a component or next to another.
+    #[error("{name:?}: a separator must sit between letters or digits")]
+    MisplacedSeparator {
+        /// The ref name.
+        name: String,
+    },
+    /// A ref name with a character the grammar does not allow.
+    #[error("{name:?}: character {character:?} is not allowed")]
+    CharacterNotAllowed {
+        /// The ref name.
+        name: String,
+        /// The first character refused.
+        character: char,
+    },
+    /// A ref name whose component ends with a separator.
+    #[error("{name:?} must not end with a separator")]
+    EndsWithSeparator {
+        /// The ref name.
+        name: String,
+    },
+    /// A tag the distribution spec's tag grammar refuses.
+    #[error("tag {tag:?} is not 1 to 128 of [A-Za-z0-9._-] starting with a letter, digit or '_'")]
+    NotARegistryTag {
+        /// The tag.
+        tag: String,
+    },
+    /// A repository name that is empty.
+    #[error("no repository")]
+    NoRepository,
+    /// A repository name longer than the spec allows.
+    #[error("repository name longer than 255 characters")]
+    RepositoryTooLong,
+    /// A repository name component the spec's grammar refuses.
+    #[error(
+        "repository component {component:?} is not lowercase letters and digits separated by \
+         '.', '_', '__' or '-'"
+    )]
+    BadRepositoryComponent {
+        /// The component.
+        component: String,
+    },
+    /// The reference has another form than the command takes; the sentence says which form
+    /// it takes (a fixed text of the caller's, such as "untag needs DIR:TAG").
+    #[error("{expected}")]
+    WrongForm {
+        /// What the command takes.
+        expected: &'static str,
+    },
+    /// A local tag that cannot be a registry tag, given where the tag is carried over to a
+    /// registry.
+    #[error("the source's tag cannot be a registry tag: {0}; name one")]
+    TagNotForRegistry(#[source] Box<ReferenceProblem>),
+}
+
 /// Why an export cannot write a Docker `manifest.json` ([`InputProblem::DockerManifest`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -638,5 +721,64 @@ impl Error {
             what,
             hint: String::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::{Reference, validate_tag};
+
+    #[test]
+    fn reference_problems_are_typed_and_read_as_before() {
+        let err = Reference::parse("dir:-x").unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::InvalidReference {
+                    problem: ReferenceProblem::MisplacedSeparator { name },
+                    ..
+                } if name == "-x"
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            r#"invalid reference "dir:-x": "-x": a separator must sit between letters or digits"#
+        );
+        let err = Reference::parse("dir@sha256:ABC").unwrap_err();
+        let Error::InvalidReference {
+            problem: ReferenceProblem::Digest(inner),
+            ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert!(matches!(**inner, Error::InvalidDigest { .. }), "{inner:?}");
+        assert!(matches!(
+            validate_tag("-v1"),
+            Err(ReferenceProblem::NotARegistryTag { tag }) if tag == "-v1"
+        ));
+    }
+
+    #[test]
+    fn input_problems_name_their_subject() {
+        let problem = InputProblem::IndexNeedsPlatform {
+            index: Digest::of_bytes(crate::Algorithm::Sha256, b""),
+            platforms: Vec::new(),
+        };
+        assert!(
+            problem.to_string().ends_with(
+                "is an index; choose one of its manifests with --platform (it lists no platforms)"
+            ),
+            "{problem}"
+        );
+        let err = Error::InvalidInput(InputProblem::DockerManifest(
+            DockerManifestProblem::RootCount { roots: 2 },
+        ));
+        assert_eq!(
+            err.to_string(),
+            "--docker-manifest needs exactly one image manifest with an image config: the export has 2 roots"
+        );
     }
 }

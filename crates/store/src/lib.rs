@@ -57,7 +57,8 @@ mod walk;
 
 pub use digest::{Algorithm, Digest};
 pub use error::{
-    Conflict, DockerManifestProblem, Error, InputProblem, ManifestKind, Result, Subject,
+    Conflict, DockerManifestProblem, Error, InputProblem, ManifestKind, ReferenceProblem, Result,
+    Subject,
 };
 pub use layout::{Expected, Layout, Progress};
 pub use model::{Descriptor, ImageIndex, ImageManifest, Manifest, Platform};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use ocistow_store::layout::Expected;
-use ocistow_store::{Digest, Error, Layout, Subject, Target};
+use ocistow_store::{Digest, Error, Layout, ReferenceProblem, Subject, Target};
 use serde_json::json;
 
 use ocistow_registry::{RegistryRef, RegistryTarget, is_registry_ref};
@@ -96,7 +96,9 @@ fn blob_ref(ctx: &Context, reference: &str) -> Result<(Layout, Digest)> {
     let Target::Digest(d) = &r.target else {
         return Err(Error::InvalidReference {
             input: reference.into(),
-            reason: "blobs are named DIR@DIGEST".into(),
+            problem: ReferenceProblem::WrongForm {
+                expected: "blobs are named DIR@DIGEST",
+            },
         }
         .into());
     };
@@ -142,7 +144,9 @@ fn get_from_registry(
     let RegistryTarget::Digest(digest) = &r.target else {
         return Err(Error::InvalidReference {
             input: reference.into(),
-            reason: "blobs are named docker://HOST[:PORT]/REPO@DIGEST".into(),
+            problem: ReferenceProblem::WrongForm {
+                expected: "blobs are named docker://HOST[:PORT]/REPO@DIGEST",
+            },
         }
         .into());
     };

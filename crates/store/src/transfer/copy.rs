@@ -129,9 +129,9 @@ pub fn copy(
     progress: ProgressFactory<'_>,
 ) -> Result<CopyReport> {
     for t in &options.tags {
-        validate_ref_name(t).map_err(|reason| Error::InvalidReference {
+        validate_ref_name(t).map_err(|problem| Error::InvalidReference {
             input: t.clone(),
-            reason,
+            problem,
         })?;
     }
     // A corrupt destination index.json would fail the final update: find out first.
