@@ -479,13 +479,8 @@ impl Layout {
             let stored = self.write_blob_bytes(&bytes)?;
             (stored.digest().clone(), stored.size())
         };
-        Ok(if let Some(i) = pos {
-            entries[i].set_digest_and_size(digest, size);
-            Some(false)
-        } else {
-            entries.push(kind.new_entry(subject, digest, size));
-            Some(true)
-        })
+        let record = kind.new_entry(subject, digest, size);
+        Ok(Some(entries::upsert_record(entries, pos, record)))
     }
 
     /// What a response or fallback record lists. An absent record blob lists nothing; one that
