@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use ocistow_store::artifact::{AttachOptions, FileSpec};
+use ocistow_store::error::LayoutProblem;
 use ocistow_store::layout::{DEFAULT_LOCK_TIMEOUT, OCI_LAYOUT_FILE};
 use ocistow_store::model::annotations::{REF_NAME, TITLE};
 use ocistow_store::referrers::{Mode, ResponseKey};
@@ -164,9 +165,7 @@ impl Context {
         }
         Err(Error::NotALayout {
             path: dir.to_path_buf(),
-            reason: "not an OCI layout, so it holds no subject to attach to; put the subject \
-                     there first (`ocistow push DIR:TAG FILE...`, `ocistow copy SRC DIR:TAG`)"
-                .into(),
+            reason: LayoutProblem::NoSubjectToAttachTo,
         }
         .into())
     }
@@ -198,7 +197,7 @@ impl Context {
             Ok(_) => {
                 return Err(Error::NotALayout {
                     path: dir.to_path_buf(),
-                    reason: "a file, not a layout directory".into(),
+                    reason: LayoutProblem::AFile,
                 }
                 .into());
             }

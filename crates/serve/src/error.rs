@@ -206,7 +206,7 @@ impl ApiError {
                     Code::ManifestInvalid,
                     "manifest invalid",
                 )
-                .detail(json!({ "subject": subject, "reason": reason }));
+                .detail(json!({ "subject": subject, "reason": reason.to_string() }));
             }
             E::InvalidReference { .. } => (
                 StatusCode::BAD_REQUEST,

@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::error::{Conflict, Error, IoContext, Result, Subject};
+use crate::error::{Conflict, Error, IoContext, LayoutProblem, Result, Subject};
 use crate::model::ImageIndex;
 
 pub(crate) use blobs::open_regular;
@@ -50,7 +50,7 @@ pub const PIN_GATE_FILE: &str = ".ocistow-gc-gate.lock";
 /// Prefix of ocistow's temp files (in `ingest/` for blobs, in the root for `index.json`).
 pub const TEMP_PREFIX: &str = ".ocistow-";
 
-const LAYOUT_VERSION: &str = "1.0.0";
+pub(crate) const LAYOUT_VERSION: &str = "1.0.0";
 const COPY_BUFFER: usize = 1 << 20;
 /// Manifests larger than this are refused when read into memory (registries cap them at 4 MiB).
 pub const MAX_MANIFEST_SIZE: u64 = 64 << 20;
@@ -162,12 +162,12 @@ impl Layout {
         let root = root.as_ref().to_path_buf();
         let meta = fs::metadata(&root).map_err(|e| Error::NotALayout {
             path: root.clone(),
-            reason: e.to_string(),
+            reason: LayoutProblem::Unreadable(e),
         })?;
         if !meta.is_dir() {
             return Err(Error::NotALayout {
                 path: root,
-                reason: "not a directory".into(),
+                reason: LayoutProblem::NotADirectory,
             });
         }
         let layout = Layout {
@@ -182,7 +182,7 @@ impl Layout {
         if !index.is_file() {
             return Err(Error::NotALayout {
                 path: index,
-                reason: "index.json is missing".into(),
+                reason: LayoutProblem::NoIndex,
             });
         }
         Ok(layout)
@@ -306,22 +306,24 @@ impl Layout {
         let Some((bytes, _)) = blobs::read_limited(&path, MAX_OCI_LAYOUT_SIZE, "")? else {
             return Err(Error::NotALayout {
                 path,
-                reason: "oci-layout file is missing".into(),
+                reason: LayoutProblem::NoOciLayout,
             });
         };
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::NotALayout {
             path: path.clone(),
-            reason: format!("invalid JSON: {e}"),
+            reason: LayoutProblem::OciLayoutNotJson(e),
         })?;
         match value.get("imageLayoutVersion") {
             Some(Value::String(v)) if v == LAYOUT_VERSION => Ok(()),
             Some(v) => Err(Error::NotALayout {
                 path,
-                reason: format!("unsupported imageLayoutVersion {v} (only {LAYOUT_VERSION})"),
+                reason: LayoutProblem::UnsupportedVersion {
+                    found: v.to_string(),
+                },
             }),
             None => Err(Error::NotALayout {
                 path,
-                reason: "imageLayoutVersion is missing".into(),
+                reason: LayoutProblem::NoVersion,
             }),
         }
     }

@@ -11,7 +11,7 @@ use super::{EntryKind, Graph, ScanOptions, classify};
 use super::{fallback_tag, keys};
 use crate::digest::Digest;
 use crate::entries::{self, upsert_subject_annotation};
-use crate::error::{Error, InputProblem, Result};
+use crate::error::{Corruption, Error, InputProblem, Result};
 use crate::layout::Layout;
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
 
@@ -491,7 +491,7 @@ impl Layout {
             Ok((_, Manifest::Index(i))) => Ok(i.manifests().to_vec()),
             Ok((_, Manifest::Image(_))) => Err(Error::Corrupt {
                 path: self.blob_path(entry.digest()),
-                reason: "a referrers record must be an index, this is an image manifest".into(),
+                reason: Corruption::RecordNotAnIndex,
             }),
             Err(Error::NotFound { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),

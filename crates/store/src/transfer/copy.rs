@@ -15,7 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use super::{Plan, Planner, platform_children};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
-use crate::error::{Error, InputProblem, IoContext, Result, Subject};
+use crate::error::{Corruption, Error, InputProblem, IoContext, Result, Subject};
 use crate::layout::{Expected, Layout, Placement, Progress, copy_verified};
 use crate::model::{Descriptor, Platform};
 use crate::reference::validate_ref_name;
@@ -206,10 +206,10 @@ impl Copier<'_> {
             Some(size) => {
                 return Err(Error::Corrupt {
                     path: self.dst.blob_path(digest),
-                    reason: format!(
-                        "the destination already has this blob with {size} bytes, but it should have {} (run fsck)",
-                        desc.size()
-                    ),
+                    reason: Corruption::DestinationBlobSize {
+                        found: size,
+                        expected: desc.size(),
+                    },
                 });
             }
             None => {}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::entries::{self, Held, TagMerge};
-use crate::error::{Conflict, Error, IoContext, Result, TagConflict};
+use crate::error::{Conflict, Corruption, Error, IoContext, Result, TagConflict};
 use crate::layout::{DirSyncs, Layout, Placement, sync_dir};
 use crate::model::{Descriptor, ImageIndex};
 use crate::referrers::{EntryKind, classify};
@@ -255,10 +255,10 @@ pub(super) fn place(layout: &Layout, staged: &Staged, dirs: &mut DirSyncs) -> Re
         Some(size) => {
             return Err(Error::Corrupt {
                 path: layout.blob_path(digest),
-                reason: format!(
-                    "the layout already has this blob with {size} bytes, but its verified content has {} (run fsck)",
-                    staged.size
-                ),
+                reason: Corruption::ExistingBlobSize {
+                    found: size,
+                    expected: staged.size,
+                },
             });
         }
         None => {}
