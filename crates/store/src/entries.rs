@@ -45,6 +45,22 @@ pub(crate) fn add_untagged(entries: &mut Vec<Descriptor>, desc: &Descriptor) -> 
     true
 }
 
+/// Lists `entry` as it is unless an identical entry is listed. A tag is listed for one digest
+/// only: an entry whose tag an entry of another digest carries is refused with that digest.
+pub(crate) fn add_once(entries: &mut Vec<Descriptor>, entry: &Descriptor) -> Result<(), Digest> {
+    if let Some(tag) = entry.ref_name()
+        && let Some(other) = entries
+            .iter()
+            .find(|e| e.ref_name() == Some(tag) && e.digest() != entry.digest())
+    {
+        return Err(other.digest().clone());
+    }
+    if !entries.contains(entry) {
+        entries.push(entry.clone());
+    }
+    Ok(())
+}
+
 /// Removes the entries carrying `tag`; returns them, in index order.
 pub(crate) fn untag(entries: &mut Vec<Descriptor>, tag: &str) -> Vec<Descriptor> {
     remove_where(entries, |e| e.ref_name() == Some(tag))
@@ -574,5 +590,22 @@ mod tests {
         assert_eq!(entries[1].annotation("org.example"), Some("kept"));
         assert!(upsert_record(&mut entries, None, new.clone()));
         assert_eq!(entries[2], new);
+    }
+
+    #[test]
+    fn add_once_lists_an_entry_once_and_a_tag_for_one_digest() {
+        let mut entries = Vec::new();
+        add_once(&mut entries, &tagged("a", "v1")).unwrap();
+        add_once(&mut entries, &tagged("a", "v1")).unwrap();
+        add_once(&mut entries, &desc("a")).unwrap();
+        assert_eq!(
+            tags_of(&entries),
+            [(Some("v1"), desc("a").digest()), (None, desc("a").digest())]
+        );
+        assert_eq!(
+            add_once(&mut entries, &tagged("b", "v1")),
+            Err(desc("a").digest().clone())
+        );
+        assert_eq!(entries.len(), 2, "a refused entry is not listed");
     }
 }

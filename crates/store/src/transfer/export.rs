@@ -22,7 +22,7 @@
 //! written (not even the end-of-archive marker), so a reader sees a truncated archive.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -34,7 +34,7 @@ use serde_json::json;
 use super::{Plan, Planner, Relation, dedup_relations};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
-use crate::entries::annotate_subject;
+use crate::entries::{self, annotate_subject};
 use crate::error::{
     Conflict, DockerManifestProblem, Error, InputProblem, IoContext, Result, Subject,
 };
@@ -199,24 +199,13 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
 
     // Entries: the roots, each once; a tag on two digests is refused.
     let mut entries: Vec<Descriptor> = Vec::new();
-    let mut tags: HashMap<String, Digest> = HashMap::new();
     for r in roots {
-        if let Some(t) = r.entry.ref_name() {
-            match tags.get(t) {
-                Some(d) if d != r.entry.digest() => {
-                    return Err(Error::Conflict(Conflict::TagForTwoDigests {
-                        tag: t.to_string(),
-                        first: d.clone(),
-                        second: r.entry.digest().clone(),
-                    }));
-                }
-                _ => {
-                    tags.insert(t.to_string(), r.entry.digest().clone());
-                }
-            }
-        }
-        if !entries.contains(&r.entry) {
-            entries.push(r.entry.clone());
+        if let Err(first) = entries::add_once(&mut entries, &r.entry) {
+            return Err(Error::Conflict(Conflict::TagForTwoDigests {
+                tag: r.entry.ref_name().unwrap_or_default().to_string(),
+                first,
+                second: r.entry.digest().clone(),
+            }));
         }
     }
     let root_count = entries.len();
@@ -560,6 +549,31 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn a_tag_for_two_digests_is_refused_before_the_output_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path().join("l")).unwrap();
+        let a = layout.write_blob_bytes(b"a").unwrap();
+        let b = layout.write_blob_bytes(b"b").unwrap();
+        let roots = [
+            ExportRoot::tagged(&layout, &a, "v1"),
+            ExportRoot::tagged(&layout, &a, "v1"),
+            ExportRoot::tagged(&layout, &b, "v1"),
+        ];
+        let archive = dir.path().join("out.tar");
+        let err =
+            export_to_path(&roots, &ExportOptions::default(), &archive, &no_progress).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Conflict(Conflict::TagForTwoDigests { tag, first, second })
+                    if tag == "v1" && first == a.digest() && second == b.digest()
+            ),
+            "{err}"
+        );
+        assert!(!archive.exists());
     }
 
     /// The one verified copy loop names the blob when the blob is at fault and the archive when
