@@ -11,11 +11,14 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::{Args, ValueEnum};
 use ocistow_store::artifact::{AttachOptions, FileSpec};
+use ocistow_store::error::LayoutProblem;
 use ocistow_store::layout::{DEFAULT_LOCK_TIMEOUT, OCI_LAYOUT_FILE};
 use ocistow_store::model::annotations::{REF_NAME, TITLE};
 use ocistow_store::referrers::{Mode, ResponseKey};
 use ocistow_store::staged::Staged;
-use ocistow_store::{Descriptor, Digest, Error, Layout, Platform, Reference, Target};
+use ocistow_store::{
+    Descriptor, Digest, Error, Layout, Platform, Reference, ReferenceProblem, Target,
+};
 
 use ocistow_registry::Client;
 use ocistow_registry::client::{ClientOptions, CredentialSource, Credentials};
@@ -175,10 +178,7 @@ impl Context {
         }
         Err(Error::NotALayout {
             path: dir.to_path_buf(),
-            reason: "so it holds no subject to attach to, and attach creates no layout (oras \
-                     would make an empty one, then fail to find the subject); put the subject \
-                     there first (`ocistow push DIR:TAG FILE...`, `ocistow copy SRC DIR:TAG`)"
-                .into(),
+            reason: LayoutProblem::NoSubjectToAttachTo,
         }
         .into())
     }
@@ -210,7 +210,7 @@ impl Context {
             Ok(_) => {
                 return Err(Error::NotALayout {
                     path: dir.to_path_buf(),
-                    reason: "a file, not a layout directory".into(),
+                    reason: LayoutProblem::AFile,
                 }
                 .into());
             }
@@ -337,7 +337,7 @@ pub fn read_input(file: &str, limit: u64) -> Result<Vec<u8>> {
     } else {
         let meta = fs::metadata(file).with_context(|| file.to_string())?;
         if !meta.is_file() {
-            return Err(Error::InvalidInput(format!("{file}: not a regular file")).into());
+            return Err(usage(format!("{file}: not a regular file")));
         }
         fs::File::open(file)
             .with_context(|| file.to_string())?
@@ -346,7 +346,7 @@ pub fn read_input(file: &str, limit: u64) -> Result<Vec<u8>> {
             .with_context(|| file.to_string())?;
     }
     if bytes.len() as u64 > limit {
-        return Err(Error::InvalidInput(format!("{file}: larger than {limit} bytes")).into());
+        return Err(usage(format!("{file}: larger than {limit} bytes")));
     }
     Ok(bytes)
 }
@@ -461,7 +461,7 @@ fn read_password_stdin() -> Result<String> {
 pub fn reference_with_tags(
     arg: &str,
     parse: impl Fn(&str) -> Result<Reference>,
-    what: &str,
+    what: &'static str,
 ) -> Result<(Reference, Vec<String>)> {
     // The tag list follows the last ':' that has no '/' after it (as a tag does).
     let split = arg
@@ -489,7 +489,7 @@ pub fn reference_with_tags(
         Target::Digest(_) => {
             return Err(Error::InvalidReference {
                 input: arg.into(),
-                reason: what.into(),
+                problem: ReferenceProblem::WrongForm { expected: what },
             }
             .into());
         }
@@ -543,7 +543,7 @@ fn parse_lock_timeout(text: &str) -> Result<Duration> {
 
 /// `OS/ARCH[/VARIANT]`.
 pub fn parse_platform(text: &str) -> Result<Platform> {
-    Platform::parse(text).map_err(|e| Error::InvalidInput(e.to_string()).into())
+    Platform::parse(text).map_err(|e| usage(e.to_string()))
 }
 
 /// `KEY=VALUE` pairs added to `out` (the `$manifest` keys of an annotation file); a key given

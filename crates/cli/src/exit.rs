@@ -158,6 +158,8 @@ mod tests {
             hint: String::new(),
         });
         assert_eq!(code_of(&not_found.context("resolving")), NOT_FOUND);
+        let nothing = Error::InvalidInput(ocistow_store::InputProblem::NothingToExport);
+        assert_eq!(code_of(&anyhow::Error::new(nothing)), USAGE);
         assert_eq!(code_of(&anyhow::anyhow!("disk full")), ERROR);
         assert_ne!(ERROR, NO, "an error must not read as a negative answer");
     }

@@ -25,7 +25,7 @@ use ocistow_store::transfer::copy::plan_copy;
 use ocistow_store::{Descriptor, Digest, Expected, Layout, Manifest, Platform, Progress};
 
 use crate::client::{Client, Counting, ManifestBytes};
-use crate::error::{Error, Result};
+use crate::error::{Error, ReferenceProblem, Result};
 use crate::reference::{RegistryRef, RegistryTarget};
 
 /// Blobs moved at once unless told otherwise.
@@ -102,7 +102,9 @@ pub fn push(
     {
         return Err(Error::InvalidReference {
             input: dest.to_string(),
-            reason: format!("the source is {}, not this digest", plan.root.digest()),
+            problem: ReferenceProblem::NotTheSourceDigest {
+                root: plan.root.digest().clone(),
+            },
         });
     }
     let repo = dest.repository.as_str();
@@ -268,7 +270,9 @@ pub fn copy_between(
     {
         return Err(Error::InvalidReference {
             input: dest.to_string(),
-            reason: format!("the source is {}, not this digest", graph.root.digest()),
+            problem: ReferenceProblem::NotTheSourceDigest {
+                root: graph.root.digest().clone(),
+            },
         });
     }
     let same_registry = src_client.registry() == dst_client.registry();
@@ -543,7 +547,7 @@ fn walk(client: &Client, src: &RegistryRef, options: &CopyOptions) -> Result<Gra
         .manifest_reference()
         .ok_or_else(|| Error::InvalidReference {
             input: src.to_string(),
-            reason: "name a tag or a digest to copy".into(),
+            problem: ReferenceProblem::NoTagOrDigestToCopy,
         })?;
     let first = client.get_manifest(repo, &reference)?;
     let mut root = first.descriptor();
@@ -638,7 +642,7 @@ pub(crate) fn pick_platforms(
     let Ok(Manifest::Index(index)) = Manifest::parse(&manifest.media_type, &manifest.bytes) else {
         return Err(Error::InvalidReference {
             input: src.to_string(),
-            reason: "a platform can be chosen only from an index".into(),
+            problem: ReferenceProblem::PlatformOfNonIndex,
         });
     };
     platforms
@@ -651,7 +655,9 @@ pub(crate) fn pick_platforms(
                 .cloned()
                 .ok_or_else(|| Error::InvalidReference {
                     input: src.to_string(),
-                    reason: format!("the index has no manifest for platform {p}"),
+                    problem: ReferenceProblem::NoSuchPlatform {
+                        platform: p.to_string(),
+                    },
                 })
         })
         .collect()

@@ -9,13 +9,13 @@ use ocistow_store::Digest;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A `docker://` reference does not parse.
-    #[error("invalid registry reference {input:?}: {reason}")]
+    /// A `docker://` reference does not parse, or names what the operation cannot take.
+    #[error("invalid registry reference {input:?}: {problem}")]
     InvalidReference {
         /// The reference as given.
         input: String,
         /// What is wrong with it.
-        reason: String,
+        problem: ReferenceProblem,
     },
 
     /// The registry could not be reached (refused, reset, TLS failure, timeout), after retries.
@@ -119,6 +119,69 @@ pub enum Error {
     /// A layout operation failed.
     #[error(transparent)]
     Store(#[from] ocistow_store::Error),
+}
+
+/// What is wrong with a `docker://` reference ([`Error::InvalidReference`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReferenceProblem {
+    /// It does not start with `docker://`.
+    #[error("a registry reference starts with docker://")]
+    NoScheme,
+    /// No `/` separates the host from the repository.
+    #[error("expected HOST[:PORT]/REPOSITORY")]
+    NoRepository,
+    /// The host part is empty.
+    #[error("no registry host")]
+    NoHost,
+    /// The port is not a port number.
+    #[error("port {port:?} is not a number from 0 to 65535")]
+    BadPort {
+        /// The port as given.
+        port: String,
+    },
+    /// The host has characters no host name or address has.
+    #[error("{host:?} is not a host name or address")]
+    BadHost {
+        /// The host as given.
+        host: String,
+    },
+    /// The first component reads as a repository name in docker's grammar, not a host.
+    #[error("{host:?} does not look like a registry host (write docker://HOST[:PORT]/REPO)")]
+    NotARegistryHost {
+        /// The host as given.
+        host: String,
+    },
+    /// The tag or the repository breaks the spec's grammar.
+    #[error("{0}")]
+    Grammar(#[source] ocistow_store::ReferenceProblem),
+    /// The digest does not parse.
+    #[error("{0}")]
+    Digest(#[source] Box<ocistow_store::Error>),
+    /// The operation needs a manifest, and the reference names only a repository.
+    #[error("name a tag or a digest")]
+    NoTagOrDigest,
+    /// A copy from a reference that names only a repository.
+    #[error("name a tag or a digest to copy")]
+    NoTagOrDigestToCopy,
+    /// A destination digest that is not the digest of what is copied.
+    #[error("the source is {root}, not this digest")]
+    NotTheSourceDigest {
+        /// The digest of what is copied.
+        root: Digest,
+    },
+    /// A platform asked of a manifest that is not an index.
+    #[error("a platform can be chosen only from an index")]
+    PlatformOfNonIndex,
+    /// A list of tags (`T1,T2`) with an empty one.
+    #[error("an empty tag in the list (T1,T2)")]
+    EmptyTagInList,
+    /// The index has no manifest for the platform asked.
+    #[error("the index has no manifest for platform {platform}")]
+    NoSuchPlatform {
+        /// The platform as asked.
+        platform: String,
+    },
 }
 
 /// `Result` with this crate's [`Error`].

@@ -23,7 +23,7 @@ use ocistow_store::referrers::Node;
 use ocistow_store::{Descriptor, Digest, Platform};
 
 pub use client::{Client, ClientOptions};
-pub use error::{Error, Result};
+pub use error::{Error, ReferenceProblem, Result};
 pub use reference::{RegistryRef, RegistryTarget, is_registry_ref};
 
 /// The manifest `r` names (a tag or digest), or with `platform` that platform's manifest of
@@ -37,7 +37,7 @@ pub fn resolve(
         .manifest_reference()
         .ok_or_else(|| Error::InvalidReference {
             input: r.to_string(),
-            reason: "name a tag or a digest".into(),
+            problem: ReferenceProblem::NoTagOrDigest,
         })?;
     let manifest = client.get_manifest(&r.repository, &reference)?;
     let Some(p) = platform else {

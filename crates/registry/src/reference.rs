@@ -8,7 +8,7 @@ use ocistow_store::reference::validate_repository;
 /// checks names with it too).
 pub use ocistow_store::reference::validate_tag;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ReferenceProblem, Result};
 
 /// The scheme prefix that marks a registry reference.
 pub const SCHEME: &str = "docker://";
@@ -53,19 +53,20 @@ impl RegistryRef {
     /// assert!(RegistryRef::parse("docker://app:v1").is_err());
     /// ```
     pub fn parse(input: &str) -> Result<Self> {
-        let bad = |reason: &str| Error::InvalidReference {
+        let bad = |problem| Error::InvalidReference {
             input: input.into(),
-            reason: reason.into(),
+            problem,
         };
         let rest = input
             .strip_prefix(SCHEME)
-            .ok_or_else(|| bad("a registry reference starts with docker://"))?;
+            .ok_or_else(|| bad(ReferenceProblem::NoScheme))?;
         let (registry, path) = rest
             .split_once('/')
-            .ok_or_else(|| bad("expected HOST[:PORT]/REPOSITORY"))?;
-        validate_registry(registry).map_err(|r| bad(&r))?;
+            .ok_or_else(|| bad(ReferenceProblem::NoRepository))?;
+        validate_registry(registry).map_err(bad)?;
         let (repository, target) = if let Some((repo, digest)) = path.split_once('@') {
-            let digest = Digest::parse(digest).map_err(|e| bad(&e.to_string()))?;
+            let digest =
+                Digest::parse(digest).map_err(|e| bad(ReferenceProblem::Digest(Box::new(e))))?;
             (repo, RegistryTarget::Digest(digest))
         } else {
             let last_slash = path.rfind('/').map_or(0, |i| i + 1);
@@ -73,13 +74,13 @@ impl RegistryRef {
                 Some(colon) => {
                     let at = last_slash + colon;
                     let tag = &path[at + 1..];
-                    validate_tag(tag).map_err(|r| bad(&r))?;
+                    validate_tag(tag).map_err(|r| bad(ReferenceProblem::Grammar(r)))?;
                     (&path[..at], RegistryTarget::Tag(tag.into()))
                 }
                 None => (path, RegistryTarget::Repository),
             }
         };
-        validate_repository(repository).map_err(|r| bad(&r))?;
+        validate_repository(repository).map_err(|r| bad(ReferenceProblem::Grammar(r)))?;
         Ok(RegistryRef {
             registry: registry.into(),
             repository: repository.into(),
@@ -114,12 +115,12 @@ impl RegistryRef {
         };
         let tags: Vec<String> = input[i + 1..].split(',').map(String::from).collect();
         for tag in &tags {
-            validate_tag(tag).map_err(|reason| Error::InvalidReference {
+            validate_tag(tag).map_err(|problem| Error::InvalidReference {
                 input: input.into(),
-                reason: if tag.is_empty() {
-                    "an empty tag in the list (T1,T2)".into()
+                problem: if tag.is_empty() {
+                    ReferenceProblem::EmptyTagInList
                 } else {
-                    reason
+                    ReferenceProblem::Grammar(problem)
                 },
             })?;
         }
@@ -157,9 +158,9 @@ impl fmt::Display for RegistryRef {
     }
 }
 
-fn validate_registry(registry: &str) -> Result<(), String> {
+fn validate_registry(registry: &str) -> Result<(), ReferenceProblem> {
     if registry.is_empty() {
-        return Err("no registry host".into());
+        return Err(ReferenceProblem::NoHost);
     }
     let (host, port) = match registry.rsplit_once(':') {
         Some((h, _)) if !h.ends_with(']') && h.contains(':') => (registry, None),
@@ -169,18 +170,16 @@ fn validate_registry(registry: &str) -> Result<(), String> {
     if let Some(p) = port
         && p.parse::<u16>().is_err()
     {
-        return Err(format!("port {p:?} is not a number from 0 to 65535"));
+        return Err(ReferenceProblem::BadPort { port: p.into() });
     }
     let is_host_char = |c: char| c.is_ascii_alphanumeric() || "-.[]:".contains(c);
     if host.is_empty() || !host.chars().all(is_host_char) {
-        return Err(format!("{host:?} is not a host name or address"));
+        return Err(ReferenceProblem::BadHost { host: host.into() });
     }
     // A first component without a dot, a port or `localhost` is a repository name in docker's
     // grammar: refuse it instead of guessing a registry.
     if !(host.contains('.') || host.contains(':') || port.is_some() || host == "localhost") {
-        return Err(format!(
-            "{host:?} does not look like a registry host (write docker://HOST[:PORT]/REPO)"
-        ));
+        return Err(ReferenceProblem::NotARegistryHost { host: host.into() });
     }
     Ok(())
 }

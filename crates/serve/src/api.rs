@@ -58,7 +58,7 @@ impl State {
                 Code::NameInvalid,
                 "invalid repository name",
             )
-            .detail(json!({ "name": name, "reason": reason }))
+            .detail(json!({ "name": name, "reason": reason.to_string() }))
         })?;
         self.repos
             .get(name)

@@ -26,7 +26,7 @@ pub enum Error {
         /// The name tried.
         name: String,
         /// Why the grammar refuses it.
-        reason: String,
+        reason: ocistow_store::ReferenceProblem,
     },
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
@@ -206,7 +206,7 @@ impl ApiError {
                     Code::ManifestInvalid,
                     "manifest invalid",
                 )
-                .detail(json!({ "subject": subject, "reason": reason }));
+                .detail(json!({ "subject": subject, "reason": reason.to_string() }));
             }
             E::InvalidReference { .. } => (
                 StatusCode::BAD_REQUEST,

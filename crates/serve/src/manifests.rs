@@ -25,7 +25,7 @@ fn target(reference: &str) -> ApiResult<Target> {
     }
     validate_tag(reference).map_err(|reason| {
         ApiError::new(StatusCode::BAD_REQUEST, Code::TagInvalid, "invalid tag")
-            .detail(json!({ "tag": reference, "reason": reason }))
+            .detail(json!({ "tag": reference, "reason": reason.to_string() }))
     })?;
     Ok(Target::Tag(reference.to_string()))
 }
@@ -209,12 +209,12 @@ pub(crate) async fn put(
                 Code::ManifestInvalid,
                 "manifest invalid: a descriptor's size does not match its blob",
             ),
-            Error::InvalidInput(reason) => ApiError::new(
+            Error::InvalidInput(problem) => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 Code::ManifestInvalid,
                 "manifest invalid",
             )
-            .detail(json!({ "reason": reason })),
+            .detail(json!({ "reason": problem.to_string() })),
             e => state.store_error(e, &reference_owned),
         };
         let staged = layout.stage().map_err(|e| fail(&e))?;

@@ -34,7 +34,8 @@ impl Layout {
         let touched = self.edit_index(|index| {
             let mut touched = entries::remove_digests(index.manifests_mut(), digests);
             let mut emptied = HashSet::new();
-            for (i, e) in index.manifests_mut().iter_mut().enumerate() {
+            let mut rewritten = Vec::new();
+            for (i, e) in index.manifests().iter().enumerate() {
                 if matches!(
                     classify(e),
                     EntryKind::Response { .. } | EntryKind::Fallback { .. }
@@ -51,9 +52,12 @@ impl Layout {
                             continue;
                         }
                         let stored = self.write_blob_bytes(&record_index_bytes(&rest))?;
-                        e.set_digest_and_size(stored.digest().clone(), stored.size());
+                        rewritten.push((i, stored));
                     }
                 }
+            }
+            for (i, stored) in rewritten {
+                entries::upsert_record(index.manifests_mut(), Some(i), stored);
             }
             entries::remove_positions(index.manifests_mut(), &emptied);
             Ok(touched)

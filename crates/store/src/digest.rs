@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use sha2::Digest as _;
 
-use crate::error::{Error, Result, Subject};
+use crate::error::{DigestProblem, Error, Result, Subject};
 
 /// Longest digest string we accept; far above any real algorithm, small enough to be a file name.
 const MAX_DIGEST_LEN: usize = 255;
@@ -86,42 +86,41 @@ pub struct Digest {
 impl Digest {
     /// Parses and validates a digest string.
     pub fn parse(input: &str) -> Result<Self> {
-        let bad = |reason: &str| Error::InvalidDigest {
+        let bad = |reason| Error::InvalidDigest {
             input: input.to_string(),
-            reason: reason.to_string(),
+            reason,
         };
         if input.len() > MAX_DIGEST_LEN {
-            return Err(bad("longer than 255 characters"));
+            return Err(bad(DigestProblem::TooLong));
         }
         let (alg, encoded) = input
             .split_once(':')
-            .ok_or_else(|| bad("expected algorithm:encoded"))?;
+            .ok_or_else(|| bad(DigestProblem::NoColon))?;
         if !valid_algorithm(alg) {
-            return Err(bad(
-                "algorithm must be lowercase letters and digits, with + . _ - between parts",
-            ));
+            return Err(bad(DigestProblem::BadAlgorithm));
         }
         if encoded.is_empty()
             || !encoded
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
         {
-            return Err(bad("encoded part must be [a-zA-Z0-9=_-]+"));
+            return Err(bad(DigestProblem::BadEncoded));
         }
         if let Some(known) = Algorithm::from_name(alg) {
             if encoded.len() != known.hex_len() {
-                return Err(bad(&format!(
-                    "{} needs {} hex characters, found {}",
-                    alg,
-                    known.hex_len(),
-                    encoded.len()
-                )));
+                return Err(bad(DigestProblem::WrongLength {
+                    algorithm: alg.into(),
+                    expected: known.hex_len(),
+                    found: encoded.len(),
+                }));
             }
             if !encoded
                 .bytes()
                 .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
             {
-                return Err(bad(&format!("{alg} must be lowercase hex")));
+                return Err(bad(DigestProblem::NotLowercaseHex {
+                    algorithm: alg.into(),
+                }));
             }
         }
         Ok(Digest {

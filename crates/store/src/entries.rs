@@ -45,6 +45,22 @@ pub(crate) fn add_untagged(entries: &mut Vec<Descriptor>, desc: &Descriptor) -> 
     true
 }
 
+/// Lists `entry` as it is unless an identical entry is listed. A tag is listed for one digest
+/// only: an entry whose tag an entry of another digest carries is refused with that digest.
+pub(crate) fn add_once(entries: &mut Vec<Descriptor>, entry: &Descriptor) -> Result<(), Digest> {
+    if let Some(tag) = entry.ref_name()
+        && let Some(other) = entries
+            .iter()
+            .find(|e| e.ref_name() == Some(tag) && e.digest() != entry.digest())
+    {
+        return Err(other.digest().clone());
+    }
+    if !entries.contains(entry) {
+        entries.push(entry.clone());
+    }
+    Ok(())
+}
+
 /// Removes the entries carrying `tag`; returns them, in index order.
 pub(crate) fn untag(entries: &mut Vec<Descriptor>, tag: &str) -> Vec<Descriptor> {
     remove_where(entries, |e| e.ref_name() == Some(tag))
@@ -118,12 +134,7 @@ pub(crate) fn upsert_subject_annotation(
         if e.annotation(keys::CONTAINERD_SUBJECT) == Some(subject.as_str()) {
             return None;
         }
-        e.set_annotation(keys::CONTAINERD_SUBJECT, subject.as_str());
-        if e.artifact_type().is_none()
-            && let Some(at) = referrer.artifact_type()
-        {
-            e.set_artifact_type(at);
-        }
+        set_subject(e, subject.as_str(), referrer);
         return Some(false);
     }
     let mut entry = Descriptor::new(
@@ -142,6 +153,173 @@ pub(crate) fn upsert_subject_annotation(
     }
     entries.push(entry);
     Some(true)
+}
+
+/// Annotates `entry` with its subject, and gives it the referrer's artifact type if it has none.
+fn set_subject(entry: &mut Descriptor, subject: &str, referrer: &Descriptor) {
+    entry.set_annotation(keys::CONTAINERD_SUBJECT, subject);
+    if entry.artifact_type().is_none()
+        && let Some(at) = referrer.artifact_type()
+    {
+        entry.set_artifact_type(at);
+    }
+}
+
+/// What [`add_unless_held`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// No entry held the place: the entry was added.
+    Added,
+    /// An entry of the same digest holds it.
+    Same,
+    /// An entry of another digest holds it.
+    Other,
+}
+
+/// Lists `entry` unless an entry `holds` its place already (the record naming the same
+/// subject, the entry with the same tag): records are never listed twice, and which of two
+/// differing records is right is for the caller to settle.
+pub(crate) fn add_unless_held(
+    entries: &mut Vec<Descriptor>,
+    entry: &Descriptor,
+    holds: impl Fn(&Descriptor) -> bool,
+) -> Held {
+    match entries.iter().find(|x| holds(x)) {
+        Some(x) if x.digest() == entry.digest() => Held::Same,
+        Some(_) => Held::Other,
+        None => {
+            entries.push(entry.clone());
+            Held::Added
+        }
+    }
+}
+
+/// What [`merge_tagged`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TagMerge {
+    /// The tag was free: the entry was added.
+    Added,
+    /// The tag already names the entry's digest (and only it).
+    Present,
+    /// The tag named another digest and `force` moved it.
+    Replaced,
+    /// The tag names this other digest; nothing was changed.
+    Conflict(Digest),
+}
+
+/// Merges `entry`, tagged `tag`, as it is (its other annotations kept): added where the tag is
+/// free, left where the tag names its digest already, and otherwise moved onto it only with
+/// `force`.
+pub(crate) fn merge_tagged(
+    entries: &mut Vec<Descriptor>,
+    entry: &Descriptor,
+    tag: &str,
+    force: bool,
+) -> TagMerge {
+    let other = entries
+        .iter()
+        .filter(|x| x.ref_name() == Some(tag))
+        .map(Descriptor::digest)
+        .find(|d| *d != entry.digest())
+        .cloned();
+    let held = entries.iter().any(|x| x.ref_name() == Some(tag));
+    match other {
+        None if held => TagMerge::Present,
+        None => {
+            entries.push(entry.clone());
+            TagMerge::Added
+        }
+        Some(_) if force => {
+            entries.retain(|x| x.ref_name() != Some(tag));
+            entries.push(entry.clone());
+            TagMerge::Replaced
+        }
+        Some(d) => TagMerge::Conflict(d),
+    }
+}
+
+/// Merges an untagged `entry`: added unless an untagged entry has its digest, which then gains
+/// the entry's subject annotation if it has none (a subject it has is kept). Returns whether
+/// it was added.
+pub(crate) fn merge_untagged(entries: &mut Vec<Descriptor>, entry: &Descriptor) -> bool {
+    let Some(x) = entries
+        .iter_mut()
+        .find(|x| x.ref_name().is_none() && x.digest() == entry.digest())
+    else {
+        entries.push(entry.clone());
+        return true;
+    };
+    if let Some(s) = entry.annotation(keys::CONTAINERD_SUBJECT)
+        && x.annotation(keys::CONTAINERD_SUBJECT).is_none()
+    {
+        set_subject(x, s, entry);
+    }
+    false
+}
+
+/// Drops every entry identical (all fields) to an earlier one; returns how many. Compares only
+/// entries of one digest, so a large `index.json` stays linear.
+pub(crate) fn dedup_identical(entries: &mut Vec<Descriptor>) -> usize {
+    let count = entries.len();
+    let mut kept: Vec<Descriptor> = Vec::with_capacity(count);
+    let mut by_digest: HashMap<Digest, Vec<usize>> = HashMap::new();
+    for e in std::mem::take(entries) {
+        let same = by_digest.entry(e.digest().clone()).or_default();
+        if !same.iter().any(|&i| kept[i] == e) {
+            same.push(kept.len());
+            kept.push(e);
+        }
+    }
+    *entries = kept;
+    count - entries.len()
+}
+
+/// Gives each entry that `blob_of` knows the artifact type and the annotations of its blob's
+/// descriptor that the entry lacks (a value the entry has is the entry's: which one is right is
+/// not ours to guess). Returns how many entries gained something.
+pub(crate) fn describe<'a>(
+    entries: &mut [Descriptor],
+    blob_of: impl Fn(&Digest) -> Option<&'a Descriptor>,
+) -> usize {
+    let mut described = 0;
+    for e in entries {
+        let Some(blob) = blob_of(e.digest()) else {
+            continue;
+        };
+        let mut changed = false;
+        if e.artifact_type().is_none()
+            && let Some(at) = blob.artifact_type()
+        {
+            e.set_artifact_type(at);
+            changed = true;
+        }
+        for (k, v) in blob.annotations().into_iter().flatten() {
+            if e.annotation(k).is_none()
+                && let Some(v) = v.as_str()
+            {
+                e.set_annotation(k, v);
+                changed = true;
+            }
+        }
+        described += usize::from(changed);
+    }
+    described
+}
+
+/// Points the record entry at `pos` at the rewritten record `record` (its other fields kept),
+/// or lists `record` when there is none. Returns whether it was added.
+pub(crate) fn upsert_record(
+    entries: &mut Vec<Descriptor>,
+    pos: Option<usize>,
+    record: Descriptor,
+) -> bool {
+    if let Some(e) = pos.and_then(|i| entries.get_mut(i)) {
+        e.set_digest_and_size(record.digest().clone(), record.size());
+        false
+    } else {
+        entries.push(record);
+        true
+    }
 }
 
 /// A copy of `desc` for a new entry: all its fields, minus the annotations that name a tag.
@@ -281,5 +459,153 @@ mod tests {
             Some(subject.digest().as_str())
         );
         assert_eq!(plain[0].artifact_type(), Some("application/vnd.example"));
+    }
+
+    #[test]
+    fn add_unless_held_lists_a_record_once() {
+        let mut entries = vec![tagged("a", "r")];
+        let holds = |x: &Descriptor| x.ref_name() == Some("r");
+        assert_eq!(
+            add_unless_held(&mut entries, &tagged("a", "r"), holds),
+            Held::Same
+        );
+        assert_eq!(
+            add_unless_held(&mut entries, &tagged("b", "r"), holds),
+            Held::Other
+        );
+        assert_eq!(entries.len(), 1, "a held place is left to the caller");
+        let held_by_none = |_: &Descriptor| false;
+        assert_eq!(
+            add_unless_held(&mut entries, &desc("c"), held_by_none),
+            Held::Added
+        );
+        assert_eq!(tags_of(&entries)[1], (None, desc("c").digest()));
+    }
+
+    #[test]
+    fn merge_tagged_adds_keeps_replaces_or_reports() {
+        let mut incoming = tagged("b", "v1");
+        incoming.set_annotation(annotations::CONTAINERD_IMAGE_NAME, "docker.io/x:v1");
+        let mut entries = vec![tagged("a", "v1"), tagged("a", "v1")];
+        assert_eq!(
+            merge_tagged(&mut entries, &incoming, "v1", false),
+            TagMerge::Conflict(desc("a").digest().clone())
+        );
+        assert_eq!(entries.len(), 2, "a conflict changes nothing");
+        assert_eq!(
+            merge_tagged(&mut entries, &tagged("a", "v1"), "v1", false),
+            TagMerge::Present
+        );
+        assert_eq!(
+            merge_tagged(&mut entries, &incoming, "v1", true),
+            TagMerge::Replaced
+        );
+        assert_eq!(entries, [incoming.clone()], "the entry is merged as it is");
+        assert_eq!(
+            merge_tagged(&mut entries, &tagged("c", "v2"), "v2", false),
+            TagMerge::Added
+        );
+        assert_eq!(entries.len(), 2);
+    }
+
+    #[test]
+    fn merge_untagged_completes_a_subject_but_keeps_one() {
+        let mut referrer = desc("r");
+        referrer.set_annotation(keys::CONTAINERD_SUBJECT, "sha256:s1");
+        referrer.set_artifact_type("application/vnd.example");
+        let mut entries = vec![tagged("r", "v1")];
+        assert!(
+            merge_untagged(&mut entries, &referrer),
+            "a tagged entry is not its place"
+        );
+        assert_eq!(entries.len(), 2);
+        let mut entries = vec![desc("r")];
+        assert!(!merge_untagged(&mut entries, &referrer));
+        assert_eq!(
+            entries[0].annotation(keys::CONTAINERD_SUBJECT),
+            Some("sha256:s1")
+        );
+        assert_eq!(entries[0].artifact_type(), Some("application/vnd.example"));
+        let mut other = referrer.clone();
+        other.set_annotation(keys::CONTAINERD_SUBJECT, "sha256:s2");
+        assert!(!merge_untagged(&mut entries, &other));
+        assert_eq!(
+            entries[0].annotation(keys::CONTAINERD_SUBJECT),
+            Some("sha256:s1"),
+            "a subject the entry has is kept"
+        );
+    }
+
+    #[test]
+    fn dedup_identical_keeps_entries_that_differ() {
+        let mut entries = vec![
+            desc("a"),
+            tagged("a", "v1"),
+            desc("a"),
+            desc("b"),
+            tagged("a", "v1"),
+        ];
+        assert_eq!(dedup_identical(&mut entries), 2);
+        assert_eq!(
+            tags_of(&entries),
+            [
+                (None, desc("a").digest()),
+                (Some("v1"), desc("a").digest()),
+                (None, desc("b").digest())
+            ]
+        );
+    }
+
+    #[test]
+    fn describe_fills_only_what_an_entry_lacks() {
+        let mut blob = desc("a");
+        blob.set_artifact_type("application/vnd.blob");
+        blob.set_annotation("org.example.kept", "blob");
+        blob.set_annotation("org.example.added", "blob");
+        let mut entry = desc("a");
+        entry.set_annotation("org.example.kept", "entry");
+        let mut entries = vec![entry, desc("b")];
+        let n = describe(&mut entries, |d| (d == blob.digest()).then_some(&blob));
+        assert_eq!(n, 1);
+        assert_eq!(entries[0].artifact_type(), Some("application/vnd.blob"));
+        assert_eq!(entries[0].annotation("org.example.kept"), Some("entry"));
+        assert_eq!(entries[0].annotation("org.example.added"), Some("blob"));
+        assert_eq!(entries[1], desc("b"));
+        assert_eq!(
+            describe(&mut entries, |d| (d == blob.digest()).then_some(&blob)),
+            0
+        );
+    }
+
+    #[test]
+    fn upsert_record_repoints_or_adds() {
+        let mut record = tagged("old", "sha256-x");
+        record.set_annotation("org.example", "kept");
+        let mut entries = vec![desc("a"), record];
+        let new = desc("new record");
+        assert!(!upsert_record(&mut entries, Some(1), new.clone()));
+        assert_eq!(entries[1].digest(), new.digest());
+        assert_eq!(entries[1].size(), new.size());
+        assert_eq!(entries[1].ref_name(), Some("sha256-x"));
+        assert_eq!(entries[1].annotation("org.example"), Some("kept"));
+        assert!(upsert_record(&mut entries, None, new.clone()));
+        assert_eq!(entries[2], new);
+    }
+
+    #[test]
+    fn add_once_lists_an_entry_once_and_a_tag_for_one_digest() {
+        let mut entries = Vec::new();
+        add_once(&mut entries, &tagged("a", "v1")).unwrap();
+        add_once(&mut entries, &tagged("a", "v1")).unwrap();
+        add_once(&mut entries, &desc("a")).unwrap();
+        assert_eq!(
+            tags_of(&entries),
+            [(Some("v1"), desc("a").digest()), (None, desc("a").digest())]
+        );
+        assert_eq!(
+            add_once(&mut entries, &tagged("b", "v1")),
+            Err(desc("a").digest().clone())
+        );
+        assert_eq!(entries.len(), 2, "a refused entry is not listed");
     }
 }

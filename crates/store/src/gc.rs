@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::digest::Digest;
 use crate::entries;
-use crate::error::{Conflict, Error, IoContext, Result};
+use crate::error::{Conflict, Corruption, Error, IoContext, Result};
 use crate::fsck::hash::{hashing_threads, subject_suspects};
 use crate::inventory::BlobFile;
 use crate::layout::{INGEST_DIR, Layout, TEMP_PREFIX, sync_dir};
@@ -482,9 +482,7 @@ impl Visitor for Marker<'_> {
                 if declared || matches!(error, Error::Io { .. } | Error::NotRegularFile { .. }) {
                     return Err(Error::Corrupt {
                         path: self.layout.blob_path(digest),
-                        reason: format!(
-                            "{error}; gc stops because it cannot tell which blobs this manifest keeps (see `ocistow fsck`)"
-                        ),
+                        reason: Corruption::GcCannotRead(Box::new(error)),
                     });
                 }
                 Vec::new()

@@ -53,7 +53,10 @@ pub mod transfer;
 mod walk;
 
 pub use digest::{Algorithm, Digest};
-pub use error::{Conflict, Error, ManifestKind, Result, Subject};
+pub use error::{
+    Conflict, DockerManifestProblem, Error, InputProblem, ManifestKind, ReferenceProblem, Result,
+    Subject,
+};
 pub use layout::{Expected, Layout, Progress};
 pub use model::{Descriptor, ImageIndex, ImageManifest, Manifest, Platform};
 pub use reference::{Reference, Target};

@@ -25,14 +25,15 @@
 //! assert!(!report.changed && report.ambiguous_tags.is_empty());
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::digest::Digest;
+use crate::entries;
 use crate::error::Result;
 use crate::layout::Layout;
-use crate::model::{Descriptor, ImageIndex, media};
+use crate::model::{ImageIndex, media};
 use crate::referrers::{ConvertReport, Graph, Mode, ResponseKey, ScanOptions};
 
 /// What to normalize to.
@@ -145,20 +146,7 @@ impl Layout {
             index.set_media_type(media::IMAGE_INDEX);
         }
 
-        let entries = index.manifests_mut();
-        let count = entries.len();
-        let mut kept: Vec<Descriptor> = Vec::with_capacity(count);
-        // Entries compared only with those of the same digest: linear for a large index.json.
-        let mut by_digest: HashMap<Digest, Vec<usize>> = HashMap::new();
-        for e in std::mem::take(entries) {
-            let same = by_digest.entry(e.digest().clone()).or_default();
-            if !same.iter().any(|&i| kept[i] == e) {
-                same.push(kept.len());
-                kept.push(e);
-            }
-        }
-        *entries = kept;
-        let duplicates_merged = count - entries.len();
+        let duplicates_merged = entries::dedup_identical(index.manifests_mut());
 
         let in_use = crate::referrers::write::mode_in_index(index);
         let mode = options
@@ -171,30 +159,10 @@ impl Layout {
             .unwrap_or_default();
         let convert = self.convert_in(index, graph, mode, key, false, options.dry_run)?;
 
-        let mut entries_described = 0;
-        for e in index.manifests_mut() {
-            let Some(r) = graph.get(e.digest()) else {
-                continue;
-            };
-            let mut described = false;
-            if e.artifact_type().is_none()
-                && let Some(at) = r.descriptor.artifact_type()
-            {
-                e.set_artifact_type(at);
-                described = true;
-            }
-            for (k, v) in r.descriptor.annotations().into_iter().flatten() {
-                // A value the entry already has is the entry's: which one is right is not ours
-                // to guess, and the blob's stays what discover shows.
-                if e.annotation(k).is_none()
-                    && let Some(v) = v.as_str()
-                {
-                    e.set_annotation(k, v);
-                    described = true;
-                }
-            }
-            entries_described += usize::from(described);
-        }
+        // A value the entry already has stays, and the blob's stays what discover shows.
+        let entries_described = entries::describe(index.manifests_mut(), |d| {
+            graph.get(d).map(|r| &r.descriptor)
+        });
 
         let mut by_tag: BTreeMap<&str, Vec<Digest>> = BTreeMap::new();
         for e in index.manifests() {
@@ -262,6 +230,7 @@ impl Planned {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Descriptor;
 
     fn layout_with(index_json: &str) -> (tempfile::TempDir, Layout) {
         let dir = tempfile::tempdir().unwrap();

@@ -35,29 +35,29 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::builder::Built;
-use crate::error::{Error, ManifestKind, Result, Subject};
+use crate::error::{Error, ManifestKind, ManifestProblem, Result, Subject};
 use crate::model::ModelError;
 use crate::model::{Descriptor, ImageIndex, ImageManifest, media};
 
 /// The error for a value that is not the `kind` it should be; `what` names the input.
-fn invalid(what: &str, kind: &str, reason: &impl ToString) -> Error {
+fn invalid(what: &str, kind: &str, reason: impl Into<ManifestProblem>) -> Error {
     Error::InvalidManifest {
         what: Subject::Input {
             name: what.to_string(),
         },
         kind: ManifestKind::MediaType(kind.to_string()),
-        reason: reason.to_string(),
+        reason: reason.into(),
     }
 }
 
 /// Deserializes `value` as an `oci_spec` type; `what` names the input in the error.
 fn into_spec<T: DeserializeOwned>(value: Value, what: &str, kind: &str) -> Result<T> {
-    serde_json::from_value(value).map_err(|e| invalid(what, &format!("oci-spec {kind}"), &e))
+    serde_json::from_value(value).map_err(|e| invalid(what, &format!("oci-spec {kind}"), e))
 }
 
 /// Serializes an `oci_spec` value with every `annotations` map sorted by key.
 fn from_spec<T: Serialize>(value: &T, what: &str, kind: &str) -> Result<Value> {
-    let mut v = serde_json::to_value(value).map_err(|e| invalid(what, kind, &e))?;
+    let mut v = serde_json::to_value(value).map_err(|e| invalid(what, kind, e))?;
     sort_annotations(&mut v);
     Ok(v)
 }
@@ -103,7 +103,7 @@ impl TryFrom<&spec::Descriptor> for Descriptor {
     fn try_from(d: &spec::Descriptor) -> Result<Self> {
         let what = format!("oci-spec descriptor {}", d.digest());
         let v = from_spec(d, &what, "descriptor")?;
-        Descriptor::from_value(v).map_err(|reason| invalid(&what, "descriptor", &reason))
+        Descriptor::from_value(v).map_err(|reason| invalid(&what, "descriptor", reason))
     }
 }
 
@@ -122,7 +122,7 @@ impl TryFrom<&spec::ImageIndex> for ImageIndex {
         let v = from_spec(index, "oci-spec image index", "image index")?;
         let bytes = serde_json::to_vec(&v).unwrap_or_default();
         ImageIndex::parse(&bytes)
-            .map_err(|reason| invalid("oci-spec image index", media::IMAGE_INDEX, &reason))
+            .map_err(|reason| invalid("oci-spec image index", media::IMAGE_INDEX, reason))
     }
 }
 
@@ -189,7 +189,7 @@ fn built_from<T: Serialize, U>(
 ) -> Result<Built> {
     let what = format!("oci-spec {media_type}");
     let built = Built::from_fields(object(from_spec(value, &what, media_type)?), media_type);
-    check(built.bytes()).map_err(|reason| invalid(&what, media_type, &reason))?;
+    check(built.bytes()).map_err(|reason| invalid(&what, media_type, reason))?;
     Ok(built)
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::error::{Error, Result, Subject};
+use crate::error::{Error, ReferenceProblem, Result, Subject};
 use crate::layout::Layout;
 use crate::model::{Descriptor, Manifest, Platform};
 
@@ -40,20 +40,21 @@ impl Reference {
     /// assert!(Reference::parse("layout@sha256:../../etc/passwd").is_err());
     /// ```
     pub fn parse(input: &str) -> Result<Self> {
-        let bad = |reason: &str| Error::InvalidReference {
+        let bad = |problem| Error::InvalidReference {
             input: input.into(),
-            reason: reason.into(),
+            problem,
         };
         if input.is_empty() {
-            return Err(bad("empty"));
+            return Err(bad(ReferenceProblem::Empty));
         }
         if let Some(at) = input.rfind('@') {
             let (dir, digest) = (&input[..at], &input[at + 1..]);
             if digest.contains(':') {
                 if dir.is_empty() {
-                    return Err(bad("no layout directory before '@'"));
+                    return Err(bad(ReferenceProblem::NoDirectory { separator: '@' }));
                 }
-                let digest = Digest::parse(digest).map_err(|e| bad(&e.to_string()))?;
+                let digest = Digest::parse(digest)
+                    .map_err(|e| bad(ReferenceProblem::Digest(Box::new(e))))?;
                 return Ok(Reference {
                     dir: dir.into(),
                     target: Target::Digest(digest),
@@ -64,12 +65,12 @@ impl Reference {
         if let Some(colon) = input[last_slash..].rfind(':').map(|i| i + last_slash) {
             let (dir, tag) = (&input[..colon], &input[colon + 1..]);
             if dir.is_empty() {
-                return Err(bad("no layout directory before ':'"));
+                return Err(bad(ReferenceProblem::NoDirectory { separator: ':' }));
             }
             if tag.is_empty() {
-                return Err(bad("empty tag after ':'"));
+                return Err(bad(ReferenceProblem::EmptyTagAfterColon));
             }
-            validate_ref_name(tag).map_err(|e| bad(&e))?;
+            validate_ref_name(tag).map_err(bad)?;
             return Ok(Reference {
                 dir: dir.into(),
                 target: Target::Tag(tag.into()),
@@ -84,14 +85,16 @@ impl Reference {
     /// A reference given separately from its layout (`--layout DIR REF`): `REF` is a digest,
     /// `@DIGEST`, or any ref name, including ones with `:` and `/`.
     pub fn in_layout(dir: impl AsRef<Path>, reference: &str) -> Result<Self> {
-        let bad = |reason: String| Error::InvalidReference {
+        let bad = |problem| Error::InvalidReference {
             input: reference.into(),
-            reason,
+            problem,
         };
         let dir = dir.as_ref().to_path_buf();
         let stripped = reference.strip_prefix('@');
         let target = if let Some(d) = stripped {
-            Target::Digest(Digest::parse(d).map_err(|e| bad(e.to_string()))?)
+            Target::Digest(
+                Digest::parse(d).map_err(|e| bad(ReferenceProblem::Digest(Box::new(e))))?,
+            )
         } else if let Ok(d) = Digest::parse(reference) {
             Target::Digest(d)
         } else if reference.is_empty() {
@@ -117,14 +120,14 @@ impl Reference {
 /// Checks a ref name against the image-spec grammar:
 /// `component ("/" component)*`, `component = alphanum (separator alphanum)*`,
 /// `separator = [-._:@+] | "--"`.
-pub fn validate_ref_name(name: &str) -> std::result::Result<(), String> {
+pub fn validate_ref_name(name: &str) -> std::result::Result<(), ReferenceProblem> {
     if name.is_empty() {
-        return Err("a tag cannot be empty".into());
+        return Err(ReferenceProblem::EmptyName);
     }
     for component in name.split('/') {
         let bytes = component.as_bytes();
         if bytes.is_empty() {
-            return Err(format!("{name:?} has an empty path component"));
+            return Err(ReferenceProblem::EmptyComponent { name: name.into() });
         }
         let mut i = 0;
         let mut expect_alnum = true;
@@ -134,9 +137,7 @@ pub fn validate_ref_name(name: &str) -> std::result::Result<(), String> {
                 expect_alnum = false;
                 i += 1;
             } else if expect_alnum {
-                return Err(format!(
-                    "{name:?}: a separator must sit between letters or digits"
-                ));
+                return Err(ReferenceProblem::MisplacedSeparator { name: name.into() });
             } else if b == b'-' && bytes.get(i + 1) == Some(&b'-') {
                 expect_alnum = true;
                 i += 2;
@@ -144,14 +145,14 @@ pub fn validate_ref_name(name: &str) -> std::result::Result<(), String> {
                 expect_alnum = true;
                 i += 1;
             } else {
-                return Err(format!(
-                    "{name:?}: character {:?} is not allowed",
-                    b as char
-                ));
+                return Err(ReferenceProblem::CharacterNotAllowed {
+                    name: name.into(),
+                    character: b as char,
+                });
             }
         }
         if expect_alnum {
-            return Err(format!("{name:?} must not end with a separator"));
+            return Err(ReferenceProblem::EndsWithSeparator { name: name.into() });
         }
     }
     Ok(())
@@ -271,12 +272,12 @@ fn candidates_hint(kind: &str, items: &[&str]) -> String {
 
 /// Repository names as the distribution spec allows them: `/`-separated lowercase components,
 /// separators `.`, `_`, `__` and runs of `-` between alphanumerics.
-pub fn validate_repository(repo: &str) -> Result<(), String> {
+pub fn validate_repository(repo: &str) -> Result<(), ReferenceProblem> {
     if repo.is_empty() {
-        return Err("no repository".into());
+        return Err(ReferenceProblem::NoRepository);
     }
     if repo.len() > 255 {
-        return Err("repository name longer than 255 characters".into());
+        return Err(ReferenceProblem::RepositoryTooLong);
     }
     for component in repo.split('/') {
         let ok = !component.is_empty()
@@ -288,17 +289,16 @@ pub fn validate_repository(repo: &str) -> Result<(), String> {
             && !component.contains("..")
             && !component.contains("___");
         if !ok {
-            return Err(format!(
-                "repository component {component:?} is not lowercase letters and digits \
-                 separated by '.', '_', '__' or '-'"
-            ));
+            return Err(ReferenceProblem::BadRepositoryComponent {
+                component: component.into(),
+            });
         }
     }
     Ok(())
 }
 
 /// Tags: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
-pub fn validate_tag(tag: &str) -> Result<(), String> {
+pub fn validate_tag(tag: &str) -> Result<(), ReferenceProblem> {
     let mut chars = tag.chars();
     let first_ok = chars
         .next()
@@ -307,9 +307,7 @@ pub fn validate_tag(tag: &str) -> Result<(), String> {
         || tag.len() > 128
         || !chars.all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
     {
-        return Err(format!(
-            "tag {tag:?} is not 1 to 128 of [A-Za-z0-9._-] starting with a letter, digit or '_'"
-        ));
+        return Err(ReferenceProblem::NotARegistryTag { tag: tag.into() });
     }
     Ok(())
 }

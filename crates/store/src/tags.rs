@@ -68,9 +68,9 @@ impl Layout {
 /// digest changes nothing on disk).
 pub(crate) fn check_entry(layout: &Layout, desc: &Descriptor, tags: &[String]) -> Result<()> {
     for t in tags {
-        validate_ref_name(t).map_err(|reason| Error::InvalidReference {
+        validate_ref_name(t).map_err(|problem| Error::InvalidReference {
             input: t.clone(),
-            reason,
+            problem,
         })?;
     }
     layout.must_exist(desc)

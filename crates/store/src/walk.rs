@@ -13,7 +13,7 @@
 use std::collections::HashSet;
 
 use crate::digest::Digest;
-use crate::error::{Error, ManifestKind, Result, Subject};
+use crate::error::{Corruption, Error, ManifestKind, Result, Subject};
 use crate::layout::{Layout, MAX_MANIFEST_SIZE};
 use crate::model::{Descriptor, Manifest, media};
 
@@ -139,9 +139,10 @@ pub(crate) fn read_content(source: &dyn BlobSource, desc: &Descriptor) -> Conten
             invalid(
                 Error::Corrupt {
                     path: digest.blob_path(),
-                    reason: format!(
-                        "{size} bytes is too large for a manifest (at most {MAX_MANIFEST_SIZE})"
-                    ),
+                    reason: Corruption::ManifestTooLarge {
+                        size,
+                        limit: MAX_MANIFEST_SIZE,
+                    },
                 },
                 None,
             )
@@ -168,7 +169,7 @@ pub(crate) fn read_content(source: &dyn BlobSource, desc: &Descriptor) -> Conten
             Error::InvalidManifest {
                 what: Subject::Blob(digest.clone()),
                 kind: ManifestKind::of_media_type(&media_type),
-                reason: reason.to_string(),
+                reason: reason.into(),
             },
             Some(bytes),
         ),

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use ocistow_store::layout::Expected;
-use ocistow_store::{Digest, Error, Layout, Subject, Target};
+use ocistow_store::{Digest, Error, Layout, ReferenceProblem, Subject, Target};
 use serde_json::json;
 
 use ocistow_registry::{RegistryRef, RegistryTarget, is_registry_ref};
 use ocistow_store::Descriptor;
 
 use crate::context::{Context, RegistryArgs};
-use crate::exit::Outcome;
+use crate::exit::{Outcome, usage};
 use crate::output::{Format, Output, TEXT, TEXT_JSON};
 use crate::progress;
 
@@ -105,7 +105,9 @@ fn blob_ref(ctx: &Context, reference: &str) -> Result<(Layout, Digest)> {
     let Target::Digest(d) = &r.target else {
         return Err(Error::InvalidReference {
             input: reference.into(),
-            reason: "blobs are named DIR@DIGEST".into(),
+            problem: ReferenceProblem::WrongForm {
+                expected: "blobs are named DIR@DIGEST",
+            },
         }
         .into());
     };
@@ -150,7 +152,9 @@ fn get_from_registry(
     let RegistryTarget::Digest(digest) = &r.target else {
         return Err(Error::InvalidReference {
             input: reference.into(),
-            reason: "blobs are named docker://HOST[:PORT]/REPO@DIGEST".into(),
+            problem: ReferenceProblem::WrongForm {
+                expected: "blobs are named docker://HOST[:PORT]/REPO@DIGEST",
+            },
         }
         .into());
     };
@@ -164,9 +168,7 @@ fn get_from_registry(
                     .to_string(),
             ))
         })?
-        .ok_or_else(|| {
-            Error::InvalidInput(format!("{r}: the registry does not tell the blob's size"))
-        })?;
+        .ok_or_else(|| usage(format!("{r}: the registry does not tell the blob's size")))?;
     let desc = Descriptor::new("application/octet-stream", digest.clone(), size);
     write_verified(out, output, &mut |w| {
         client.copy_blob(&r.repository, &desc, w)?;

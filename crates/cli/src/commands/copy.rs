@@ -5,7 +5,7 @@ use anyhow::Result;
 use ocistow_store::layout::OCI_LAYOUT_FILE;
 use ocistow_store::referrers::Mode;
 use ocistow_store::transfer::{self, CopyOptions};
-use ocistow_store::{Error, Reference, Target};
+use ocistow_store::{Error, Reference, ReferenceProblem, Target};
 use serde_json::json;
 
 use ocistow_registry::{self as registry, RegistryRef, RegistryTarget, is_registry_ref};
@@ -80,9 +80,9 @@ fn layout_to_registry(
     let root = resolve(&src, &src_ref, None)?;
     let (mut dest, options) = registry_destination(&args.destination, options)?;
     if let (RegistryTarget::Repository, Target::Tag(t)) = (&dest.target, &src_ref.target) {
-        registry::reference::validate_tag(t).map_err(|reason| Error::InvalidReference {
+        registry::reference::validate_tag(t).map_err(|problem| Error::InvalidReference {
             input: args.destination.clone(),
-            reason: format!("the source's tag cannot be a registry tag: {reason}; name one"),
+            problem: ReferenceProblem::TagNotForRegistry(Box::new(problem)),
         })?;
         dest = dest.with_target(RegistryTarget::Tag(t.clone()));
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use anyhow::{Context as _, Result};
 use ocistow_store::layout::MAX_MANIFEST_SIZE;
 use ocistow_store::referrers::ScanOptions;
-use ocistow_store::{Conflict, Digest, Error, Target};
+use ocistow_store::{Conflict, Digest, Error, ReferenceProblem, Target};
 
 use ocistow_registry::{RegistryRef, is_registry_ref};
 
@@ -138,7 +138,9 @@ fn put(
         Target::Digest(_) => {
             return Err(Error::InvalidReference {
                 input: reference.into(),
-                reason: "manifest put takes DIR or DIR:TAG".into(),
+                problem: ReferenceProblem::WrongForm {
+                    expected: "manifest put takes DIR or DIR:TAG",
+                },
             }
             .into());
         }

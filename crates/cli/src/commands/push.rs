@@ -8,7 +8,7 @@ use crate::context::{
     merge_annotations, reference_with_tags, referrer_descriptor, resolve, source_date_epoch,
     undo_create,
 };
-use crate::exit::Outcome;
+use crate::exit::{Outcome, usage};
 use crate::output::{Output, pushed_json, verbose_layers};
 use crate::progress;
 
@@ -64,11 +64,10 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     if let Some(s) = &args.subject {
         let sr = ctx.reference(s)?;
         if sr.dir != r.dir && !ctx.has_layout_option() {
-            return Err(ocistow_store::Error::InvalidInput(format!(
+            return Err(usage(format!(
                 "--subject {s} is in another layout than {}",
                 r.dir.display()
-            ))
-            .into());
+            )));
         }
     }
     let (layout, created) = ctx.open_or_create(&r.dir)?;

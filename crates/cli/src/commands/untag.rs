@@ -1,7 +1,7 @@
 //! `ocistow untag DIR:TAG`: remove a tag; the content stays until `gc`.
 
 use anyhow::Result;
-use ocistow_store::{Error, Target};
+use ocistow_store::{Error, ReferenceProblem, Target};
 
 use crate::context::Context;
 use crate::exit::Outcome;
@@ -18,7 +18,9 @@ pub fn run(ctx: &Context, _out: &mut Output, args: &Args) -> Result<Outcome> {
     let Target::Tag(tag) = &r.target else {
         return Err(Error::InvalidReference {
             input: args.reference.clone(),
-            reason: "untag needs DIR:TAG".into(),
+            problem: ReferenceProblem::WrongForm {
+                expected: "untag needs DIR:TAG",
+            },
         }
         .into());
     };

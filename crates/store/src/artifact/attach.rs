@@ -1,7 +1,7 @@
 //! `attach`: push files as a referrer of a subject and record it, in one call.
 
 use super::{ProgressFactory, PushRequest, push};
-use crate::error::{Error, Result};
+use crate::error::{Error, InputProblem, Result};
 use crate::layout::Layout;
 use crate::model::annotations::REF_NAME;
 use crate::referrers::{AttachOutcome, Mode, ResponseKey};
@@ -64,9 +64,7 @@ pub fn attach(
     progress: ProgressFactory<'_>,
 ) -> Result<AttachOutcome> {
     let Some(subject) = &req.subject else {
-        return Err(Error::InvalidInput(
-            "attach needs a subject: set PushRequest::subject".into(),
-        ));
+        return Err(Error::InvalidInput(InputProblem::NoSubject));
     };
     let pushed = push(layout, req, progress)?;
     let mut referrer = pushed.descriptor;

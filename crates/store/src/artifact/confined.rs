@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, InputProblem, IoContext, Result};
 
 /// What a path inside the output directory is on disk now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,10 +183,9 @@ fn normal_components(rel: &Path) -> Result<Vec<&std::ffi::OsStr>> {
         .filter(|c| !matches!(c, Component::CurDir))
         .map(|c| match c {
             Component::Normal(p) => Ok(p),
-            _ => Err(Error::InvalidInput(format!(
-                "{}: not a plain relative path",
-                rel.display()
-            ))),
+            _ => Err(Error::InvalidInput(InputProblem::NotPlainRelativePath {
+                path: rel.to_path_buf(),
+            })),
         })
         .collect()
 }

@@ -8,7 +8,9 @@ use std::path::{Component, Path, PathBuf};
 use super::ProgressFactory;
 use super::confined::{OnDisk, OutDir};
 use crate::digest::{Algorithm, Digest, HashingReader};
-use crate::error::{Conflict, Error, IoContext, Result, Subject};
+use crate::error::{
+    Conflict, Corruption, Error, InputProblem, IoContext, PathProblem, Refusal, Result, Subject,
+};
 use crate::layout::Layout;
 use crate::model::{Descriptor, Manifest, annotations};
 use crate::transfer::tar_reader::{Head, Kind, TarError, TarReader};
@@ -73,15 +75,10 @@ pub fn pull_with(
                 .iter()
                 .filter_map(|d| d.platform().map(|p| p.to_string()))
                 .collect();
-            return Err(Error::InvalidInput(format!(
-                "{} is an index; choose one of its manifests with --platform ({})",
-                desc.digest(),
-                if platforms.is_empty() {
-                    "it lists no platforms".into()
-                } else {
-                    platforms.join(", ")
-                }
-            )));
+            return Err(Error::InvalidInput(InputProblem::IndexNeedsPlatform {
+                index: desc.digest().clone(),
+                platforms,
+            }));
         }
     };
     let mut plan = Vec::new();
@@ -93,21 +90,20 @@ pub fn pull_with(
         let rel = safe_relative_path(title).map_err(|reason| Error::RefusedEntry {
             layer: layer.digest().clone(),
             entry: title.into(),
-            reason: format!("the title {reason}"),
+            reason: Refusal::Title(reason),
         })?;
         if !seen.insert(rel.clone()) {
-            return Err(Error::InvalidInput(format!(
-                "two layers are titled {title:?}"
-            )));
+            return Err(Error::InvalidInput(InputProblem::TitledTwice {
+                title: title.to_string(),
+            }));
         }
         let unpack = layer.annotation(annotations::ORAS_UNPACK) == Some("true");
         plan.push((layer.clone(), rel, unpack));
     }
     if plan.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "{} has no layers with an org.opencontainers.image.title annotation: nothing to pull",
-            desc.digest()
-        )));
+        return Err(Error::InvalidInput(InputProblem::NothingToPull {
+            manifest: desc.digest().clone(),
+        }));
     }
 
     // Everything is checked before the first byte is written: each blob is a regular file of
@@ -129,7 +125,7 @@ pub fn pull_with(
             }
             None => return Err(Error::not_found(Subject::Layer(layer.digest().clone()))),
         }
-        let refuse = |entry: &Path, reason: String| Error::RefusedEntry {
+        let refuse = |entry: &Path, reason: Refusal| Error::RefusedEntry {
             layer: layer.digest().clone(),
             entry: entry.to_path_buf(),
             reason,
@@ -203,7 +199,7 @@ pub fn pull_with(
             if next.next() != Some(&entry) {
                 return Err(Error::Corrupt {
                     path: layout.blob_path(layer.digest()),
-                    reason: "the layer changed while it was pulled".into(),
+                    reason: Corruption::LayerChanged,
                 });
             }
             write_entry(&out, &entry, data)
@@ -334,7 +330,7 @@ impl Claim {
 }
 
 impl Claims {
-    fn claim(&mut self, path: &Path, what: Claim) -> std::result::Result<(), String> {
+    fn claim(&mut self, path: &Path, what: Claim) -> std::result::Result<(), Refusal> {
         for parent in path.ancestors().skip(1) {
             if parent.as_os_str().is_empty() {
                 break;
@@ -342,11 +338,10 @@ impl Claims {
             match self.paths.get(parent) {
                 Some(Claim::Dir) => {}
                 Some(other) => {
-                    return Err(format!(
-                        "lies under {}, which this pull creates as a {}",
-                        parent.display(),
-                        other.name()
-                    ));
+                    return Err(Refusal::UnderNonDirectory {
+                        parent: parent.to_path_buf(),
+                        creates: other.name(),
+                    });
                 }
                 None => {
                     self.paths.insert(parent.to_path_buf(), Claim::Dir);
@@ -359,11 +354,10 @@ impl Claims {
                 Ok(())
             }
             Some(Claim::Dir) if what == Claim::Dir => Ok(()),
-            Some(prev) => Err(format!(
-                "is written twice (as a {} and as a {})",
-                prev.name(),
-                what.name()
-            )),
+            Some(prev) => Err(Refusal::WrittenTwice {
+                first: prev.name(),
+                second: what.name(),
+            }),
         }
     }
 
@@ -379,17 +373,11 @@ impl Claims {
         };
         for (path, claim) in &self.paths {
             let reason = match out.inspect(path)? {
-                Err(parent) => Some(format!(
-                    "{} in the output directory is a symbolic link or not a directory",
-                    parent.display()
-                )),
+                Err(parent) => Some(Refusal::ParentNotADirectory { parent }),
                 Ok(OnDisk::Dir) if *claim == Claim::Dir => None,
-                Ok(OnDisk::Dir) => Some(format!(
-                    "is a directory in the output directory; pull will not replace it with a {}",
-                    claim.name()
-                )),
+                Ok(OnDisk::Dir) => Some(Refusal::WouldReplaceDirectory { with: claim.name() }),
                 Ok(OnDisk::Symlink | OnDisk::Other) if *claim == Claim::Dir => {
-                    Some("exists in the output directory and is not a directory".to_string())
+                    Some(Refusal::NotADirectoryOnDisk)
                 }
                 Ok(OnDisk::Absent | _) => None,
             };
@@ -414,10 +402,6 @@ fn read_layer(
 ) -> Result<()> {
     let digest = layer.digest();
     let path = layout.blob_path(digest);
-    let corrupt = |reason: String| Error::Corrupt {
-        path: path.clone(),
-        reason,
-    };
     let algorithm = digest.known_algorithm()?;
     let file = layout.open_blob(digest)?;
     let mut hashing = HashingReader::new(
@@ -437,7 +421,12 @@ fn read_layer(
                 Ok(Some(h)) => h,
                 Ok(None) => break,
                 Err(TarError::Io(e)) => return Err(Error::Io { path, source: e }),
-                Err(e) => return Err(corrupt(e.to_string())),
+                Err(e) => {
+                    return Err(Error::Corrupt {
+                        path,
+                        reason: Corruption::Tar(e.into_problem()),
+                    });
+                }
             };
             let entry = classify(&head).map_err(|(entry, reason)| Error::RefusedEntry {
                 layer: digest.clone(),
@@ -470,13 +459,13 @@ fn read_layer(
 
 /// What pull would create for a tar member; links that could lead outside, hard links,
 /// devices and fifos are refused.
-fn classify(head: &Head) -> std::result::Result<Entry, (PathBuf, String)> {
+fn classify(head: &Head) -> std::result::Result<Entry, (PathBuf, Refusal)> {
     let shown = PathBuf::from(String::from_utf8_lossy(&head.name).into_owned());
-    let name = std::str::from_utf8(&head.name)
-        .map_err(|_| (shown.clone(), "has a name that is not UTF-8".to_string()))?;
+    let name =
+        std::str::from_utf8(&head.name).map_err(|_| (shown.clone(), Refusal::NameNotUtf8))?;
     let path = match safe_relative_path(name) {
         Ok(p) => p,
-        Err(r) => return Err((shown, format!("the name {r}"))),
+        Err(r) => return Err((shown, Refusal::Name(r))),
     };
     let kind = match &head.kind {
         Kind::Dir => EntryKind::Dir,
@@ -487,20 +476,16 @@ fn classify(head: &Head) -> std::result::Result<Entry, (PathBuf, String)> {
             let target = PathBuf::from(String::from_utf8_lossy(target).into_owned());
             let base = path.parent().unwrap_or(Path::new(""));
             if !stays_inside(base, &target) {
-                return Err((
-                    path,
-                    format!(
-                        "is a symbolic link to {}, which leads outside the output directory",
-                        target.display()
-                    ),
-                ));
+                return Err((path, Refusal::SymlinkOutside { target }));
             }
             EntryKind::Symlink(target)
         }
         other => {
             return Err((
                 path,
-                format!("is a {}, which pull does not create", other.describe()),
+                Refusal::NotCreated {
+                    kind: other.describe(),
+                },
             ));
         }
     };
@@ -545,9 +530,9 @@ fn split(rel: &Path) -> (&Path, &str) {
 }
 
 /// Accepts only a relative path of plain components.
-pub fn safe_relative_path(name: &str) -> std::result::Result<PathBuf, &'static str> {
+pub fn safe_relative_path(name: &str) -> std::result::Result<PathBuf, PathProblem> {
     if name.is_empty() {
-        return Err("is empty");
+        return Err(PathProblem::Empty);
     }
     let path = Path::new(name);
     let mut out = PathBuf::new();
@@ -555,12 +540,12 @@ pub fn safe_relative_path(name: &str) -> std::result::Result<PathBuf, &'static s
         match c {
             Component::Normal(p) => out.push(p),
             Component::CurDir => {}
-            Component::ParentDir => return Err("contains '..'"),
-            Component::RootDir | Component::Prefix(_) => return Err("is absolute"),
+            Component::ParentDir => return Err(PathProblem::ParentDir),
+            Component::RootDir | Component::Prefix(_) => return Err(PathProblem::Absolute),
         }
     }
     if out.as_os_str().is_empty() {
-        return Err("names no file");
+        return Err(PathProblem::NamesNoFile);
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::{FileSpec, ProgressFactory, format_rfc3339, now};
 use crate::builder::ImageManifestBuilder;
 use crate::digest::{Algorithm, Digest, HashingWriter};
-use crate::error::{Error, IoContext, Result, Subject};
+use crate::error::{Error, InputProblem, IoContext, Result, Subject};
 use crate::layout::{Expected, Layout, open_buffered};
 use crate::model::{Descriptor, EMPTY_JSON, annotations, media};
 use crate::staged::Staged;
@@ -92,32 +92,28 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
     // Check every input before writing anything, so a typo leaves the layout untouched.
     let mut titles = BTreeMap::new();
     for spec in req.files.iter().chain(req.config.iter()) {
-        let meta = fs::metadata(&spec.path).map_err(|e| {
-            Error::InvalidInput(format!(
-                "{}: {}",
-                spec.path.display(),
-                if e.kind() == io::ErrorKind::NotFound {
-                    "no such file or directory".to_string()
-                } else {
-                    e.to_string()
-                }
-            ))
+        let meta = fs::metadata(&spec.path).map_err(|source| {
+            let path = spec.path.clone();
+            Error::InvalidInput(if source.kind() == io::ErrorKind::NotFound {
+                InputProblem::NoSuchFile { path }
+            } else {
+                InputProblem::Unreadable { path, source }
+            })
         })?;
         if !meta.is_file() && !meta.is_dir() {
-            return Err(Error::InvalidInput(format!(
-                "{}: not a regular file or directory",
-                spec.path.display()
-            )));
+            return Err(Error::InvalidInput(InputProblem::NotFileOrDirectory {
+                path: spec.path.clone(),
+            }));
         }
     }
     for spec in &req.files {
         let title = title_of(&spec.path)?;
         if let Some(prev) = titles.insert(title.clone(), spec.path.clone()) {
-            return Err(Error::InvalidInput(format!(
-                "{} and {} would both be pulled as {title:?}",
-                prev.display(),
-                spec.path.display()
-            )));
+            return Err(Error::InvalidInput(InputProblem::SameTitle {
+                first: prev,
+                second: spec.path.clone(),
+                title,
+            }));
         }
     }
     if let Some(path) = req
@@ -125,25 +121,21 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
         .keys()
         .find(|p| !req.files.iter().any(|f| &f.path == *p))
     {
-        return Err(Error::InvalidInput(format!(
-            "annotations are given for {}, which is not pushed",
-            path.display()
-        )));
+        return Err(Error::InvalidInput(
+            InputProblem::AnnotationsForUnpushedFile { path: path.clone() },
+        ));
     }
     // A corrupt index.json would fail the final update: find out before writing any blob.
     layout.check_index()?;
     if req.files.is_empty() && req.config.is_none() && req.artifact_type.is_none() {
-        return Err(Error::InvalidInput(
-            "nothing to push: give files, a config or an artifact type".into(),
-        ));
+        return Err(Error::InvalidInput(InputProblem::NothingToPush));
     }
     if let Some(config) = &req.config
         && fs::metadata(&config.path).is_ok_and(|m| m.is_dir())
     {
-        return Err(Error::InvalidInput(format!(
-            "{}: a config must be a file",
-            config.path.display()
-        )));
+        return Err(Error::InvalidInput(InputProblem::ConfigNotAFile {
+            path: config.path.clone(),
+        }));
     }
 
     // Inputs are valid: from here on blobs are written, so keep gc away until they are listed.
@@ -224,7 +216,11 @@ fn title_of(path: &Path) -> Result<String> {
     path.file_name()
         .and_then(|n| n.to_str())
         .map(String::from)
-        .ok_or_else(|| Error::InvalidInput(format!("{}: has no usable file name", path.display())))
+        .ok_or_else(|| {
+            Error::InvalidInput(InputProblem::NoFileName {
+                path: path.to_path_buf(),
+            })
+        })
 }
 
 fn push_file(
@@ -355,10 +351,9 @@ fn push_directory(
             header.set_size(0);
             tar.append_link(&mut header, &name, &target).at(path)?;
         } else {
-            return Err(Error::InvalidInput(format!(
-                "{}: not a regular file, directory or symbolic link; push does not archive it",
-                path.display()
-            )));
+            return Err(Error::InvalidInput(InputProblem::CannotArchive {
+                path: path.to_path_buf(),
+            }));
         }
     }
     let hashing = tar.into_inner().at(dir)?;

@@ -647,14 +647,14 @@ impl Visitor for Check<'_> {
                         self.problems.push(Problem::InvalidManifest {
                             digest,
                             referenced_by: via,
-                            reason,
+                            reason: reason.to_string(),
                         });
                     }
                     Error::Corrupt { reason, .. } if declared => {
                         self.problems.push(Problem::InvalidManifest {
                             digest,
                             referenced_by: via,
-                            reason,
+                            reason: reason.to_string(),
                         });
                     }
                     // Content that only looked like a manifest is a plain blob.

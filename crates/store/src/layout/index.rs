@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::blobs::read_limited;
 use super::{FileId, Layout, MAX_INDEX_SIZE, TEMP_PREFIX, sync_dir};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Corruption, Error, IoContext, Result};
 use crate::model::ImageIndex;
 
 impl Layout {
@@ -24,9 +24,9 @@ impl Layout {
             source: std::io::ErrorKind::NotFound.into(),
         })?;
         let id = FileId::of(&file.metadata().at(&path)?);
-        let index = ImageIndex::parse(&bytes).map_err(|reason| Error::Corrupt {
+        let index = ImageIndex::parse(&bytes).map_err(|e| Error::Corrupt {
             path: path.clone(),
-            reason: reason.to_string(),
+            reason: Corruption::Index(e),
         })?;
         if let Ok(mut ok) = self.index_ok.lock() {
             *ok = Some(id);

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{Expected, Layout, MAX_MANIFEST_SIZE};
 use crate::digest::Digest;
-use crate::error::{Error, ManifestKind, Result, Subject};
+use crate::error::{Error, InputProblem, ManifestKind, ManifestProblem, Result, Subject};
 use crate::model::{Descriptor, Manifest};
 use crate::walk::Content;
 
@@ -23,12 +23,11 @@ impl Layout {
                 what: Subject::Blob(digest.clone()),
                 kind: ManifestKind::Manifest,
                 reason: if desc.media_type().is_empty() {
-                    "its content is not a manifest".into()
+                    ManifestProblem::NotAManifest
                 } else {
-                    format!(
-                        "it is listed as {:?}, and its content is not a manifest of that type",
-                        desc.media_type()
-                    )
+                    ManifestProblem::NotOfListedType {
+                        media_type: desc.media_type().to_string(),
+                    }
                 },
             }),
             Content::Invalid { error, .. } => Err(error),
@@ -82,7 +81,7 @@ impl Layout {
         media_type: Option<&str>,
         allow_sparse: bool,
     ) -> Result<(String, Manifest)> {
-        let invalid = |kind: ManifestKind, reason: String| Error::InvalidManifest {
+        let invalid = |kind: ManifestKind, reason: ManifestProblem| Error::InvalidManifest {
             what: Subject::Input {
                 name: "the manifest given".into(),
             },
@@ -95,7 +94,7 @@ impl Layout {
             })
         };
         if let Err(e) = serde_json::from_slice::<Value>(bytes) {
-            return Err(invalid(given(), format!("invalid JSON: {e}")));
+            return Err(invalid(given(), ManifestProblem::Json(e)));
         }
         // Only a real `mediaType` field can contradict the caller; the shape is checked by parsing.
         let declared = serde_json::from_slice::<Value>(bytes)
@@ -108,7 +107,9 @@ impl Layout {
             (Some(given), Some(found)) if declared.is_some() && given != found => {
                 return Err(invalid(
                     ManifestKind::MediaType(given.into()),
-                    format!("its mediaType field says {found:?}"),
+                    ManifestProblem::MediaTypeSays {
+                        found: found.to_string(),
+                    },
                 ));
             }
             (Some(given), _) => given.to_string(),
@@ -116,13 +117,12 @@ impl Layout {
             (None, None) => {
                 return Err(invalid(
                     ManifestKind::Manifest,
-                    "no mediaType field and not shaped like a manifest or index; give --media-type"
-                        .into(),
+                    ManifestProblem::Unrecognized,
                 ));
             }
         };
         let manifest = Manifest::parse(&mt, bytes)
-            .map_err(|reason| invalid(ManifestKind::MediaType(mt.clone()), reason.to_string()))?;
+            .map_err(|e| invalid(ManifestKind::MediaType(mt.clone()), e.into()))?;
         if !allow_sparse {
             for child in manifest.children() {
                 // Non-distributable layers with urls may be absent by design.
@@ -158,15 +158,18 @@ impl Layout {
         if let Some(data) = child.data() {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(data)
-                .map_err(|e| {
-                    Error::InvalidInput(format!("descriptor {digest}: data is not base64: {e}"))
+                .map_err(|source| {
+                    Error::InvalidInput(InputProblem::DataNotBase64 {
+                        digest: digest.clone(),
+                        source,
+                    })
                 })?;
             if let Ok(alg) = digest.known_algorithm()
                 && Digest::of_bytes(alg, &bytes) != *digest
             {
-                return Err(Error::InvalidInput(format!(
-                    "descriptor {digest}: its data field does not hash to its digest"
-                )));
+                return Err(Error::InvalidInput(InputProblem::DataDoesNotMatchDigest {
+                    digest: digest.clone(),
+                }));
             }
         }
         match self.blob_size(digest)? {

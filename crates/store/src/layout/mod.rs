@@ -23,7 +23,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::error::{Conflict, Error, IoContext, Result, Subject};
+use crate::error::{Conflict, Error, IoContext, LayoutProblem, Result, Subject};
 use crate::model::ImageIndex;
 
 pub(crate) use blobs::open_regular;
@@ -50,7 +50,7 @@ pub const PIN_GATE_FILE: &str = ".ocistow-gc-gate.lock";
 /// Prefix of ocistow's temp files (in `ingest/` for blobs, in the root for `index.json`).
 pub const TEMP_PREFIX: &str = ".ocistow-";
 
-const LAYOUT_VERSION: &str = "1.0.0";
+pub(crate) const LAYOUT_VERSION: &str = "1.0.0";
 const COPY_BUFFER: usize = 1 << 20;
 /// Manifests larger than this are refused when read into memory (registries cap them at 4 MiB).
 pub const MAX_MANIFEST_SIZE: u64 = 64 << 20;
@@ -169,12 +169,12 @@ impl Layout {
         let root = root.as_ref().to_path_buf();
         let meta = fs::metadata(&root).map_err(|e| Error::NotALayout {
             path: root.clone(),
-            reason: e.to_string(),
+            reason: LayoutProblem::Unreadable(e),
         })?;
         if !meta.is_dir() {
             return Err(Error::NotALayout {
                 path: root,
-                reason: "not a directory".into(),
+                reason: LayoutProblem::NotADirectory,
             });
         }
         let layout = Layout {
@@ -189,7 +189,7 @@ impl Layout {
         if !index.is_file() {
             return Err(Error::NotALayout {
                 path: index,
-                reason: "index.json is missing".into(),
+                reason: LayoutProblem::NoIndex,
             });
         }
         Ok(layout)
@@ -331,22 +331,24 @@ impl Layout {
         let Some((bytes, _)) = blobs::read_limited(&path, MAX_OCI_LAYOUT_SIZE, "")? else {
             return Err(Error::NotALayout {
                 path,
-                reason: "oci-layout file is missing".into(),
+                reason: LayoutProblem::NoOciLayout,
             });
         };
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::NotALayout {
             path: path.clone(),
-            reason: format!("invalid JSON: {e}"),
+            reason: LayoutProblem::OciLayoutNotJson(e),
         })?;
         match value.get("imageLayoutVersion") {
             Some(Value::String(v)) if v == LAYOUT_VERSION => Ok(()),
             Some(v) => Err(Error::NotALayout {
                 path,
-                reason: format!("unsupported imageLayoutVersion {v} (only {LAYOUT_VERSION})"),
+                reason: LayoutProblem::UnsupportedVersion {
+                    found: v.to_string(),
+                },
             }),
             None => Err(Error::NotALayout {
                 path,
-                reason: "imageLayoutVersion is missing".into(),
+                reason: LayoutProblem::NoVersion,
             }),
         }
     }
@@ -369,6 +371,7 @@ pub(crate) fn open_buffered(path: &Path) -> Result<BufReader<File>> {
 mod tests {
     use super::*;
     use crate::digest::Algorithm;
+    use crate::error::InputProblem;
     use crate::model::Descriptor;
 
     #[test]
@@ -556,7 +559,7 @@ mod tests {
                     Digest::of_bytes(Algorithm::Sha256, b""),
                     0,
                 ));
-                Err::<(), _>(Error::InvalidInput("abort".into()))
+                Err::<(), _>(Error::InvalidInput(InputProblem::NothingToExport))
             })
             .unwrap_err();
         assert!(matches!(err, Error::InvalidInput(_)));

@@ -11,7 +11,7 @@ use super::{EntryKind, Graph, ScanOptions, classify};
 use super::{fallback_tag, keys};
 use crate::digest::Digest;
 use crate::entries::{self, upsert_subject_annotation};
-use crate::error::{Error, Result};
+use crate::error::{Corruption, Error, InputProblem, Result};
 use crate::layout::Layout;
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
 
@@ -51,14 +51,22 @@ impl FromStr for Mode {
 }
 
 /// The value among `values` whose name is `s`, else an error listing the names.
-fn one_of<T: Copy>(what: &str, s: &str, values: &[T], name: fn(T) -> &'static str) -> Result<T> {
+fn one_of<T: Copy>(
+    what: &'static str,
+    s: &str,
+    values: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T> {
     values
         .iter()
         .copied()
         .find(|v| name(*v) == s)
         .ok_or_else(|| {
-            let names: Vec<&str> = values.iter().map(|v| name(*v)).collect();
-            Error::InvalidInput(format!("{what} {s:?} is not one of {}", names.join(", ")))
+            Error::InvalidInput(InputProblem::NotOneOf {
+                what,
+                given: s.to_string(),
+                choices: values.iter().map(|v| name(*v)).collect(),
+            })
         })
 }
 
@@ -456,13 +464,12 @@ impl Layout {
         }
         let bytes = record_index_bytes(&wanted);
         if bytes.len() as u64 > crate::layout::MAX_MANIFEST_SIZE {
-            return Err(Error::InvalidInput(format!(
-                "the referrers record for {subject} would list {} referrers in {} bytes, more than \
-                 a manifest may hold ({} bytes); record them in annotation mode instead",
-                wanted.len(),
-                bytes.len(),
-                crate::layout::MAX_MANIFEST_SIZE
-            )));
+            return Err(Error::InvalidInput(InputProblem::RecordTooLarge {
+                subject: subject.clone(),
+                referrers: wanted.len(),
+                bytes: bytes.len(),
+                limit: crate::layout::MAX_MANIFEST_SIZE,
+            }));
         }
         let (digest, size) = if dry_run {
             (
@@ -473,13 +480,8 @@ impl Layout {
             let stored = self.write_blob_bytes(&bytes)?;
             (stored.digest().clone(), stored.size())
         };
-        Ok(if let Some(i) = pos {
-            entries[i].set_digest_and_size(digest, size);
-            Some(false)
-        } else {
-            entries.push(kind.new_entry(subject, digest, size));
-            Some(true)
-        })
+        let record = kind.new_entry(subject, digest, size);
+        Ok(Some(entries::upsert_record(entries, pos, record)))
     }
 
     /// What a response or fallback record lists. An absent record blob lists nothing; one that
@@ -490,7 +492,7 @@ impl Layout {
             Ok((_, Manifest::Index(i))) => Ok(i.manifests().to_vec()),
             Ok((_, Manifest::Image(_))) => Err(Error::Corrupt {
                 path: self.blob_path(entry.digest()),
-                reason: "a referrers record must be an index, this is an image manifest".into(),
+                reason: Corruption::RecordNotAnIndex,
             }),
             Err(Error::NotFound { .. }) => Ok(Vec::new()),
             Err(e) => Err(e),

@@ -15,7 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use super::{Plan, Planner, platform_children};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result, Subject};
+use crate::error::{Corruption, Error, InputProblem, IoContext, Result, Subject};
 use crate::layout::{Expected, Layout, Placement, Progress, copy_verified};
 use crate::model::{Descriptor, Platform};
 use crate::reference::validate_ref_name;
@@ -99,10 +99,9 @@ pub fn plan_copy(
     if !platforms.is_empty() {
         match platform_children(src, &root, platforms)? {
             None => {
-                return Err(Error::InvalidInput(format!(
-                    "{} is not an index; --platform applies only to an index",
-                    root.digest()
-                )));
+                return Err(Error::InvalidInput(InputProblem::PlatformOfNonIndex {
+                    manifest: root.digest().clone(),
+                }));
             }
             Some(children) if platforms.len() == 1 => {
                 root = children[0].clone();
@@ -131,9 +130,9 @@ pub fn copy(
     progress: ProgressFactory<'_>,
 ) -> Result<CopyReport> {
     for t in &options.tags {
-        validate_ref_name(t).map_err(|reason| Error::InvalidReference {
+        validate_ref_name(t).map_err(|problem| Error::InvalidReference {
             input: t.clone(),
-            reason,
+            problem,
         })?;
     }
     // A corrupt destination index.json would fail the final update: find out first.
@@ -208,10 +207,10 @@ impl Copier<'_> {
             Some(size) => {
                 return Err(Error::Corrupt {
                     path: self.dst.blob_path(digest),
-                    reason: format!(
-                        "the destination already has this blob with {size} bytes, but it should have {} (run fsck)",
-                        desc.size()
-                    ),
+                    reason: Corruption::DestinationBlobSize {
+                        found: size,
+                        expected: desc.size(),
+                    },
                 });
             }
             None => {}

@@ -22,7 +22,7 @@
 //! written (not even the end-of-archive marker), so a reader sees a truncated archive.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -34,8 +34,10 @@ use serde_json::json;
 use super::{Plan, Planner, Relation, dedup_relations};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
-use crate::entries::annotate_subject;
-use crate::error::{Conflict, Error, IoContext, Result, Subject};
+use crate::entries::{self, annotate_subject};
+use crate::error::{
+    Conflict, DockerManifestProblem, Error, InputProblem, IoContext, Result, Subject,
+};
 use crate::layout::{Expected, INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress, copy_verified};
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
 use crate::referrers::{ScanOptions, keys};
@@ -152,7 +154,7 @@ struct Prepared {
 /// builds the tarball's `index.json` and `manifest.json`.
 fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
     if roots.is_empty() {
-        return Err(Error::InvalidInput("nothing to export".into()));
+        return Err(Error::InvalidInput(InputProblem::NothingToExport));
     }
     // One planner (and one referrers scan) per distinct layout.
     let mut layouts: Vec<&Layout> = Vec::new();
@@ -198,24 +200,13 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
 
     // Entries: the roots, each once; a tag on two digests is refused.
     let mut entries: Vec<Descriptor> = Vec::new();
-    let mut tags: HashMap<String, Digest> = HashMap::new();
     for r in roots {
-        if let Some(t) = r.entry.ref_name() {
-            match tags.get(t) {
-                Some(d) if d != r.entry.digest() => {
-                    return Err(Error::Conflict(Conflict::TagForTwoDigests {
-                        tag: t.to_string(),
-                        first: d.clone(),
-                        second: r.entry.digest().clone(),
-                    }));
-                }
-                _ => {
-                    tags.insert(t.to_string(), r.entry.digest().clone());
-                }
-            }
-        }
-        if !entries.contains(&r.entry) {
-            entries.push(r.entry.clone());
+        if let Err(first) = entries::add_once(&mut entries, &r.entry) {
+            return Err(Error::Conflict(Conflict::TagForTwoDigests {
+                tag: r.entry.ref_name().unwrap_or_default().to_string(),
+                first,
+                second: r.entry.digest().clone(),
+            }));
         }
     }
     let root_count = entries.len();
@@ -265,31 +256,28 @@ fn docker_manifest(
     root_count: usize,
     options: &ExportOptions,
 ) -> Result<Vec<u8>> {
-    let refuse = |why: String| {
-        Error::InvalidInput(format!(
-            "--docker-manifest needs exactly one image manifest with an image config: {why}"
-        ))
-    };
+    let refuse = |why| Error::InvalidInput(InputProblem::DockerManifest(why));
     if root_count != 1 {
-        return Err(refuse(format!("the export has {root_count} roots")));
+        return Err(refuse(DockerManifestProblem::RootCount {
+            roots: root_count,
+        }));
     }
     let root = &roots[0];
     let (_, manifest) = root.layout.read_manifest(&root.entry)?;
     let image = match manifest {
         Manifest::Image(m) => m,
         Manifest::Index(_) => {
-            return Err(refuse(format!(
-                "{} is an index (export one platform's manifest, e.g. DIR@<digest>)",
-                root.entry.digest()
-            )));
+            return Err(refuse(DockerManifestProblem::Index {
+                index: root.entry.digest().clone(),
+            }));
         }
     };
     let cmt = image.config.media_type();
     if cmt != media::IMAGE_CONFIG && cmt != DOCKER_CONFIG {
-        return Err(refuse(format!(
-            "{} has config media type {cmt:?}, not an image config",
-            root.entry.digest()
-        )));
+        return Err(refuse(DockerManifestProblem::NotAnImageConfig {
+            manifest: root.entry.digest().clone(),
+            media_type: cmt.to_string(),
+        }));
     }
     let path = |d: &Digest| format!("blobs/{}/{}", d.algorithm(), d.encoded());
     let mut repo_tags: Vec<String> = Vec::new();
@@ -451,10 +439,9 @@ pub fn export_to_path(
     progress: ProgressFactory<'_>,
 ) -> Result<ExportReport> {
     if path.is_dir() {
-        return Err(Error::InvalidInput(format!(
-            "{}: is a directory; give a file name",
-            path.display()
-        )));
+        return Err(Error::InvalidInput(InputProblem::OutputIsADirectory {
+            path: path.to_path_buf(),
+        }));
     }
     // Check everything before creating any file.
     prepare(roots, options)?;
@@ -563,6 +550,31 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn a_tag_for_two_digests_is_refused_before_the_output_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path().join("l")).unwrap();
+        let a = layout.write_blob_bytes(b"a").unwrap();
+        let b = layout.write_blob_bytes(b"b").unwrap();
+        let roots = [
+            ExportRoot::tagged(&layout, &a, "v1"),
+            ExportRoot::tagged(&layout, &a, "v1"),
+            ExportRoot::tagged(&layout, &b, "v1"),
+        ];
+        let archive = dir.path().join("out.tar");
+        let err =
+            export_to_path(&roots, &ExportOptions::default(), &archive, &no_progress).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Conflict(Conflict::TagForTwoDigests { tag, first, second })
+                    if tag == "v1" && first == a.digest() && second == b.digest()
+            ),
+            "{err}"
+        );
+        assert!(!archive.exists());
     }
 
     /// The one verified copy loop names the blob when the blob is at fault and the archive when

@@ -73,6 +73,21 @@ impl std::fmt::Display for TarError {
     }
 }
 
+impl TarError {
+    /// The typed problem of a truncated or malformed archive (callers handle `Io` first; it
+    /// would read as its text).
+    pub(crate) fn into_problem(self) -> crate::error::TarProblem {
+        use crate::error::TarProblem;
+        match self {
+            TarError::Truncated(detail) => TarProblem::Truncated { detail },
+            TarError::Format(detail) => TarProblem::Format { detail },
+            TarError::Io(e) => TarProblem::Format {
+                detail: e.to_string(),
+            },
+        }
+    }
+}
+
 /// Reads members one after the other; each member's data is read through [`TarReader::data`]
 /// (what is left unread is skipped by the next [`TarReader::next`]).
 pub(crate) struct TarReader<R> {

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::digest::{Algorithm, Digest};
-use crate::error::{Error, IoContext, Result, Subject};
+use crate::error::{ArchiveProblem, DockerArchiveProblem, Error, IoContext, Result, Subject};
 use crate::layout::MAX_MANIFEST_SIZE;
 use crate::model::{Descriptor, annotations, media};
 use crate::reference::validate_ref_name;
@@ -51,67 +51,70 @@ pub(super) fn validate_docker(
     staging: &Staging,
     name: &str,
 ) -> Result<Incoming> {
-    let bad = |reason: String| {
-        corrupt(
-            name,
-            format!("manifest.json: {reason}; nothing was imported"),
-        )
-    };
+    let bad = |problem| corrupt(name, ArchiveProblem::DockerManifest(problem));
     let doc: Value =
-        serde_json::from_slice(manifest_json).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        serde_json::from_slice(manifest_json).map_err(|e| bad(DockerArchiveProblem::NotJson(e)))?;
     let Value::Array(images) = doc else {
-        return Err(bad("not a list of images".into()));
+        return Err(bad(DockerArchiveProblem::NotAList));
     };
     if images.is_empty() {
-        return Err(bad("lists no image".into()));
+        return Err(bad(DockerArchiveProblem::NoImage));
     }
     let resolve = |p: &str| -> Result<&Staged> {
         let norm = normalize(p.as_bytes())
             .ok()
             .flatten()
-            .ok_or_else(|| bad(format!("{p:?} is not a path inside the archive")))?;
+            .ok_or_else(|| bad(DockerArchiveProblem::PathOutside { path: p.into() }))?;
         let norm = c.aliases.get(&norm).cloned().unwrap_or(norm);
         c.files
             .get(&norm)
-            .ok_or_else(|| bad(format!("names {p:?}, which is not a file in the archive")))
+            .ok_or_else(|| bad(DockerArchiveProblem::NoSuchFile { path: p.into() }))
     };
     let mut blobs: BTreeMap<Digest, Staged> = BTreeMap::new();
     let mut entries: Vec<Descriptor> = Vec::new();
     for (i, image) in images.iter().enumerate() {
         let Value::Object(obj) = image else {
-            return Err(bad(format!("image {i} is not an object")));
+            return Err(bad(DockerArchiveProblem::ImageNotObject { image: i }));
         };
         let config_path = obj
             .get("Config")
             .and_then(Value::as_str)
-            .ok_or_else(|| bad(format!("image {i} has no \"Config\" path")))?;
+            .ok_or_else(|| bad(DockerArchiveProblem::NoConfig { image: i }))?;
         let config = resolve(config_path)?;
         if config.size > MAX_MANIFEST_SIZE {
-            return Err(bad(format!("config {config_path:?} is too large")));
+            return Err(bad(DockerArchiveProblem::ConfigTooLarge {
+                path: config_path.into(),
+            }));
         }
         let config_bytes = fs::read(&config.path).at(&config.path)?;
         if !matches!(
             serde_json::from_slice::<Value>(&config_bytes),
             Ok(Value::Object(_))
         ) {
-            return Err(bad(format!("config {config_path:?} is not a JSON object")));
+            return Err(bad(DockerArchiveProblem::ConfigNotObject {
+                path: config_path.into(),
+            }));
         }
         blobs
             .entry(config.digest.clone())
             .or_insert_with(|| config.clone());
         let sources = obj.get("LayerSources").and_then(Value::as_object);
         let Some(Value::Array(layer_paths)) = obj.get("Layers") else {
-            return Err(bad(format!("image {i} has no \"Layers\" list")));
+            return Err(bad(DockerArchiveProblem::NoLayers { image: i }));
         };
         let mut layers: Vec<Value> = Vec::new();
         for lp in layer_paths {
             let lp = lp
                 .as_str()
-                .ok_or_else(|| bad(format!("image {i}: a layer path is not a string")))?;
+                .ok_or_else(|| bad(DockerArchiveProblem::LayerNotString { image: i }))?;
             let staged = resolve(lp)?;
             if let Some(src) = sources.and_then(|s| s.get(staged.digest.as_str())) {
-                let desc = Descriptor::from_value(src.clone())
-                    .map_err(|e| bad(format!("LayerSources of {lp:?}: {e}")))?;
+                let desc = Descriptor::from_value(src.clone()).map_err(|e| {
+                    bad(DockerArchiveProblem::LayerSource {
+                        layer: lp.into(),
+                        source: e,
+                    })
+                })?;
                 if desc.digest() == &staged.digest {
                     if desc.size() != staged.size {
                         return Err(Error::SizeMismatch {
@@ -128,10 +131,10 @@ pub(super) fn validate_docker(
                         .entry(staged.digest.clone())
                         .or_insert_with(|| staged.clone());
                 } else if desc.urls().is_empty() {
-                    return Err(bad(format!(
-                        "LayerSources gives {lp:?} the digest {}, which has no file and no urls",
-                        desc.digest()
-                    )));
+                    return Err(bad(DockerArchiveProblem::LayerSourceWithoutUrls {
+                        layer: lp.into(),
+                        digest: desc.digest().clone(),
+                    }));
                 }
                 layers.push(Value::Object(desc.fields().clone()));
                 continue;
@@ -181,19 +184,21 @@ pub(super) fn validate_docker(
                 .iter()
                 .map(|t| {
                     t.as_str()
-                        .ok_or_else(|| bad(format!("image {i}: a RepoTag is not a string")))
+                        .ok_or_else(|| bad(DockerArchiveProblem::RepoTagNotString { image: i }))
                 })
                 .collect::<Result<_>>()?,
-            Some(_) => return Err(bad(format!("image {i}: RepoTags is not a list"))),
+            Some(_) => return Err(bad(DockerArchiveProblem::RepoTagsNotList { image: i })),
         };
         if repo_tags.is_empty() {
             entries.push(base.clone());
         }
         for tag in repo_tags {
-            validate_ref_name(tag).map_err(|r| {
-                bad(format!(
-                    "image {i}: tag {tag:?} is not a valid reference name: {r}"
-                ))
+            validate_ref_name(tag).map_err(|problem| {
+                bad(DockerArchiveProblem::BadTag {
+                    image: i,
+                    tag: tag.to_string(),
+                    problem,
+                })
             })?;
             let mut e = base.clone();
             e.set_annotation(annotations::REF_NAME, tag);

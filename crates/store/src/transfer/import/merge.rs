@@ -5,8 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::entries::annotate_subject;
-use crate::error::{Conflict, Error, IoContext, Result, TagConflict};
+use crate::entries::{self, Held, TagMerge};
+use crate::error::{Conflict, Corruption, Error, IoContext, Result, TagConflict};
 use crate::layout::{DirSyncs, Layout, Placement, sync_dir};
 use crate::model::{Descriptor, ImageIndex};
 use crate::referrers::{EntryKind, classify};
@@ -61,18 +61,16 @@ pub(super) fn merge(
                 if !keeps(Mode::Response, Some(key)) {
                     continue;
                 }
-                match entries
-                    .iter()
-                    .position(|x| x.annotation(key.subject_key()) == Some(subject.as_str()))
-                {
-                    Some(i) if entries[i].digest() == e.digest() => {}
-                    Some(_) => {
+                match entries::add_unless_held(entries, e, |x| {
+                    x.annotation(key.subject_key()) == Some(subject.as_str())
+                }) {
+                    Held::Same => {}
+                    Held::Other => {
                         if let Ok(d) = Digest::parse(&subject) {
                             out.rerecord.push((Mode::Response, key, d));
                         }
                     }
-                    None => {
-                        entries.push(e.clone());
+                    Held::Added => {
                         out.added += 1;
                         convert_flags.insert(key.convert_key());
                     }
@@ -85,20 +83,14 @@ pub(super) fn merge(
                 if !keeps(Mode::Tag, None) {
                     continue;
                 }
-                match entries
-                    .iter()
-                    .position(|x| x.ref_name() == Some(tag.as_str()))
-                {
-                    Some(i) if entries[i].digest() == e.digest() => {}
-                    Some(_) => {
+                match entries::add_unless_held(entries, e, |x| x.ref_name() == Some(tag.as_str())) {
+                    Held::Same => {}
+                    Held::Other => {
                         if let Some(d) = subject_of_tag(&tag) {
                             out.rerecord.push((Mode::Tag, ResponseKey::Oci, d));
                         }
                     }
-                    None => {
-                        entries.push(e.clone());
-                        out.added += 1;
-                    }
+                    Held::Added => out.added += 1,
                 }
                 continue;
             }
@@ -110,50 +102,20 @@ pub(super) fn merge(
             _ => {}
         }
         match e.ref_name() {
-            Some(tag) => {
-                let holders: Vec<&Digest> = entries
-                    .iter()
-                    .filter(|x| x.ref_name() == Some(tag))
-                    .map(Descriptor::digest)
-                    .collect();
-                if holders.is_empty() {
-                    entries.push(e.clone());
-                    out.added += 1;
-                } else if holders.iter().all(|d| *d == e.digest()) {
-                    // Already there.
-                } else if force {
-                    entries.retain(|x| x.ref_name() != Some(tag));
-                    entries.push(e.clone());
+            Some(tag) => match entries::merge_tagged(entries, e, tag, force) {
+                TagMerge::Added => out.added += 1,
+                TagMerge::Present => {}
+                TagMerge::Replaced => {
                     out.added += 1;
                     out.replaced.push(tag.to_string());
-                } else if let Some(other) = holders.iter().find(|d| **d != e.digest()) {
-                    conflicts.push(TagConflict {
-                        tag: tag.to_string(),
-                        destination: (*other).clone(),
-                        archive: e.digest().clone(),
-                    });
                 }
-            }
-            None => {
-                if let Some(x) = entries
-                    .iter_mut()
-                    .find(|x| x.ref_name().is_none() && x.digest() == e.digest())
-                {
-                    if let Some(s) = e.annotation(keys::CONTAINERD_SUBJECT)
-                        && x.annotation(keys::CONTAINERD_SUBJECT).is_none()
-                    {
-                        x.set_annotation(keys::CONTAINERD_SUBJECT, s);
-                        if x.artifact_type().is_none()
-                            && let Some(at) = e.artifact_type()
-                        {
-                            x.set_artifact_type(at);
-                        }
-                    }
-                } else {
-                    entries.push(e.clone());
-                    out.added += 1;
-                }
-            }
+                TagMerge::Conflict(destination) => conflicts.push(TagConflict {
+                    tag: tag.to_string(),
+                    destination,
+                    archive: e.digest().clone(),
+                }),
+            },
+            None => out.added += usize::from(entries::merge_untagged(entries, e)),
         }
     }
     if !conflicts.is_empty() {
@@ -167,7 +129,7 @@ pub(super) fn merge(
     if let Some((Mode::Annotation, _)) = mode_in_use {
         let before = index.manifests().len();
         for rel in &incoming.relations {
-            annotate_subject(index.manifests_mut(), &rel.referrer, &rel.subject);
+            entries::annotate_subject(index.manifests_mut(), &rel.referrer, &rel.subject);
         }
         out.added += index.manifests().len() - before;
     }
@@ -293,10 +255,10 @@ pub(super) fn place(layout: &Layout, staged: &Staged, dirs: &mut DirSyncs) -> Re
         Some(size) => {
             return Err(Error::Corrupt {
                 path: layout.blob_path(digest),
-                reason: format!(
-                    "the layout already has this blob with {size} bytes, but its verified content has {} (run fsck)",
-                    staged.size
-                ),
+                reason: Corruption::ExistingBlobSize {
+                    found: size,
+                    expected: staged.size,
+                },
             });
         }
         None => {}

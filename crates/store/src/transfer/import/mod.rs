@@ -41,7 +41,7 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{ArchiveProblem, Corruption, Error, IoContext, Result};
 use crate::layout::Progress;
 use crate::model::Descriptor;
 use crate::referrers::Mode;
@@ -171,10 +171,11 @@ impl Read for Counting<'_> {
     }
 }
 
-fn corrupt(name: &str, reason: impl Into<String>) -> Error {
+/// The archive `name` is refused (nothing was imported).
+fn corrupt(name: &str, problem: ArchiveProblem) -> Error {
     Error::Corrupt {
         path: PathBuf::from(name),
-        reason: reason.into(),
+        reason: Corruption::Archive(Box::new(problem)),
     }
 }
 
@@ -200,7 +201,7 @@ fn decompress<'a>(
     }
     let head = head[..got].to_vec();
     if head.is_empty() {
-        return Err(corrupt(name, "the input is empty"));
+        return Err(corrupt(name, ArchiveProblem::Empty));
     }
     let buffered = BufReader::with_capacity(1 << 20, io::Cursor::new(head.clone()).chain(input));
     if head.starts_with(&[0x1f, 0x8b]) {
@@ -224,16 +225,10 @@ fn decompress<'a>(
         ));
     }
     if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        return Err(corrupt(
-            name,
-            "xz-compressed archives are not supported (use tar, tar+gzip or tar+zstd)",
-        ));
+        return Err(corrupt(name, ArchiveProblem::Xz));
     }
     if head.starts_with(b"BZh") {
-        return Err(corrupt(
-            name,
-            "bzip2-compressed archives are not supported (use tar, tar+gzip or tar+zstd)",
-        ));
+        return Err(corrupt(name, ArchiveProblem::Bzip2));
     }
     Ok((Compression::None, Box::new(buffered)))
 }
@@ -288,15 +283,11 @@ fn validate(
     unreferenced.sort();
     unreferenced.dedup();
     if !unreferenced.is_empty() && !options.skip_unreferenced {
-        let shown: Vec<&str> = unreferenced.iter().take(3).map(String::as_str).collect();
         return Err(corrupt(
             name,
-            format!(
-                "{} member(s) that nothing in the archive references ({}{}); nothing was imported (skip them with --skip-unreferenced)",
-                unreferenced.len(),
-                shown.join(", "),
-                if unreferenced.len() > 3 { ", ..." } else { "" }
-            ),
+            ArchiveProblem::Unreferenced {
+                members: unreferenced,
+            },
         ));
     }
     Ok((incoming, unreferenced))
@@ -315,10 +306,7 @@ fn validate_members(
     if let Some(bytes) = &c.oci_layout {
         check_oci_layout(bytes, name)?;
         let Some(index) = &c.index else {
-            return Err(corrupt(
-                name,
-                "the archive has oci-layout but no index.json; nothing was imported",
-            ));
+            return Err(corrupt(name, ArchiveProblem::NoIndex));
         };
         return validate_oci(index, c.blobs, existing, name);
     }
@@ -326,15 +314,9 @@ fn validate_members(
         return validate_docker(manifest, &c, staging, name);
     }
     if c.index.is_some() {
-        return Err(corrupt(
-            name,
-            "the archive has index.json but no oci-layout file; nothing was imported",
-        ));
+        return Err(corrupt(name, ArchiveProblem::NoOciLayout));
     }
-    Err(corrupt(
-        name,
-        "neither an OCI layout (oci-layout, index.json) nor a docker save archive (manifest.json); nothing was imported",
-    ))
+    Err(corrupt(name, ArchiveProblem::Unrecognized))
 }
 
 setters!(ImportOptions {

@@ -7,7 +7,7 @@ use std::io::Read;
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::error::{Error, IoContext, Result, Subject};
+use crate::error::{ArchiveProblem, Error, IoContext, Result, Subject};
 use crate::layout::Layout;
 use crate::model::{Descriptor, ImageIndex};
 use crate::referrers::{EntryKind, classify};
@@ -19,15 +19,14 @@ use super::{ArchiveFormat, Incoming, corrupt};
 
 pub(super) fn check_oci_layout(bytes: &[u8], name: &str) -> Result<()> {
     let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| corrupt(name, format!("oci-layout is not valid JSON: {e}")))?;
+        .map_err(|e| corrupt(name, ArchiveProblem::OciLayoutNotJson(e)))?;
     match value.get("imageLayoutVersion") {
         Some(Value::String(v)) if v == "1.0.0" => Ok(()),
         other => Err(corrupt(
             name,
-            format!(
-                "oci-layout has imageLayoutVersion {}, not \"1.0.0\"",
-                other.map_or_else(|| "missing".into(), std::string::ToString::to_string)
-            ),
+            ArchiveProblem::OciLayoutVersion {
+                found: other.map(Value::to_string),
+            },
         )),
     }
 }
@@ -137,15 +136,20 @@ impl Visitor for Check<'_> {
                 return Err(match error {
                     Error::InvalidManifest { kind, reason, .. } => corrupt(
                         name,
-                        format!(
-                            "blob {digest} (named by {named_by}) is not a valid {kind}: {reason}; nothing was imported"
-                        ),
+                        ArchiveProblem::InvalidManifest {
+                            digest: digest.clone(),
+                            named_by: parent.map(|p| p.digest().clone()),
+                            kind,
+                            reason,
+                        },
                     ),
                     Error::Corrupt { reason, .. } => corrupt(
                         name,
-                        format!(
-                            "manifest {digest} (named by {named_by}): {reason}; nothing was imported"
-                        ),
+                        ArchiveProblem::CorruptManifest {
+                            digest: digest.clone(),
+                            named_by: parent.map(|p| p.digest().clone()),
+                            reason: Box::new(reason),
+                        },
                     ),
                     other => other,
                 });
@@ -184,8 +188,8 @@ pub(super) fn validate_oci(
     existing: Option<&Layout>,
     name: &str,
 ) -> Result<Incoming> {
-    let index = ImageIndex::parse(index_bytes)
-        .map_err(|r| corrupt(name, format!("index.json: {r}; nothing was imported")))?;
+    let index =
+        ImageIndex::parse(index_bytes).map_err(|e| corrupt(name, ArchiveProblem::Index(e)))?;
     let mut tags: HashMap<&str, &Digest> = HashMap::new();
     for e in index.manifests() {
         if let Some(t) = e.ref_name()
@@ -194,10 +198,11 @@ pub(super) fn validate_oci(
         {
             return Err(corrupt(
                 name,
-                format!(
-                    "index.json gives tag {t:?} to two digests ({prev} and {}); nothing was imported",
-                    e.digest()
-                ),
+                ArchiveProblem::TagForTwoDigests {
+                    tag: t.to_string(),
+                    first: prev.clone(),
+                    second: e.digest().clone(),
+                },
             ));
         }
     }

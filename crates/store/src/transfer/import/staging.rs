@@ -8,7 +8,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Algorithm, Digest};
-use crate::error::{Conflict, Error, IoContext, Result, Subject};
+use crate::error::{
+    ArchiveProblem, Conflict, Corruption, EntryProblem, Error, IoContext, LayoutProblem, Result,
+    Subject,
+};
 use crate::layout::{Layout, MAX_MANIFEST_SIZE, OCI_LAYOUT_FILE};
 use crate::model::{Descriptor, ImageIndex, Manifest, media};
 use crate::transfer::tar_reader::{Kind, TarError, TarReader};
@@ -33,7 +36,7 @@ impl Destination {
             }),
             Ok(m) if !m.is_dir() => Err(Error::NotALayout {
                 path: dir.to_path_buf(),
-                reason: "not a directory".into(),
+                reason: LayoutProblem::NotADirectory,
             }),
             Ok(_) => {
                 if dir.join(OCI_LAYOUT_FILE).exists() {
@@ -169,34 +172,38 @@ pub(super) fn collect(
             Ok(Some(h)) => h,
             Ok(None) => break,
             Err(TarError::Io(e)) => return Err(read_error(name, None, e)),
-            Err(e) => return Err(corrupt(name, e.to_string())),
+            Err(e) => {
+                return Err(Error::Corrupt {
+                    path: name.into(),
+                    reason: Corruption::Tar(e.into_problem()),
+                });
+            }
         };
         let shown = String::from_utf8_lossy(&head.name).into_owned();
-        let bad = |reason: String| {
+        let bad = |problem| {
             corrupt(
                 name,
-                format!(
-                    "entry {shown:?} {reason}; the archive was refused and nothing was imported"
-                ),
+                ArchiveProblem::Entry {
+                    entry: shown.clone(),
+                    problem,
+                },
             )
         };
         let path = match normalize(&head.name) {
             Ok(Some(p)) => p,
             Ok(None) if head.kind == Kind::Dir => continue,
-            Ok(None) => return Err(bad("names no file".into())),
+            Ok(None) => return Err(bad(EntryProblem::NamesNoFile)),
             Err(reason) => return Err(bad(reason)),
         };
         if !seen.insert(path.clone()) {
-            return Err(bad("appears twice in the archive".into()));
+            return Err(bad(EntryProblem::Twice));
         }
         let parts: Vec<&str> = path.split('/').collect();
         match &head.kind {
             Kind::File => {}
             Kind::Dir => {
                 if parts[0] == "blobs" && parts.len() > 2 {
-                    return Err(bad(
-                        "is a directory where blobs/<algorithm>/ may only hold blob files".into(),
-                    ));
+                    return Err(bad(EntryProblem::DirectoryInBlobs));
                 }
                 continue;
             }
@@ -206,23 +213,20 @@ pub(super) fn collect(
                     continue;
                 }
                 None => {
-                    return Err(bad(format!(
-                        "is a symbolic link (to {:?}); links are not allowed",
-                        String::from_utf8_lossy(target)
-                    )));
+                    return Err(bad(EntryProblem::Symlink {
+                        target: String::from_utf8_lossy(target).into_owned(),
+                    }));
                 }
             },
             Kind::HardLink(target) => {
-                return Err(bad(format!(
-                    "is a hard link (to {:?}); links are not allowed",
-                    String::from_utf8_lossy(target)
-                )));
+                return Err(bad(EntryProblem::HardLink {
+                    target: String::from_utf8_lossy(target).into_owned(),
+                }));
             }
             other @ Kind::Other(_) => {
-                return Err(bad(format!(
-                    "is a {}; only regular files and directories are allowed",
-                    other.describe()
-                )));
+                return Err(bad(EntryProblem::Kind {
+                    kind: other.describe(),
+                }));
             }
         }
         let size = head.size;
@@ -243,11 +247,11 @@ pub(super) fn collect(
             }
             ["blobs", alg, enc] => {
                 let digest = Digest::parse(&format!("{alg}:{enc}"))
-                    .map_err(|e| bad(format!("is not named by a valid digest ({e})")))?;
+                    .map_err(|e| bad(EntryProblem::BadDigest(Box::new(e))))?;
                 let algorithm = digest.known_algorithm().map_err(|_| {
-                    bad(format!(
-                        "uses the digest algorithm {alg:?}, which ocistow cannot verify"
-                    ))
+                    bad(EntryProblem::UnverifiableAlgorithm {
+                        algorithm: alg.to_string(),
+                    })
                 })?;
                 // A member the archive's own descriptors declare is staged only at that size,
                 // so a small compressed archive cannot unpack into a huge blob.
@@ -295,10 +299,7 @@ pub(super) fn collect(
                 c.blobs.insert(digest, staged);
             }
             ["blobs", ..] => {
-                return Err(bad(
-                    "is not a blob file: under blobs/ only blobs/<algorithm>/<encoded> is allowed"
-                        .into(),
-                ));
+                return Err(bad(EntryProblem::NotABlobFile));
             }
             // A classic docker save archive's layers and configs (`<id>/layer.tar`,
             // `<hex>.json`): staged until manifest.json says which are used.
@@ -340,10 +341,7 @@ fn check_end(mut rest: impl Read, name: &str) -> Result<()> {
         };
         total += n as u64;
         if total > MAX_PADDING || buf[..n].iter().any(|&b| b != 0) {
-            return Err(corrupt(
-                name,
-                "the archive has data after its end-of-archive marker; nothing was imported",
-            ));
+            return Err(corrupt(name, ArchiveProblem::TrailingData));
         }
     }
 }
@@ -379,16 +377,12 @@ impl StagingFiles<'_> {
 }
 
 pub(super) fn read_error(name: &str, entry: Option<&str>, e: io::Error) -> Error {
-    let at = entry.map(|p| format!("entry {p:?}: ")).unwrap_or_default();
+    let entry = entry.map(str::to_string);
     match e.kind() {
-        io::ErrorKind::UnexpectedEof => corrupt(
-            name,
-            format!("{at}the archive is truncated; nothing was imported"),
-        ),
-        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::Other => corrupt(
-            name,
-            format!("{at}cannot be read ({e}); nothing was imported"),
-        ),
+        io::ErrorKind::UnexpectedEof => corrupt(name, ArchiveProblem::Truncated { entry }),
+        io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::Other => {
+            corrupt(name, ArchiveProblem::Unreadable { entry, source: e })
+        }
         _ => Error::Io {
             path: name.into(),
             source: e,
@@ -406,9 +400,11 @@ pub(super) fn read_small<R: Read>(
     if size > cap {
         return Err(corrupt(
             name,
-            format!(
-                "entry {path:?} is {size} bytes, more than the {cap} accepted; nothing was imported"
-            ),
+            ArchiveProblem::EntryTooLarge {
+                entry: path.to_string(),
+                size,
+                cap,
+            },
         ));
     }
     let mut buf = Vec::with_capacity(size as usize);
@@ -457,19 +453,19 @@ pub(super) fn stage<R: Read>(
 }
 
 /// A member path as plain relative components joined by `/`; `None` for the root itself.
-pub(super) fn normalize(name: &[u8]) -> std::result::Result<Option<String>, String> {
-    let s = std::str::from_utf8(name).map_err(|_| "has a name that is not UTF-8".to_string())?;
+pub(super) fn normalize(name: &[u8]) -> std::result::Result<Option<String>, EntryProblem> {
+    let s = std::str::from_utf8(name).map_err(|_| EntryProblem::NameNotUtf8)?;
     if s.starts_with('/') {
-        return Err("has an absolute path".into());
+        return Err(EntryProblem::Absolute);
     }
     if s.contains('\0') || s.contains('\\') {
-        return Err("has a name with a NUL byte or a backslash".into());
+        return Err(EntryProblem::NulOrBackslash);
     }
     let mut parts: Vec<&str> = Vec::new();
     for part in s.split('/') {
         match part {
             "" | "." => {}
-            ".." => return Err("has a path with '..', which could leave the layout".into()),
+            ".." => return Err(EntryProblem::ParentDir),
             p => parts.push(p),
         }
     }
