@@ -96,6 +96,23 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// The message for an error: each cause of its chain once. A library error whose text already
+/// ends with its source's (`Error::Io` says "path: cause" and also gives the cause as its
+/// source, as callers of the library expect) does not get the cause printed a second time.
+pub fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
+}
+
 /// The exit code for an error: the first library error or CLI usage error in its chain decides.
 pub fn code_of(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
@@ -146,6 +163,20 @@ fn library_code(e: &Error) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_says_is_printed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let err = anyhow::Error::from(ocistow_store::Error::Io {
+            path: "/proc/x/y".into(),
+            source: io,
+        });
+        let text = message(&err);
+        assert_eq!(text.matches("not found").count(), 1, "{text}");
+        assert!(text.starts_with("/proc/x/y: "), "{text}");
+        let wrapped = anyhow::anyhow!("inner cause").context("outer");
+        assert_eq!(message(&wrapped), "outer: inner cause");
+    }
 
     #[test]
     fn usage_errors_and_library_errors_have_their_codes() {
