@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::digest::Digest;
+use crate::layout::LockHolder;
 use crate::reference::Reference;
 
 /// Everything that can go wrong in `ocistow-store`.
@@ -138,15 +139,16 @@ pub enum Error {
     #[error("{0}")]
     InvalidInput(String),
 
-    /// Another process holds the layout's lock for longer than we are willing to wait.
-    #[error(
-        "{path}: timed out after {waited:?} waiting for the layout lock held by another process"
-    )]
+    /// Someone (another process, or another thread of this one) holds the layout's lock for
+    /// longer than we are willing to wait.
+    #[error("{path}: timed out after {waited:?} waiting for the layout lock held by {holder}")]
     Locked {
         /// The file or directory concerned.
         path: PathBuf,
         /// How long this process waited.
         waited: Duration,
+        /// Who held the lock when the wait ended.
+        holder: LockHolder,
     },
 
     /// The calling thread already holds this lock in a conflicting mode (a push pin held while
