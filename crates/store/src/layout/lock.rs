@@ -10,7 +10,7 @@
 //!   starve a writer of the same process, which a release-and-retake between two polls would.
 //!
 //! An exclusive holder writes who it is (pid and the note given with
-//! [`Layout::with_lock_holder`]) into the lock file, so a waiter can say
+//! [`Layout::with_lock_holder`], else the program's name) into the lock file, so a waiter can say
 //! who it waits for. That note is only for people: nothing decides anything by it. A waiter that
 //! gives up says whether the holder was another thread of this process or another process.
 
@@ -245,9 +245,11 @@ impl Layout {
         }
     }
 
-    /// Records who holds the lock, best effort: the note is for messages only.
+    /// Records who holds the lock, best effort: the note is for messages only. Without a note
+    /// from [`Layout::with_lock_holder`], the program's name says who (a library user's
+    /// program as much as the CLI).
     fn write_holder_note(&self, file: &File) {
-        let note = match &self.lock_holder {
+        let note = match self.lock_holder.as_deref().or(PROGRAM.as_deref()) {
             Some(n) => format!("pid {}: {n}\n", std::process::id()),
             None => format!("pid {}\n", std::process::id()),
         };
@@ -267,6 +269,13 @@ impl Layout {
         });
     }
 }
+
+/// The name of this program's executable (no environment variable is read: the kernel says
+/// where the executable is), for the default holder note.
+static PROGRAM: LazyLock<Option<String>> = LazyLock::new(|| {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.file_name()?.to_string_lossy().into_owned())
+});
 
 /// The first line of a lock file: the holder's note, if it left one. Read from the start
 /// whatever the file's cursor, and bounded (the holder might be anything).
@@ -377,6 +386,23 @@ mod tests {
         Layout::init(dir)
             .unwrap()
             .with_lock_timeout(Duration::from_millis(200))
+    }
+
+    /// A library user that gives no note still leaves its pid and program name for waiters.
+    #[test]
+    fn a_holder_without_a_note_names_its_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = layout(dir.path());
+        let _held = layout.lock().unwrap();
+        let note = std::fs::read_to_string(layout.lock_path()).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_name().unwrap().to_string_lossy();
+        assert_eq!(note, format!("pid {}: {name}\n", std::process::id()));
+        drop(_held);
+        let layout = layout.with_lock_holder("my tool sync");
+        let _held = layout.lock().unwrap();
+        let note = std::fs::read_to_string(layout.lock_path()).unwrap();
+        assert_eq!(note, format!("pid {}: my tool sync\n", std::process::id()));
     }
 
     #[test]
