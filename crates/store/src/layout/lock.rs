@@ -393,12 +393,12 @@ mod tests {
     fn a_holder_without_a_note_names_its_program() {
         let dir = tempfile::tempdir().unwrap();
         let layout = layout(dir.path());
-        let _held = layout.lock().unwrap();
+        let held = layout.lock().unwrap();
         let note = std::fs::read_to_string(layout.lock_path()).unwrap();
         let exe = std::env::current_exe().unwrap();
         let name = exe.file_name().unwrap().to_string_lossy();
         assert_eq!(note, format!("pid {}: {name}\n", std::process::id()));
-        drop(_held);
+        drop(held);
         let layout = layout.with_lock_holder("my tool sync");
         let _held = layout.lock().unwrap();
         let note = std::fs::read_to_string(layout.lock_path()).unwrap();
