@@ -180,6 +180,21 @@ pub enum Error {
         why: &'static str,
     },
 
+    /// An archive read as a stream has a member that nothing before it declares, and staging
+    /// it would take what is staged undeclared past the import's limit; nothing was written
+    /// of it, and nothing was imported.
+    #[error(
+        "{member}: {size} bytes that no descriptor before it declares, past the {limit} bytes an import from a stream stages undeclared; nothing was imported (import from a file, which is read twice, or raise the limit with --undeclared-limit)"
+    )]
+    UndeclaredTooLarge {
+        /// The member.
+        member: Subject,
+        /// Its size, by its tar header.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+
     /// Recording a referrer in tag mode would overwrite a user's tag: an index tagged exactly
     /// with the subject's fallback tag that is not a referrers record of it.
     #[error(

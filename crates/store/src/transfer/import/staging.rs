@@ -1,5 +1,5 @@
-//! The destination as found, the private staging area beside it, and the one pass over the
-//! archive that stages its members.
+//! The destination as found, the private staging area beside it, and the pass over the
+//! archive that stages its members (after [`plan`](super::plan) when it is read from a file).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Conflict, Error, IoContext, Result, Subject};
 use crate::layout::{Layout, MAX_MANIFEST_SIZE, OCI_LAYOUT_FILE};
-use crate::model::{Descriptor, ImageIndex, Manifest, media};
+use crate::model::{Descriptor, ImageIndex, Manifest};
 use crate::transfer::tar_reader::{Kind, TarError, TarReader};
+use crate::walk::{Candidate, candidate, manifest_media_type};
 
 use super::docker::legacy_alias;
+use super::plan::{Plan, docker_paths};
 use super::{MAX_SMALL_FILE, corrupt};
 
 pub(super) enum Destination {
@@ -147,13 +149,19 @@ pub(super) struct Collected {
     pub(super) files: HashMap<String, Staged>,
     /// classic `docker save` layer symlinks: path -> target path.
     pub(super) aliases: HashMap<String, String>,
+    /// Members not staged because the plan, complete, says nothing references them.
+    pub(super) unstaged: Vec<String>,
 }
 
-/// Reads every member once, staging blobs and the files a docker archive may need.
+/// Reads every member once, staging the blobs and the docker archive files the plan (or, as
+/// far as it goes, the stream itself) declares, each at its declared size, and the members not
+/// declared yet within `undeclared_limit` bytes in total.
 pub(super) fn collect(
     reader: Box<dyn Read + '_>,
     staging: &Staging,
     name: &str,
+    plan: Plan,
+    undeclared_limit: u64,
 ) -> Result<Collected> {
     // The counter lives in the staging area; interior mutability is not needed: one pass.
     let mut staging_files = StagingFiles {
@@ -163,7 +171,16 @@ pub(super) fn collect(
     let mut tar = TarReader::new(reader);
     let mut seen: HashSet<String> = HashSet::new();
     let mut c = Collected::default();
-    let mut declared = Declared::default();
+    let complete = plan.complete;
+    let mut declared = Declared {
+        sizes: plan.blobs,
+        paths: plan.paths,
+    };
+    let mut undeclared = Undeclared {
+        archive: name,
+        limit: undeclared_limit,
+        staged: 0,
+    };
     loop {
         let head = match tar.next() {
             Ok(Some(h)) => h,
@@ -238,8 +255,11 @@ pub(super) fn collect(
                 c.index = Some(bytes);
             }
             ["manifest.json"] => {
-                c.docker_manifest =
-                    Some(read_small(&mut tar, size, MAX_MANIFEST_SIZE, name, &path)?);
+                let bytes = read_small(&mut tar, size, MAX_MANIFEST_SIZE, name, &path)?;
+                if let Some(paths) = docker_paths(&bytes, &c.aliases) {
+                    declared.paths.extend(paths);
+                }
+                c.docker_manifest = Some(bytes);
             }
             ["blobs", alg, enc] => {
                 let digest = Digest::parse(&format!("{alg}:{enc}"))
@@ -264,7 +284,15 @@ pub(super) fn collect(
                         });
                     }
                     Some((_, mt)) => Some(mt.clone()),
-                    None => None,
+                    None if declared.paths.contains(&path) => None,
+                    None if complete => {
+                        c.unstaged.push(path);
+                        continue;
+                    }
+                    None => {
+                        undeclared.take(size, &path)?;
+                        None
+                    }
                 };
                 let dest = staging.blob_path(&digest);
                 let (actual, written) = stage(&mut tar, &dest, algorithm, name, &path)?;
@@ -279,11 +307,17 @@ pub(super) fn collect(
                         actual,
                     });
                 }
-                if let Some(mt) = media_type.filter(|mt| media::is_manifest(mt))
+                // What a manifest declares bounds the members after it (the one rule decides
+                // what is read as a manifest).
+                if let Some(declared_type) = media_type.filter(|mt| candidate(mt) != Candidate::No)
                     && written <= MAX_MANIFEST_SIZE
-                    && let Ok(m) = Manifest::parse(&mt, &fs::read(&dest).at(&dest)?)
                 {
-                    declared.add(m.children());
+                    let bytes = fs::read(&dest).at(&dest)?;
+                    if let Some(mt) = manifest_media_type(&declared_type, &bytes)
+                        && let Ok(m) = Manifest::parse(&mt, &bytes)
+                    {
+                        declared.add(m.children());
+                    }
                 }
                 let staged = Staged {
                     path: dest,
@@ -303,6 +337,16 @@ pub(super) fn collect(
             // A classic docker save archive's layers and configs (`<id>/layer.tar`,
             // `<hex>.json`): staged until manifest.json says which are used.
             [_, "layer.tar"] | [_] if path.ends_with("/layer.tar") || path.ends_with(".json") => {
+                if !declared.paths.contains(&path) {
+                    if complete {
+                        // Unused configs were always ignored; unused layers refuse the archive.
+                        if path.ends_with("/layer.tar") {
+                            c.unstaged.push(path);
+                        }
+                        continue;
+                    }
+                    undeclared.take(size, &path)?;
+                }
                 let dest = staging_files.next()?;
                 let (digest, written) = stage(&mut tar, &dest, Algorithm::Sha256, name, &path)?;
                 c.files.insert(
@@ -348,10 +392,11 @@ fn check_end(mut rest: impl Read, name: &str) -> Result<()> {
     }
 }
 
-/// Sizes and media types the archive's descriptors declare, as far as they were read.
-#[derive(Default)]
+/// Sizes and media types the archive's descriptors declare, as far as they were read, and the
+/// docker archive files its manifest.json names.
 struct Declared {
     sizes: HashMap<Digest, (u64, String)>,
+    paths: HashSet<String>,
 }
 
 impl Declared {
@@ -361,6 +406,33 @@ impl Declared {
                 .entry(d.digest().clone())
                 .or_insert_with(|| (d.size(), d.media_type().to_string()));
         }
+    }
+}
+
+/// The members staged before anything declared them, against their limit.
+struct Undeclared<'a> {
+    archive: &'a str,
+    limit: u64,
+    staged: u64,
+}
+
+impl Undeclared<'_> {
+    /// Counts a member of `size` bytes about to be staged, or refuses it, before a byte of it
+    /// is written, when it would take the total over the limit.
+    fn take(&mut self, size: u64, entry: &str) -> Result<()> {
+        let total = self.staged.saturating_add(size);
+        if total > self.limit {
+            return Err(Error::UndeclaredTooLarge {
+                member: Subject::ArchiveEntry {
+                    archive: self.archive.to_string(),
+                    entry: entry.into(),
+                },
+                size,
+                limit: self.limit,
+            });
+        }
+        self.staged = total;
+        Ok(())
     }
 }
 
