@@ -1,6 +1,6 @@
 //! Merging the validated archive into index.json and committing its blobs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,17 @@ pub(super) fn merge(
             .find(|r| fallback_tag(&r.subject) == tag)
             .map(|r| r.subject.clone())
     };
+    // Where each untagged entry is, so that merging N of them is not N scans of the index.
+    let untagged_at = |entries: &[Descriptor]| -> HashMap<Digest, usize> {
+        let mut at = HashMap::new();
+        for (i, x) in entries.iter().enumerate() {
+            if x.ref_name().is_none() {
+                at.entry(x.digest().clone()).or_insert(i);
+            }
+        }
+        at
+    };
+    let mut untagged = untagged_at(index.manifests());
     for e in &incoming.entries {
         let entries = index.manifests_mut();
         match classify(e) {
@@ -72,6 +83,9 @@ pub(super) fn merge(
                         }
                     }
                     None => {
+                        if e.ref_name().is_none() {
+                            untagged.entry(e.digest().clone()).or_insert(entries.len());
+                        }
                         entries.push(e.clone());
                         out.added += 1;
                         convert_flags.insert(key.convert_key());
@@ -123,6 +137,7 @@ pub(super) fn merge(
                     // Already there.
                 } else if force {
                     entries.retain(|x| x.ref_name() != Some(tag));
+                    untagged = untagged_at(entries);
                     entries.push(e.clone());
                     out.added += 1;
                     out.replaced.push(tag.to_string());
@@ -135,10 +150,7 @@ pub(super) fn merge(
                 }
             }
             None => {
-                if let Some(x) = entries
-                    .iter_mut()
-                    .find(|x| x.ref_name().is_none() && x.digest() == e.digest())
-                {
+                if let Some(x) = untagged.get(e.digest()).map(|&i| &mut entries[i]) {
                     if let Some(s) = e.annotation(keys::CONTAINERD_SUBJECT)
                         && x.annotation(keys::CONTAINERD_SUBJECT).is_none()
                     {
@@ -150,6 +162,7 @@ pub(super) fn merge(
                         }
                     }
                 } else {
+                    untagged.insert(e.digest().clone(), entries.len());
                     entries.push(e.clone());
                     out.added += 1;
                 }
