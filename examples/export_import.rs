@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use ocistow_store::layout::NoProgress;
 use ocistow_store::transfer::export::{ExportOptions, ExportRoot, export_to_path};
-use ocistow_store::transfer::import::{ImportOptions, import};
+use ocistow_store::transfer::import::{ImportOptions, import_seekable};
 use ocistow_store::{Layout, Target, artifact};
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -40,7 +40,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     let options = ImportOptions::default().name(tarball.display().to_string());
-    let imported = import(
+    // A file is read twice: what the archive declares first, so only that is staged.
+    let imported = import_seekable(
         &mut File::open(tarball)?,
         destination,
         &options,
