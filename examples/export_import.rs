@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use ocistow_store::layout::NoProgress;
 use ocistow_store::transfer::export::{ExportOptions, ExportReport, ExportRoot, export_to_path};
-use ocistow_store::transfer::import::{ImportOptions, ImportReport, import};
+use ocistow_store::transfer::import::{ImportOptions, ImportReport, import_seekable};
 use ocistow_store::{Layout, Target, artifact};
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -55,7 +55,8 @@ pub fn export_import(
     );
 
     let options = ImportOptions::default().name(tarball.display().to_string());
-    let imported = import(
+    // A file is read twice: what the archive declares first, so only that is staged.
+    let imported = import_seekable(
         &mut File::open(tarball)?,
         destination,
         &options,

@@ -922,6 +922,12 @@ fn a_waiting_writer_says_who_holds_the_lock_and_for_how_long() {
     );
     assert_eq!(stderr.matches(&line).count(), 1, "{stderr}");
     assert_eq!(out.status.code(), Some(6), "{stderr}");
+    // The error it gives up with names the other process the same way.
+    let held_by = format!(
+        "held by another process (\"pid {}: the test holding the lock\")",
+        std::process::id()
+    );
+    assert!(stderr.contains(&held_by), "{stderr}");
     // Released: the note went with the hold.
     assert_eq!(fs::read(dir.join(".ocistow.lock")).unwrap(), b"");
 }

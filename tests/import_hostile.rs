@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::ocistow;
-use crate::hostile_tar::{Member, header, tar};
+use crate::hostile_tar::{GzTar, Member, header, tar};
 use ocistow_store::{Algorithm, Digest};
 use serde_json::json;
 
@@ -339,4 +339,202 @@ fn a_large_manifest_without_a_media_type_is_checked() {
     assert_ne!(code, Some(0), "{stderr}");
     assert!(stderr.contains(missing.as_str()), "{stderr}");
     assert!(!dest.exists());
+}
+
+/// How large the bombs below unpack (16 MiB of zeros, some 16 KiB of gzip), and the most any
+/// one file an import writes may hold while it reads them: the kernel's `RLIMIT_FSIZE` (through
+/// `prlimit`) stops an import that stages more, so the bound is enforced, not sampled.
+const BOMB: u64 = 16 << 20;
+const WRITE_BOUND: u64 = 4 << 20;
+
+/// Where a bomb goes in an archive: before `index.json` and the manifests (as `docker save`
+/// writes blobs) or after `index.json` and before the manifest that declares (or would) it.
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    BlobsFirst,
+    IndexFirst,
+}
+
+/// Which bomb: a member nothing references, or the layer the manifest declares at 5 bytes.
+#[derive(Debug, Clone, Copy)]
+enum Bomb {
+    Unreferenced,
+    OversizedLayer,
+}
+
+fn zeros_digest() -> &'static (String, String) {
+    static DIGEST: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    DIGEST.get_or_init(|| blob(&vec![0u8; BOMB as usize]))
+}
+
+/// The archive of [`oci_archive`] (layer `hello`), tar+gzip, with the bomb where `order` says.
+fn bomb_archive(order: Order, bomb: Bomb) -> Vec<u8> {
+    let (layer_digest, layer_name) = blob(b"hello");
+    let (config_digest, config_name) = blob(b"{}");
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config_digest, "size": 2},
+        "layers": [{"mediaType": "text/plain", "digest": layer_digest, "size": 5}],
+    }))
+    .unwrap();
+    let (manifest_digest, manifest_name) = blob(&manifest);
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest, "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "v1"},
+        }],
+    }))
+    .unwrap();
+    let layout = Member::File("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    let (bomb_name, layer) = match bomb {
+        Bomb::Unreferenced => (zeros_digest().1.as_str(), Some(&b"hello"[..])),
+        Bomb::OversizedLayer => (layer_name.as_str(), None),
+    };
+    let mut blobs = vec![
+        Member::File(&config_name, b"{}"),
+        Member::File(&manifest_name, &manifest),
+    ];
+    if let Some(l) = layer {
+        blobs.push(Member::File(&layer_name, l));
+    }
+    let tail = [Member::File("index.json", &index), layout];
+    match order {
+        Order::BlobsFirst => GzTar::new()
+            .zeros(bomb_name, BOMB)
+            .members(&blobs)
+            .members(&tail)
+            .finish(),
+        Order::IndexFirst => GzTar::new()
+            .members(&tail)
+            .zeros(bomb_name, BOMB)
+            .members(&blobs)
+            .finish(),
+    }
+}
+
+/// `ocistow import` under the write bound, from the file or (`stdin`) through a pipe.
+fn bounded_import(
+    archive: &Path,
+    dest: &Path,
+    stdin: bool,
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new("prlimit");
+    cmd.arg(format!("--fsize={WRITE_BOUND}"))
+        .arg("--")
+        .arg(crate::common::ocistow_path())
+        .arg("import")
+        .args(extra);
+    let mut cmd = if stdin {
+        cmd.arg("-");
+        let mut cmd = assert_cmd::Command::from_std(cmd);
+        cmd.pipe_stdin(archive).unwrap();
+        cmd
+    } else {
+        cmd.arg(archive);
+        assert_cmd::Command::from_std(cmd)
+    };
+    let out = cmd.arg(dest).timeout(TIMEOUT).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Nothing but the archive is left in `dir` (no destination, no staging area).
+fn only_the_archive(dir: &Path) {
+    let left: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("a.tar.gz")], "{left:?}");
+}
+
+/// From a file, an import reads what the archive declares first: a member nothing references,
+/// or one larger than its descriptor, is refused (or skipped) without a byte of it staged, in
+/// whatever order the archive has it.
+#[test]
+fn a_file_import_stages_only_what_the_archive_declares() {
+    if !crate::common::have_tool("prlimit") {
+        return;
+    }
+    for order in [Order::BlobsFirst, Order::IndexFirst] {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = bomb_archive(order, Bomb::Unreferenced);
+        assert!(archive.len() < 1 << 20, "{} bytes of gzip", archive.len());
+        let file = write(&tmp.path().join("a.tar.gz"), &archive);
+        let dest = tmp.path().join("dest");
+        let (code, stderr) = bounded_import(&file, &dest, false, &[]);
+        assert_eq!(code, Some(INTEGRITY), "{order:?}: {stderr}");
+        assert!(
+            stderr.contains("nothing in the archive references")
+                && stderr.contains(&zeros_digest().1),
+            "{order:?}: {stderr}"
+        );
+        only_the_archive(tmp.path());
+        let (code, stderr) = bounded_import(&file, &dest, false, &["--skip-unreferenced"]);
+        assert_eq!(code, Some(0), "{order:?}: {stderr}");
+        assert!(!dest.join(&zeros_digest().1).exists(), "{order:?}");
+        ocistow().args(["fsck", &s(&dest)]).assert().success();
+
+        let tmp = tempfile::tempdir().unwrap();
+        let file = write(
+            &tmp.path().join("a.tar.gz"),
+            &bomb_archive(order, Bomb::OversizedLayer),
+        );
+        let (code, stderr) = bounded_import(&file, &tmp.path().join("dest"), false, &[]);
+        assert_eq!(code, Some(INTEGRITY), "{order:?}: {stderr}");
+        assert!(
+            stderr.contains("expected 5 bytes") && stderr.contains(&BOMB.to_string()),
+            "{order:?}: {stderr}"
+        );
+        only_the_archive(tmp.path());
+    }
+}
+
+/// From a stream, members nothing before them declares are staged within the undeclared
+/// limit: past it, the archive is refused with an error naming the member, before a byte of
+/// it is staged, in either order and for either bomb.
+#[test]
+fn a_stream_import_stages_undeclared_members_within_the_limit() {
+    if !crate::common::have_tool("prlimit") {
+        return;
+    }
+    for order in [Order::BlobsFirst, Order::IndexFirst] {
+        for bomb in [Bomb::Unreferenced, Bomb::OversizedLayer] {
+            let tmp = tempfile::tempdir().unwrap();
+            let file = write(&tmp.path().join("a.tar.gz"), &bomb_archive(order, bomb));
+            let dest = tmp.path().join("dest");
+            let (code, stderr) = bounded_import(&file, &dest, true, &["--undeclared-limit", "1M"]);
+            let what = format!("{order:?} {bomb:?}");
+            let member = match bomb {
+                Bomb::Unreferenced => zeros_digest().1.clone(),
+                Bomb::OversizedLayer => blob(b"hello").1,
+            };
+            assert_eq!(code, Some(8), "{what}: {stderr}");
+            assert!(
+                stderr.contains(&format!("stdin: entry \"{member}\""))
+                    && stderr.contains("--undeclared-limit")
+                    && stderr.contains("no descriptor before it declares")
+                    && stderr.contains(&format!("the {} bytes", 1 << 20)),
+                "{what}: {stderr}"
+            );
+            only_the_archive(tmp.path());
+        }
+    }
+    // The same archive without a bomb imports from a stream, blobs first, within the limit.
+    let tmp = tempfile::tempdir().unwrap();
+    let (layer_digest, layer_name) = blob(b"hello");
+    let (archive, _) = oci_archive(&layer_digest, 5, &[Member::File(&layer_name, b"hello")]);
+    let file = write(
+        &tmp.path().join("a.tar.gz"),
+        &crate::hostile_tar::gzip(&archive),
+    );
+    let dest = tmp.path().join("dest");
+    let (code, stderr) = bounded_import(&file, &dest, true, &["--undeclared-limit", "1K"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    ocistow().args(["fsck", &s(&dest)]).assert().success();
 }

@@ -894,13 +894,14 @@ Arguments:
   <DIR>    The layout to merge into (created when missing)
 
 Options:
-      --force              Let tags in the tarball replace existing tags that point elsewhere
-      --layout <DIR>       Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
-      --format <FORMAT>    Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
-      --skip-unreferenced  Leave out blobs that nothing in the tarball references instead of refusing it
-      --no-tty             Draw no progress bars, even on a terminal
-  -v, --verbose            Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
-  -h, --help               Print help
+      --force                    Let tags in the tarball replace existing tags that point elsewhere
+      --layout <DIR>             Take references as names inside this layout (`--layout DIR docker.io/library/alpine:3.20`)
+      --format <FORMAT>          Output format: json for every command that prints data; tree and table are `discover`'s views. A format the command cannot print is refused (exit 2) [default: text] [possible values: text, json, tree, table]
+      --skip-unreferenced        Leave out blobs that nothing in the tarball references instead of refusing it
+      --no-tty                   Draw no progress bars, even on a terminal
+      --undeclared-limit <SIZE>  From stdin or a pipe, the most bytes staged of members nothing before them declares (blobs before index.json, as docker save writes them): 512M by default; K, M, G suffixes
+  -v, --verbose                  Say what each step did on stderr (each file pushed or pulled, blob checked or removed, tag given, index.json entry changed)
+  -h, --help                     Print help
 
 Examples:
   ocistow import v1.tar ./layout

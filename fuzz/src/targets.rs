@@ -1,7 +1,7 @@
 //! What is fuzzed: each target takes one input and panics only on a real finding.
 
 use ocistow_store::layout::NoProgress;
-use ocistow_store::transfer::{ImportOptions, import};
+use ocistow_store::transfer::{ImportOptions, import, import_seekable};
 use ocistow_store::{Digest, ImageIndex, Layout, Manifest, Reference, Target as Find};
 
 use crate::mutate::fix_tar_checksums;
@@ -111,7 +111,8 @@ fn reference(input: &[u8]) {
     assert_eq!(r, again, "{text:?} -> {shown:?}");
 }
 
-/// Any archive: an error or a layout that opens, never a panic or a hang.
+/// Any archive: an error or a layout that opens, never a panic or a hang; and read as a file
+/// (its declarations first) it is accepted exactly when read as a stream.
 fn import_archive(input: &[u8]) {
     // Imports fsync what they stage: a memory-backed directory keeps the fuzzer fast.
     let shm = std::path::Path::new("/dev/shm");
@@ -125,7 +126,20 @@ fn import_archive(input: &[u8]) {
     };
     let dest = tmp.path().join("layout");
     let options = ImportOptions::default().name("fuzz input".into());
-    if import(&mut &input[..], &dest, &options, &NoProgress).is_ok() {
+    let streamed = import(&mut &input[..], &dest, &options, &NoProgress);
+    if streamed.is_ok() {
         Layout::open(&dest).unwrap_or_else(|e| panic!("an imported layout does not open: {e}"));
     }
+    let file_dest = tmp.path().join("from-file");
+    let from_file = import_seekable(
+        &mut std::io::Cursor::new(input),
+        &file_dest,
+        &options,
+        &NoProgress,
+    );
+    assert_eq!(
+        streamed.is_ok(),
+        from_file.is_ok(),
+        "as a stream: {streamed:?}; as a file: {from_file:?}"
+    );
 }

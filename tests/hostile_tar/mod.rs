@@ -60,3 +60,43 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.write_all(bytes).unwrap();
     e.finish().unwrap()
 }
+
+/// A tar+gzip written as it goes, for members too large to hold in memory (a run of zeros
+/// compresses to almost nothing: the shape of a decompression bomb).
+pub struct GzTar(flate2::write::GzEncoder<Vec<u8>>);
+
+impl GzTar {
+    pub fn new() -> Self {
+        GzTar(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ))
+    }
+
+    pub fn members(mut self, members: &[Member<'_>]) -> Self {
+        let bytes = tar(members);
+        // Without the end-of-archive marker: more members follow.
+        self.0.write_all(&bytes[..bytes.len() - 1024]).unwrap();
+        self
+    }
+
+    /// A file member `name` whose header says `len` bytes, all of them zeros.
+    pub fn zeros(mut self, name: &str, len: u64) -> Self {
+        self.0.write_all(&header(name, b'0', len, "")).unwrap();
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64);
+            self.0.write_all(&chunk[..n as usize]).unwrap();
+            left -= n;
+        }
+        let padding = (512 - len % 512) % 512;
+        self.0.write_all(&chunk[..padding as usize]).unwrap();
+        self
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.0.write_all(&[0u8; 1024]).unwrap();
+        self.0.finish().unwrap()
+    }
+}

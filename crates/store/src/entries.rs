@@ -108,17 +108,23 @@ pub(crate) fn untagged_positions(entries: &[Descriptor]) -> HashMap<Digest, usiz
     positions
 }
 
-/// Records `referrer` as a referrer of `subject` by a subject annotation, finding its untagged
-/// entry by a scan (see [`upsert_subject_annotation`] for many at once).
-pub(crate) fn annotate_subject(
+/// Records each `(referrer, subject)` by a subject annotation ([`upsert_subject_annotation`]),
+/// finding each referrer's untagged entry in one map, so recording N referrers is linear, not N
+/// scans of the index. Returns how many entries were added.
+pub(crate) fn annotate_subjects<'a>(
     entries: &mut Vec<Descriptor>,
-    referrer: &Descriptor,
-    subject: &Digest,
-) -> Option<bool> {
-    let pos = entries
-        .iter()
-        .position(|e| e.digest() == referrer.digest() && e.ref_name().is_none());
-    upsert_subject_annotation(entries, pos, referrer, subject)
+    pairs: impl IntoIterator<Item = (&'a Descriptor, &'a Digest)>,
+) -> usize {
+    let mut positions = untagged_positions(entries);
+    let mut added = 0;
+    for (referrer, subject) in pairs {
+        let pos = positions.get(referrer.digest()).copied();
+        if upsert_subject_annotation(entries, pos, referrer, subject) == Some(true) {
+            positions.insert(referrer.digest().clone(), entries.len() - 1);
+            added += 1;
+        }
+    }
+    added
 }
 
 /// Ensures an untagged top-level entry for `referrer` annotated with its subject; `pos` is that
@@ -239,13 +245,19 @@ pub(crate) fn merge_tagged(
 }
 
 /// Merges an untagged `entry`: added unless an untagged entry has its digest, which then gains
-/// the entry's subject annotation if it has none (a subject it has is kept). Returns whether
-/// it was added.
-pub(crate) fn merge_untagged(entries: &mut Vec<Descriptor>, entry: &Descriptor) -> bool {
-    let Some(x) = entries
-        .iter_mut()
-        .find(|x| x.ref_name().is_none() && x.digest() == entry.digest())
+/// the entry's subject annotation if it has none (a subject it has is kept). `positions` is
+/// [`untagged_positions`] of `entries`, kept current here, so merging N entries is linear.
+/// Returns whether it was added.
+pub(crate) fn merge_untagged(
+    entries: &mut Vec<Descriptor>,
+    positions: &mut HashMap<Digest, usize>,
+    entry: &Descriptor,
+) -> bool {
+    let Some(x) = positions
+        .get(entry.digest())
+        .and_then(|&i| entries.get_mut(i))
     else {
+        positions.insert(entry.digest().clone(), entries.len());
         entries.push(entry.clone());
         return true;
     };
@@ -433,8 +445,8 @@ mod tests {
         let mut entries = vec![tagged("r", "v1")];
         // A tagged entry of the referrer is the user's: the record is a new untagged entry.
         assert_eq!(
-            annotate_subject(&mut entries, &referrer, subject.digest()),
-            Some(true)
+            annotate_subjects(&mut entries, [(&referrer, subject.digest())]),
+            1
         );
         assert_eq!(entries.len(), 2);
         assert_eq!(
@@ -443,8 +455,8 @@ mod tests {
         );
         assert_eq!(entries[1].artifact_type(), Some("application/vnd.example"));
         assert_eq!(
-            annotate_subject(&mut entries, &referrer, subject.digest()),
-            None
+            annotate_subjects(&mut entries, [(&referrer, subject.digest())]),
+            0
         );
         let mut plain = vec![desc("r")];
         let pos = untagged_positions(&plain).get(referrer.digest()).copied();
@@ -514,13 +526,15 @@ mod tests {
         referrer.set_annotation(keys::CONTAINERD_SUBJECT, "sha256:s1");
         referrer.set_artifact_type("application/vnd.example");
         let mut entries = vec![tagged("r", "v1")];
+        let mut at = untagged_positions(&entries);
         assert!(
-            merge_untagged(&mut entries, &referrer),
+            merge_untagged(&mut entries, &mut at, &referrer),
             "a tagged entry is not its place"
         );
         assert_eq!(entries.len(), 2);
         let mut entries = vec![desc("r")];
-        assert!(!merge_untagged(&mut entries, &referrer));
+        let mut at = untagged_positions(&entries);
+        assert!(!merge_untagged(&mut entries, &mut at, &referrer));
         assert_eq!(
             entries[0].annotation(keys::CONTAINERD_SUBJECT),
             Some("sha256:s1")
@@ -528,7 +542,7 @@ mod tests {
         assert_eq!(entries[0].artifact_type(), Some("application/vnd.example"));
         let mut other = referrer.clone();
         other.set_annotation(keys::CONTAINERD_SUBJECT, "sha256:s2");
-        assert!(!merge_untagged(&mut entries, &other));
+        assert!(!merge_untagged(&mut entries, &mut at, &other));
         assert_eq!(
             entries[0].annotation(keys::CONTAINERD_SUBJECT),
             Some("sha256:s1"),

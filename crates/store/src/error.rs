@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::digest::Digest;
+use crate::layout::LockHolder;
 use crate::reference::Reference;
 
 /// Everything that can go wrong in `ocistow-store`.
@@ -140,15 +141,16 @@ pub enum Error {
     #[error("{0}")]
     InvalidInput(InputProblem),
 
-    /// Another process holds the layout's lock for longer than we are willing to wait.
-    #[error(
-        "{path}: timed out after {waited:?} waiting for the layout lock held by another process"
-    )]
+    /// Someone (another process, or another thread of this one) holds the layout's lock for
+    /// longer than we are willing to wait.
+    #[error("{path}: timed out after {waited:?} waiting for the layout lock held by {holder}")]
     Locked {
         /// The file or directory concerned.
         path: PathBuf,
         /// How long this process waited.
         waited: Duration,
+        /// Who held the lock when the wait ended.
+        holder: LockHolder,
     },
 
     /// The calling thread already holds this lock in a conflicting mode (a push pin held while
@@ -178,6 +180,21 @@ pub enum Error {
         limit: u64,
         /// Why the limit applies (may be empty).
         why: &'static str,
+    },
+
+    /// An archive read as a stream has a member that nothing before it declares, and staging
+    /// it would take what is staged undeclared past the import's limit; nothing was written
+    /// of it, and nothing was imported.
+    #[error(
+        "{member}: {size} bytes that no descriptor before it declares, past the {limit} bytes an import from a stream stages undeclared; nothing was imported (import from a file, which is read twice, or raise the limit with --undeclared-limit)"
+    )]
+    UndeclaredTooLarge {
+        /// The member.
+        member: Subject,
+        /// Its size, by its tar header.
+        size: u64,
+        /// The limit.
+        limit: u64,
     },
 
     /// Recording a referrer in tag mode would overwrite a user's tag: an index tagged exactly

@@ -1,7 +1,7 @@
 //! `ocistow import FILE DIR`: merge a tarball (OCI layout or docker save) into a layout.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
 
 use anyhow::{Result, anyhow};
@@ -26,13 +26,34 @@ pub struct Args {
     /// Leave out blobs that nothing in the tarball references instead of refusing it.
     #[arg(long)]
     skip_unreferenced: bool,
+    /// From stdin or a pipe, the most bytes staged of members nothing before them declares
+    /// (blobs before index.json, as docker save writes them): 512M by default; K, M, G suffixes.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    undeclared_limit: Option<u64>,
+}
+
+/// `1048576`, `512K`, `512M`, `2G` (powers of 1024).
+fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&text[..i], 10),
+        Some((i, 'm' | 'M')) => (&text[..i], 20),
+        Some((i, 'g' | 'G')) => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("{text:?} is not a size (bytes, or a number with K, M or G)"))
 }
 
 pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let input = args.input.as_str();
     let dir = ctx.dir(Some(&args.dir))?;
-    let (mut reader, size, name): (Box<dyn Read>, u64, String) = if input == "-" {
-        (Box::new(io::stdin().lock()), 0, "stdin".into())
+    // A regular file is read twice (its declarations first); stdin, a pipe or a FIFO once.
+    let (mut file, size, name): (Option<File>, u64, String) = if input == "-" {
+        (None, 0, "stdin".into())
     } else {
         let f = match File::open(input) {
             Ok(f) => f,
@@ -42,18 +63,23 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
             Err(e) => return Err(anyhow!(e).context(input.to_string())),
         };
         let size = f.metadata().map_or(0, |m| m.len());
-        (Box::new(f), size, input.to_string())
+        (Some(f), size, input.to_string())
     };
     let bar = progress::bar(&name, size);
-    let report = transfer::import(
-        &mut reader,
-        &dir,
-        &ImportOptions::default()
-            .force(args.force)
-            .name(name.clone())
-            .skip_unreferenced(args.skip_unreferenced),
-        bar.as_ref(),
-    )?;
+    let mut options = ImportOptions::default()
+        .force(args.force)
+        .name(name.clone())
+        .skip_unreferenced(args.skip_unreferenced);
+    if let Some(limit) = args.undeclared_limit {
+        options = options.undeclared_limit(limit);
+    }
+    let report = match &mut file {
+        Some(f) if f.metadata().is_ok_and(|m| m.is_file()) => {
+            transfer::import_seekable(f, &dir, &options, bar.as_ref())?
+        }
+        Some(f) => transfer::import(f, &dir, &options, bar.as_ref())?,
+        None => transfer::import(&mut io::stdin().lock(), &dir, &options, bar.as_ref())?,
+    };
     drop(bar);
     for t in &report.tags {
         ctx.step(format_args!("Tagged {}:{t}", dir.display()));
@@ -119,4 +145,20 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         }
     );
     Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_suffixes_and_refuse_anything_else() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("512m"), Ok(512 << 20));
+        assert_eq!(parse_size(" 2G "), Ok(2 << 30));
+        for bad in ["", "M", "1.5G", "-1", "1T", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -10,12 +10,12 @@
 //!   starve a writer of the same process, which a release-and-retake between two polls would.
 //!
 //! An exclusive holder writes who it is (pid and the note given with
-//! [`Layout::with_lock_holder`]) into the lock file, so a waiter can say who it waits for. That
-//! note is only for people: nothing decides anything by it.
+//! [`Layout::with_lock_holder`], else the program's name) into the lock file, so a waiter can say
+//! who it waits for. That note is only for people: nothing decides anything by it. A waiter that
+//! gives up says whether the holder was another thread of this process or another process.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Read;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
@@ -26,7 +26,34 @@ use super::{Layout, PIN_FILE, PIN_GATE_FILE};
 use crate::error::{Error, IoContext, Result};
 
 /// The most of a lock file's holder note a waiter reads (the note is one short line).
-const MAX_HOLDER_NOTE: u64 = 4 << 10;
+const MAX_HOLDER_NOTE: usize = 4 << 10;
+
+/// Who held a lock a writer gave up waiting for ([`Error::Locked`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockHolder {
+    /// Another thread of this process (a second open of the lock file conflicts with the
+    /// first even within one process).
+    ThisProcess,
+    /// Another process, or something outside ocistow's view.
+    OtherProcess {
+        /// The first line of the lock file, as the holder wrote it (`pid 1234: ocistow gc /l`);
+        /// `None` when it left none (a shared holder, another tool, an older ocistow).
+        note: Option<String>,
+    },
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockHolder::ThisProcess => f.write_str("another thread of this process"),
+            LockHolder::OtherProcess { note: Some(note) } => {
+                write!(f, "another process ({note:?})")
+            }
+            LockHolder::OtherProcess { note: None } => f.write_str("another process"),
+        }
+    }
+}
 
 /// What a writer that has to wait for a lock is told, once per wait.
 #[derive(Debug, Clone)]
@@ -179,9 +206,19 @@ impl Layout {
                 }),
                 Some(Err(TryLockError::WouldBlock)) | None => {
                     if start.elapsed() >= self.lock_timeout {
+                        // A hold of this process blocks us whether it conflicts in the kernel
+                        // or only in the queue; with none, the file is held elsewhere.
+                        let holder = if state.held.is_empty() {
+                            LockHolder::OtherProcess {
+                                note: holder_note(&file),
+                            }
+                        } else {
+                            LockHolder::ThisProcess
+                        };
                         Some(Error::Locked {
                             path: path.clone(),
                             waited: self.lock_timeout,
+                            holder,
                         })
                     } else {
                         None
@@ -209,9 +246,11 @@ impl Layout {
         }
     }
 
-    /// Records who holds the lock, best effort: the note is for messages only.
+    /// Records who holds the lock, best effort: the note is for messages only. Without a note
+    /// from [`Layout::with_lock_holder`], the program's name says who (a library user's
+    /// program as much as the CLI).
     fn write_holder_note(&self, file: &File) {
-        let note = match &self.lock_holder {
+        let note = match self.lock_holder.as_deref().or(PROGRAM.as_deref()) {
             Some(n) => format!("pid {}: {n}\n", std::process::id()),
             None => format!("pid {}\n", std::process::id()),
         };
@@ -223,15 +262,43 @@ impl Layout {
         let Some(notice) = &self.on_lock_wait else {
             return;
         };
-        let mut note = String::new();
-        let _ = file.take(MAX_HOLDER_NOTE).read_to_string(&mut note);
-        let holder = note.lines().next().map(str::trim).filter(|l| !l.is_empty());
+        let note = holder_note(file);
         (notice.0)(&LockWait {
             path,
-            holder,
+            holder: note.as_deref(),
             timeout: self.lock_timeout,
         });
     }
+}
+
+/// The name of this program's executable (no environment variable is read: the kernel says
+/// where the executable is), for the default holder note.
+static PROGRAM: LazyLock<Option<String>> = LazyLock::new(|| {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.file_name()?.to_string_lossy().into_owned())
+});
+
+/// The first line of a lock file: the holder's note, if it left one. Read from the start
+/// whatever the file's cursor, and bounded (the holder might be anything).
+fn holder_note(file: &File) -> Option<String> {
+    let mut buf = vec![0; MAX_HOLDER_NOTE];
+    let (mut len, mut offset) = (0, 0);
+    while len < buf.len() {
+        match file.read_at(&mut buf[len..], offset) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                len += n;
+                offset += n as u64;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&buf[..len]);
+    let line = text
+        .lines()
+        .next()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())?;
+    Some(line.to_string())
 }
 
 /// One thread's hold on a lock file.
@@ -309,5 +376,95 @@ impl Drop for LayoutLock {
         // The pin first, then the gate: a writer let through the gate finds the pin free.
         drop(self.held.take());
         drop(self.gate.take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(dir: &Path) -> Layout {
+        Layout::init(dir)
+            .unwrap()
+            .with_lock_timeout(Duration::from_millis(200))
+    }
+
+    /// A library user that gives no note still leaves its pid and program name for waiters.
+    #[test]
+    fn a_holder_without_a_note_names_its_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = layout(dir.path());
+        let held = layout.lock().unwrap();
+        let note = std::fs::read_to_string(layout.lock_path()).unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_name().unwrap().to_string_lossy();
+        assert_eq!(note, format!("pid {}: {name}\n", std::process::id()));
+        drop(held);
+        let layout = layout.with_lock_holder("my tool sync");
+        let _held = layout.lock().unwrap();
+        let note = std::fs::read_to_string(layout.lock_path()).unwrap();
+        assert_eq!(note, format!("pid {}: my tool sync\n", std::process::id()));
+    }
+
+    #[test]
+    fn a_wait_on_another_thread_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = layout(dir.path());
+        let _held = layout.lock().unwrap();
+        let other = layout.clone();
+        let err = std::thread::spawn(move || other.lock().err())
+            .join()
+            .unwrap();
+        let Some(err @ Error::Locked { holder, .. }) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(*holder, LockHolder::ThisProcess);
+        assert!(
+            err.to_string()
+                .ends_with("held by another thread of this process"),
+            "{err}"
+        );
+    }
+
+    /// A hold this process's registry does not know of is another process's (the lock is
+    /// taken here on a file handle of its own, as another process would, with its note).
+    #[test]
+    fn a_wait_on_another_process_names_it_and_its_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = layout(dir.path());
+        let foreign = OpenOptions::new()
+            .write(true)
+            .open(layout.lock_path())
+            .unwrap();
+        foreign.lock().unwrap();
+        foreign.write_all_at(b"pid 1: someone else\n", 0).unwrap();
+        let err = layout.lock().err();
+        let Some(err @ Error::Locked { holder, .. }) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(
+            *holder,
+            LockHolder::OtherProcess {
+                note: Some("pid 1: someone else".into())
+            }
+        );
+        assert!(
+            err.to_string()
+                .ends_with("held by another process (\"pid 1: someone else\")"),
+            "{err}"
+        );
+        // Without a note (another tool), it is just another process.
+        foreign.set_len(0).unwrap();
+        let err = layout.lock().err();
+        assert!(
+            matches!(
+                &err,
+                Some(Error::Locked {
+                    holder: LockHolder::OtherProcess { note: None },
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     }
 }

@@ -29,7 +29,7 @@ use crate::model::ImageIndex;
 pub(crate) use blobs::open_regular;
 pub use ingest::BlobWriter;
 pub(crate) use ingest::{DirSyncs, Placement, copy_verified};
-pub use lock::{LayoutLock, LockWait};
+pub use lock::{LayoutLock, LockHolder, LockWait};
 
 /// File names inside a layout.
 pub const OCI_LAYOUT_FILE: &str = "oci-layout";

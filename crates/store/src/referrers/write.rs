@@ -300,14 +300,10 @@ impl Layout {
         key: ResponseKey,
     ) -> Result<()> {
         if mode == Mode::Annotation {
-            let mut positions = entries::untagged_positions(index.manifests());
-            let entries = index.manifests_mut();
-            for (referrer, subject) in referrers {
-                let pos = positions.get(referrer.digest()).copied();
-                if upsert_subject_annotation(entries, pos, referrer, subject) == Some(true) {
-                    positions.insert(referrer.digest().clone(), entries.len() - 1);
-                }
-            }
+            entries::annotate_subjects(
+                index.manifests_mut(),
+                referrers.iter().map(|(r, s)| (r, s)),
+            );
         }
         let target = match mode {
             Mode::Annotation => None,

@@ -34,7 +34,7 @@ use serde_json::json;
 use super::{Plan, Planner, Relation, dedup_relations};
 use crate::artifact::ProgressFactory;
 use crate::digest::Digest;
-use crate::entries::{self, annotate_subject};
+use crate::entries;
 use crate::error::{
     Conflict, DockerManifestProblem, Error, InputProblem, IoContext, Result, Subject,
 };
@@ -214,9 +214,10 @@ fn prepare(roots: &[ExportRoot], options: &ExportOptions) -> Result<Prepared> {
     // Referrer records in the source's order (the order a subject's referrers are listed is
     // content: the destination lists them the same way).
     dedup_relations(&mut relations);
-    for rel in &relations {
-        annotate_subject(&mut entries, &rel.referrer, &rel.subject);
-    }
+    entries::annotate_subjects(
+        &mut entries,
+        relations.iter().map(|r| (&r.referrer, &r.subject)),
+    );
 
     let docker_manifest = if options.docker_manifest {
         Some(docker_manifest(roots, root_count, options)?)

@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 
 pub use copy::{CopyOptions, CopyReport, copy};
 pub use export::{Compression, ExportOptions, ExportReport, ExportRoot, export, export_to_path};
-pub use import::{ArchiveFormat, ImportOptions, ImportReport, import};
+pub use import::{ArchiveFormat, ImportOptions, ImportReport, import, import_seekable};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result, Subject};

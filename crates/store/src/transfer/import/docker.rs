@@ -1,6 +1,6 @@
 //! Classic `docker save` archives: manifests built from `manifest.json`, layer links resolved.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -45,6 +45,12 @@ pub(super) fn legacy_alias(parts: &[&str], target: &[u8]) -> Option<String> {
     };
     ok.then(|| resolved.join("/"))
 }
+/// A path manifest.json names, as the member it means: normalized, a layer link followed.
+pub(super) fn resolve_path(p: &str, aliases: &HashMap<String, String>) -> Option<String> {
+    let norm = normalize(p.as_bytes()).ok().flatten()?;
+    Some(aliases.get(&norm).cloned().unwrap_or(norm))
+}
+
 pub(super) fn validate_docker(
     manifest_json: &[u8],
     c: &Collected,
@@ -61,11 +67,8 @@ pub(super) fn validate_docker(
         return Err(bad(DockerArchiveProblem::NoImage));
     }
     let resolve = |p: &str| -> Result<&Staged> {
-        let norm = normalize(p.as_bytes())
-            .ok()
-            .flatten()
+        let norm = resolve_path(p, &c.aliases)
             .ok_or_else(|| bad(DockerArchiveProblem::PathOutside { path: p.into() }))?;
-        let norm = c.aliases.get(&norm).cloned().unwrap_or(norm);
         c.files
             .get(&norm)
             .ok_or_else(|| bad(DockerArchiveProblem::NoSuchFile { path: p.into() }))

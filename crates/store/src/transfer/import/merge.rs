@@ -49,6 +49,8 @@ pub(super) fn merge(
             .find(|r| fallback_tag(&r.subject) == tag)
             .map(|r| r.subject.clone())
     };
+    // Where each untagged entry is, so that merging N of them is not N scans of the index.
+    let mut untagged = entries::untagged_positions(index.manifests());
     for e in &incoming.entries {
         let entries = index.manifests_mut();
         match classify(e) {
@@ -71,6 +73,11 @@ pub(super) fn merge(
                         }
                     }
                     Held::Added => {
+                        if e.ref_name().is_none() {
+                            untagged
+                                .entry(e.digest().clone())
+                                .or_insert(entries.len() - 1);
+                        }
                         out.added += 1;
                         convert_flags.insert(key.convert_key());
                     }
@@ -106,6 +113,8 @@ pub(super) fn merge(
                 TagMerge::Added => out.added += 1,
                 TagMerge::Present => {}
                 TagMerge::Replaced => {
+                    // The tag's old entries were removed: positions moved.
+                    untagged = entries::untagged_positions(entries);
                     out.added += 1;
                     out.replaced.push(tag.to_string());
                 }
@@ -115,7 +124,7 @@ pub(super) fn merge(
                     archive: e.digest().clone(),
                 }),
             },
-            None => out.added += usize::from(entries::merge_untagged(entries, e)),
+            None => out.added += usize::from(entries::merge_untagged(entries, &mut untagged, e)),
         }
     }
     if !conflicts.is_empty() {
@@ -127,11 +136,10 @@ pub(super) fn merge(
         }
     }
     if let Some((Mode::Annotation, _)) = mode_in_use {
-        let before = index.manifests().len();
-        for rel in &incoming.relations {
-            entries::annotate_subject(index.manifests_mut(), &rel.referrer, &rel.subject);
-        }
-        out.added += index.manifests().len() - before;
+        out.added += entries::annotate_subjects(
+            index.manifests_mut(),
+            incoming.relations.iter().map(|r| (&r.referrer, &r.subject)),
+        );
     }
     Ok(out)
 }

@@ -3,8 +3,12 @@
 //! `repositories`, `<id>/layer.tar`, `<hex>.json`), plain or compressed with gzip or zstd
 //! (recognized by their magic bytes, not by a file name).
 //!
-//! The archive is untrusted. It is read once, as a stream, and everything is checked before
-//! anything is written into the destination:
+//! The archive is untrusted. It is read as a stream, and everything is checked before anything
+//! is written into the destination. From a file ([`import_seekable`]) it is read twice: first
+//! for what its descriptors declare, so that only declared members are staged, each at exactly
+//! its declared size; from a stream ([`import`]) a member is held to
+//! what the members before it declare, and the members nothing declared yet are staged within
+//! [`ImportOptions::undeclared_limit`] bytes in total. Then:
 //! - every member must be a regular file or a directory with a relative path of plain components
 //!   (no `..`, no absolute path); links, devices and fifos are refused, and so is any path given
 //!   twice; the one exception is the symlink classic `docker save` writes for a layer it saved
@@ -34,10 +38,11 @@
 mod docker;
 mod merge;
 mod oci;
+mod plan;
 mod staging;
 
 use std::collections::BTreeMap;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
@@ -51,6 +56,7 @@ use crate::transfer::export::Compression;
 use docker::validate_docker;
 use merge::{commit, merge};
 use oci::{check_oci_layout, validate_oci};
+use plan::{Plan, scan};
 use staging::{Collected, Destination, Staged, Staging, collect};
 
 /// Docker's layer media type, for manifests built from classic `docker save` archives.
@@ -61,8 +67,11 @@ pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.ta
 /// Small files read into memory: `oci-layout` and the like.
 const MAX_SMALL_FILE: u64 = 1 << 20;
 
+/// The default of [`ImportOptions::undeclared_limit`]: 512 MiB.
+pub const DEFAULT_UNDECLARED_LIMIT: u64 = 512 << 20;
+
 /// How an import treats the destination.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ImportOptions {
     /// Let tags from the archive replace tags in the destination that name another digest.
@@ -72,6 +81,23 @@ pub struct ImportOptions {
     /// Leave out blobs and layer files that nothing in the archive references, instead of
     /// refusing the archive.
     pub skip_unreferenced: bool,
+    /// From a stream ([`import`]), the most bytes staged of members that nothing before them
+    /// declares (blobs before `index.json`, as `docker save` writes them; layers before
+    /// `manifest.json`); a member that would go past it refuses the archive with
+    /// [`Error::UndeclaredTooLarge`] before a byte of it is staged. [`import_seekable`] reads
+    /// the archive's declarations first and never stages an undeclared member.
+    pub undeclared_limit: u64,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            force: false,
+            name: String::new(),
+            skip_unreferenced: false,
+            undeclared_limit: DEFAULT_UNDECLARED_LIMIT,
+        }
+    }
 }
 
 /// What the archive turned out to be.
@@ -114,27 +140,72 @@ pub struct ImportReport {
     pub skipped: Vec<String>,
 }
 
-/// Imports the archive read from `input` into the layout at `dir` (created when missing).
-/// Nothing is written into `dir` unless the whole archive is valid.
+/// Imports the archive read from `input`, a stream, into the layout at `dir` (created when
+/// missing). Nothing is written into `dir` unless the whole archive is valid. Members nothing
+/// before them declares are staged within [`ImportOptions::undeclared_limit`]; an archive in a
+/// file is better given to [`import_seekable`].
 pub fn import(
     input: &mut dyn Read,
     dir: &Path,
     options: &ImportOptions,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
-    let name = if options.name.is_empty() {
+    let target = Destination::inspect(dir)?;
+    import_planned(input, dir, target, Plan::streaming(), options, progress)
+}
+
+/// Imports an archive that can be read twice (a file) into the layout at `dir`, as [`import`]
+/// does, but reads it first for what its descriptors declare: only the members they declare
+/// are staged, each at exactly its declared size, in whatever order the archive has them.
+/// Reads from the input's current position; progress is told of the second reading only.
+pub fn import_seekable<R: Read + Seek>(
+    input: &mut R,
+    dir: &Path,
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let name = input_name(options);
+    let target = Destination::inspect(dir)?;
+    let start = input.stream_position().at(&name)?;
+    let plan = {
+        let existing = match &target {
+            Destination::Existing(l) => Some(l),
+            _ => None,
+        };
+        match decompress(input, &name) {
+            Ok((_, reader)) => scan(reader, existing),
+            // The second reading says what is wrong.
+            Err(_) => Plan::streaming(),
+        }
+    };
+    input.seek(SeekFrom::Start(start)).at(&name)?;
+    import_planned(input, dir, target, plan, options, progress)
+}
+
+fn input_name(options: &ImportOptions) -> String {
+    if options.name.is_empty() {
         "archive".to_string()
     } else {
         options.name.clone()
-    };
-    let target = Destination::inspect(dir)?;
+    }
+}
+
+fn import_planned(
+    input: &mut dyn Read,
+    dir: &Path,
+    target: Destination,
+    plan: Plan,
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let name = input_name(options);
     let staging = Staging::create(dir, &target)?;
     let mut counted = Counting {
         inner: input,
         progress,
     };
     let (compression, reader) = decompress(&mut counted, &name)?;
-    let collected = collect(reader, &staging, &name)?;
+    let collected = collect(reader, &staging, &name, plan, options.undeclared_limit)?;
     let (incoming, skipped) = validate(collected, &target, &staging, options, &name)?;
     let mode_in_use = match &target {
         Destination::Existing(l) => l.referrers_mode_in_use()?,
@@ -277,9 +348,11 @@ fn validate(
         )
         .map(|s| (s.digest.clone(), s.entry.clone()))
         .collect();
+    let unstaged = c.unstaged.clone();
     let incoming = validate_members(c, target, staging, name)?;
     members.retain(|(d, _)| !incoming.blobs.contains_key(d));
     let mut unreferenced: Vec<String> = members.into_iter().map(|(_, e)| e).collect();
+    unreferenced.extend(unstaged);
     unreferenced.sort();
     unreferenced.dedup();
     if !unreferenced.is_empty() && !options.skip_unreferenced {
@@ -323,4 +396,5 @@ setters!(ImportOptions {
     force: bool,
     name: String,
     skip_unreferenced: bool,
+    undeclared_limit: u64,
 });
