@@ -3,13 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Conflict, Error, IoContext, Result, Subject};
-use crate::layout::{Layout, MAX_MANIFEST_SIZE, OCI_LAYOUT_FILE};
+use crate::layout::{
+    Layout, MAX_MANIFEST_SIZE, NoProgress, OCI_LAYOUT_FILE, Writeback, copy_hashed,
+};
 use crate::model::{Descriptor, ImageIndex, Manifest, media};
 use crate::transfer::tar_reader::{Kind, TarError, TarReader};
 
@@ -432,26 +434,18 @@ pub(super) fn stage<R: Read>(
     let file = File::create(dest).at(dest)?;
     file.set_permissions(fs::Permissions::from_mode(0o644))
         .at(dest)?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    let mut hasher = algorithm.hasher();
-    let mut count = 0u64;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut data = tar.data();
-    loop {
-        let n = match data.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(name, Some(path), e)),
-        };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).at(dest)?;
-        count += n as u64;
-    }
-    let file = out.into_inner().map_err(|e| Error::Io {
-        path: dest.to_path_buf(),
-        source: e.into_error(),
-    })?;
+    let (hasher, count) = copy_hashed(
+        &mut tar.data(),
+        &mut Writeback::new(&file, 0),
+        algorithm.hasher(),
+        None,
+        &|e| read_error(name, Some(path), e),
+        &|source| Error::Io {
+            path: dest.to_path_buf(),
+            source,
+        },
+        &NoProgress,
+    )?;
     file.sync_all().at(dest)?;
     Ok((hasher.finish(), count))
 }
