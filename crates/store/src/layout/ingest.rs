@@ -105,10 +105,10 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
-    /// Copies all of `reader` in through the one copy loop ([`copy_verified`]'s), starting
-    /// writeback every few MiB so the final fsync has little left to do. More than
-    /// `expected.size` bytes is an error (a stream cannot outgrow what was declared); errors name
-    /// `expected`'s subject. The digest is checked by [`BlobWriter::commit`].
+    /// Copies all of `reader` in through the library's one copy loop (that of every verified
+    /// copy), starting writeback every few MiB so the final fsync has little left to do. More
+    /// than `expected.size` bytes is an error (a stream cannot outgrow what was declared);
+    /// errors name `expected`'s subject. The digest is checked by [`BlobWriter::commit`].
     pub fn fill_from(
         &mut self,
         reader: &mut dyn Read,
