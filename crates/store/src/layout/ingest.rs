@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -136,6 +136,111 @@ impl BlobWriter {
         self.hasher = hasher;
         self.count += copied;
         Ok(copied)
+    }
+
+    /// [`BlobWriter::fill_from`] for a file: the kernel copies its bytes into the ingest file
+    /// (`copy_file_range`: shared extents where the file system has reflinks, else a copy
+    /// that stays in the kernel), and a second thread hashes what landed there. So the digest
+    /// is that of the bytes stored, whatever happens to `src` meanwhile, and the bytes cross
+    /// into user space once, to be hashed. Falls back to [`BlobWriter::fill_from`] when the
+    /// kernel refuses the first copy (a pipe, a file system without it).
+    pub fn fill_from_file(
+        &mut self,
+        src: &File,
+        expected: &Expected,
+        progress: &dyn Progress,
+    ) -> Result<u64> {
+        const CHUNK: u64 = WRITEBACK_EVERY;
+        let what = expected.subject();
+        let ingest = self.layout.root.join(INGEST_DIR);
+        self.out.flush().at(&ingest)?;
+        let path = self.out.get_ref().path().to_path_buf();
+        let hasher = std::mem::replace(&mut self.hasher, Algorithm::Sha256.hasher());
+        let start = self.count;
+        let file = self.out.get_ref().as_file();
+        let (copied, hashed) = std::thread::scope(|scope| {
+            let (ranges, ranges_rx) = mpsc::sync_channel::<(u64, usize)>(4);
+            let hashing = scope.spawn(move || -> io::Result<Hasher> {
+                let mut hasher = hasher;
+                let mut buf = vec![0u8; COPY_BUFFER];
+                for (offset, len) in ranges_rx {
+                    let mut done = 0;
+                    while done < len {
+                        let n = (len - done).min(buf.len());
+                        file.read_exact_at(&mut buf[..n], offset + done as u64)?;
+                        hasher.update(&buf[..n]);
+                        done += n;
+                    }
+                }
+                Ok(hasher)
+            });
+            let mut total = 0u64;
+            let copied = loop {
+                // Never past the declared size and one byte, so a growing file cannot fill
+                // the disk.
+                let want = expected
+                    .size
+                    .map_or(CHUNK, |size| CHUNK.min(size + 1 - total.min(size)));
+                let n = match rustix::fs::copy_file_range(
+                    src,
+                    None,
+                    file,
+                    None,
+                    usize::try_from(want).unwrap_or(usize::MAX),
+                ) {
+                    Ok(0) => break Ok(Some(total)),
+                    Ok(n) => n,
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(_) if total == 0 => break Ok(None),
+                    Err(e) => break Err(what.stream_error(e.into())),
+                };
+                let offset = start + total;
+                total += n as u64;
+                if let Some(size) = expected.size
+                    && total > size
+                {
+                    break Err(Error::SizeMismatch {
+                        what: what.clone().into(),
+                        expected: size,
+                        actual: total,
+                    });
+                }
+                start_writeback(file, offset, n as u64);
+                progress.advance(n as u64);
+                if ranges.send((offset, n)).is_err() {
+                    break Err(Error::Io {
+                        path: path.clone(),
+                        source: io::Error::other("the hashing thread stopped"),
+                    });
+                }
+            };
+            drop(ranges);
+            (copied, hashing.join())
+        });
+        let hasher = match hashed {
+            Ok(Ok(hasher)) => hasher,
+            Ok(Err(source)) => {
+                return Err(Error::Io {
+                    path: path.clone(),
+                    source,
+                });
+            }
+            Err(_) => {
+                return Err(Error::Io {
+                    path,
+                    source: io::Error::other("the hashing thread panicked"),
+                });
+            }
+        };
+        self.hasher = hasher;
+        match copied? {
+            Some(copied) => {
+                self.count += copied;
+                Ok(copied)
+            }
+            // The kernel copied nothing: the plain loop reads the file from where it is.
+            None => self.fill_from(&mut &*src, expected, progress),
+        }
     }
 
     /// Bytes written so far.
@@ -579,6 +684,78 @@ mod tests {
             }
             assert!(out.len() as u64 <= declared, "wrote {} bytes", out.len());
         }
+    }
+
+    /// A file is copied by the kernel and hashed from what landed in `ingest/`, across a
+    /// chunk boundary; a pipe, which the kernel will not copy that way, takes the plain loop;
+    /// both give the same blob as `write_blob`.
+    #[test]
+    fn fill_from_file_copies_files_and_pipes() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path().join("l")).unwrap();
+        let data = content((WRITEBACK_EVERY as usize) + 12_345);
+        let src = dir.path().join("src");
+        fs::write(&src, &data).unwrap();
+        let want = Digest::of_bytes(Algorithm::Sha256, &data);
+        let mut w = layout.blob_writer(Algorithm::Sha256).unwrap();
+        w.write_all(b"").unwrap();
+        let n = w
+            .fill_from_file(
+                &File::open(&src).unwrap(),
+                &Expected::default(),
+                &NoProgress,
+            )
+            .unwrap();
+        assert_eq!(n, data.len() as u64);
+        let (digest, size) = w.commit(&Expected::default()).unwrap();
+        assert_eq!((digest.clone(), size), (want.clone(), data.len() as u64));
+        assert!(fs::read(layout.blob_path(&digest)).unwrap() == data);
+
+        let other = Layout::init(dir.path().join("m")).unwrap();
+        let (reader, mut writer) = io::pipe().unwrap();
+        let feed = data.clone();
+        let feeder = std::thread::spawn(move || writer.write_all(&feed));
+        let pipe = File::from(std::os::fd::OwnedFd::from(reader));
+        let mut w = other.blob_writer(Algorithm::Sha256).unwrap();
+        w.fill_from_file(&pipe, &Expected::default(), &NoProgress)
+            .unwrap();
+        feeder.join().unwrap().unwrap();
+        assert_eq!(w.commit(&Expected::default()).unwrap().0, want);
+    }
+
+    /// A file longer than declared: the copy stops one byte past the size, and nothing
+    /// reaches `blobs/`.
+    #[test]
+    fn fill_from_file_stops_past_the_declared_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::init(dir.path().join("l")).unwrap();
+        let src = dir.path().join("src");
+        fs::write(&src, content(100_000)).unwrap();
+        let mut w = layout.blob_writer(Algorithm::Sha256).unwrap();
+        let expected = Expected {
+            size: Some(1000),
+            ..Expected::default()
+        };
+        let err = w
+            .fill_from_file(&File::open(&src).unwrap(), &expected, &NoProgress)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::SizeMismatch {
+                    expected: 1000,
+                    actual: 1001,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let temp_len = fs::metadata(w.out.get_ref().path()).unwrap().len();
+        assert_eq!(temp_len, 1001);
+        drop(w);
+        let placed =
+            fs::read_dir(layout.root().join(BLOBS_DIR).join("sha256")).map_or(0, Iterator::count);
+        assert_eq!(placed, 0);
     }
 
     /// The one copy loop: no other library file feeds a hasher (import's staging had a loop of
