@@ -23,7 +23,9 @@ use crate::fsck::hash::{hashing_threads, subject_suspects};
 use crate::inventory::BlobFile;
 use crate::layout::{INGEST_DIR, Layout, TEMP_PREFIX, sync_dir};
 use crate::model::{Descriptor, ImageIndex, media};
-use crate::referrers::{Convention, EntryKind, Graph, Referrer, classify, fallback_tag};
+use crate::referrers::{
+    Convention, EntryKind, Graph, Referrer, ScanOptions, classify, fallback_tag,
+};
 use crate::walk::{Content, Visitor, Walker};
 
 /// How many times gc re-marks when `index.json` changed between removing dead records and
@@ -184,8 +186,7 @@ impl Layout {
     fn gc_plan(&self, index: &ImageIndex, options: &GcOptions) -> Result<GcPlan> {
         // Listed first: blobs that appear later (after the lock is gone) are never candidates.
         let inventory = self.inventory(false)?;
-        let suspects = subject_suspects(&inventory.blobs, hashing_threads(None));
-        let graph = self.referrers_graph(&suspects)?;
+        let graph = self.gc_graph(&inventory.blobs)?;
         let entries = index.manifests();
         let mut marker = Marker {
             layout: self,
@@ -249,6 +250,23 @@ impl Layout {
             kept: live_blobs.len(),
             grace: options.grace,
         })
+    }
+
+    /// The referrers graph gc marks with: the shallow scan, unless some blob it does not know
+    /// as a referrer might be one (then the deep scan). Only those blobs are sniffed: a
+    /// referrer the shallow scan found already has its subject, and with 100,000 of them
+    /// sniffing each again was a second read of every blob.
+    fn gc_graph(&self, blobs: &[BlobFile]) -> Result<Graph> {
+        let shallow = self.scan_referrers(ScanOptions { deep: false })?;
+        let unknown: Vec<BlobFile> = blobs
+            .iter()
+            .filter(|b| shallow.get(&b.digest).is_none())
+            .cloned()
+            .collect();
+        if subject_suspects(&unknown, hashing_threads(None)).is_empty() {
+            return Ok(shallow);
+        }
+        self.scan_referrers(ScanOptions { deep: true })
     }
 
     /// Root or record? Records are response and fallback-tag indexes, and untagged entries

@@ -18,7 +18,7 @@
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::layout::{Layout, LayoutLock};
-use crate::model::Descriptor;
+use crate::model::{Descriptor, ImageIndex};
 use crate::referrers::{Mode, ResponseKey};
 
 /// Blobs being written under a pin. Finish with [`Staged::commit`],
@@ -73,6 +73,19 @@ impl Staged {
         key: Option<ResponseKey>,
     ) -> Result<(Mode, ResponseKey)> {
         self.layout.record_referrers(root, referrers, mode, key)
+    }
+
+    /// [`Staged::commit_batch`] without a root, in a transaction that starts from `read` when
+    /// index.json still holds it (see [`Layout::edit_index_from`]).
+    pub(crate) fn commit_referrers_from(
+        self,
+        read: Option<ImageIndex>,
+        referrers: &[(Descriptor, Digest)],
+        mode: Option<Mode>,
+        key: Option<ResponseKey>,
+    ) -> Result<(Mode, ResponseKey)> {
+        self.layout
+            .record_referrers_from(read, None, referrers, mode, key)
     }
 }
 

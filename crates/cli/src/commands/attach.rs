@@ -4,8 +4,8 @@ use anyhow::Result;
 use ocistow_store::artifact::{self, PushRequest};
 
 use crate::context::{
-    AnnotationFile, Context, RecordArgs, check_media_type, file_specs, merge_annotations, resolve,
-    source_date_epoch,
+    AnnotationFile, Context, RecordArgs, check_media_type, file_specs, merge_annotations,
+    resolve_in, source_date_epoch,
 };
 use crate::exit::Outcome;
 use crate::output::{Output, pushed_json, verbose_layers};
@@ -44,7 +44,9 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     };
     let annotations = merge_annotations(from_file.manifest, &args.annotations)?;
     let layout = ctx.open_for_attach(&r.dir)?;
-    let subject = resolve(&layout, &r, args.platform.as_deref())?;
+    // Read once: the record's transaction starts from this parse when index.json is unchanged.
+    let index = layout.read_index()?;
+    let subject = resolve_in(&layout, &index, &r, args.platform.as_deref())?;
     let req = PushRequest::new(files)
         .artifact_type(Some(args.artifact_type.clone()))
         .annotations(annotations)
@@ -53,7 +55,7 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         .subject(Some(subject.clone()))
         .created(source_date_epoch()?);
     let options = Context::attach_options(&args.record);
-    let attached = artifact::attach(&layout, &req, &options, &progress::bar)?;
+    let attached = artifact::attach_in(&layout, index, &req, &options, &progress::bar)?;
     if ctx.verbose {
         verbose_layers("Uploaded", &layout.read_blob(attached.descriptor.digest())?);
     }

@@ -3,6 +3,7 @@
 use super::{ProgressFactory, PushRequest, push};
 use crate::error::{Error, InputProblem, Result};
 use crate::layout::Layout;
+use crate::model::ImageIndex;
 use crate::model::annotations::REF_NAME;
 use crate::referrers::{AttachOutcome, Mode, ResponseKey};
 
@@ -63,14 +64,39 @@ pub fn attach(
     options: &AttachOptions,
     progress: ProgressFactory<'_>,
 ) -> Result<AttachOutcome> {
+    attach_to(layout, None, req, *options, progress)
+}
+
+/// [`attach`] for a caller that read `index.json` (`index`, from [`Layout::read_index`]) to
+/// resolve the subject: the record's transaction starts from that parse when the file still
+/// holds exactly it, so index.json is parsed once (see [`Layout::edit_index_from`]); when
+/// anything changed it in between, the transaction reads it again and records on top of what
+/// is there.
+pub fn attach_in(
+    layout: &Layout,
+    index: ImageIndex,
+    req: &PushRequest,
+    options: &AttachOptions,
+    progress: ProgressFactory<'_>,
+) -> Result<AttachOutcome> {
+    attach_to(layout, Some(index), req, *options, progress)
+}
+
+fn attach_to(
+    layout: &Layout,
+    read: Option<ImageIndex>,
+    req: &PushRequest,
+    options: AttachOptions,
+    progress: ProgressFactory<'_>,
+) -> Result<AttachOutcome> {
     let Some(subject) = &req.subject else {
         return Err(Error::InvalidInput(InputProblem::NoSubject));
     };
     let pushed = push(layout, req, progress)?;
     let mut referrer = pushed.descriptor;
     referrer.remove_annotation(REF_NAME);
-    let (mode, _) = pushed.staged.commit_batch(
-        None,
+    let (mode, _) = pushed.staged.commit_referrers_from(
+        read,
         &[(referrer.clone(), subject.digest().clone())],
         options.mode,
         options.response_key,
@@ -148,6 +174,33 @@ mod tests {
             assert_eq!(graph.referrers_of(subject).len(), 1);
             assert!(graph.issues().is_empty(), "{:?}", graph.issues());
         }
+    }
+
+    /// `attach_in` given the index read before another writer tagged the subject: the record
+    /// lands on top of the current index.json, the other writer's tag is kept.
+    #[test]
+    fn attach_in_from_a_stale_read_keeps_what_changed_since() {
+        let (_dir, layout, req) = subject_and_file();
+        let stale = layout.read_index().unwrap();
+        let subject = req.subject.clone().unwrap();
+        layout.add_entry(&subject, &["v2".to_string()]).unwrap();
+        let out = attach_in(
+            &layout,
+            stale,
+            &req,
+            &AttachOptions::default(),
+            &no_progress,
+        )
+        .unwrap();
+        let tags: Vec<String> = layout.tags().unwrap().into_iter().map(|t| t.0).collect();
+        assert!(
+            tags.contains(&"v1".to_string()) && tags.contains(&"v2".to_string()),
+            "{tags:?}"
+        );
+        let graph = layout.scan_referrers(ScanOptions::default()).unwrap();
+        let referrers = graph.referrers_of(subject.digest());
+        assert_eq!(referrers.len(), 1);
+        assert_eq!(referrers[0].digest(), out.descriptor.digest());
     }
 
     #[test]

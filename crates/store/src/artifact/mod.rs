@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::layout::{NoProgress, Progress};
 
-pub use attach::{AttachOptions, attach};
+pub use attach::{AttachOptions, attach, attach_in};
 pub use pull::{PullOptions, Pulled, pull, pull_with, safe_relative_path};
 pub use push::{PushRequest, Pushed, push};
 

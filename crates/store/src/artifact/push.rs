@@ -1,7 +1,7 @@
 //! `push`: files, a directory or a config stored as blobs with the manifest oras writes.
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -266,12 +266,15 @@ fn ingest_file(
 ) -> Result<(Digest, u64)> {
     let size = fs::metadata(path).at(path)?.len();
     let bar = progress(&path.display().to_string(), size);
-    let mut reader = open_buffered(path)?;
+    let file = File::open(path).at(path)?;
     let expected = Expected {
         input: Some(Subject::Path(path.to_path_buf())),
         ..Expected::default()
     };
-    layout.write_blob_with_progress(&mut reader, expected, bar.as_ref())
+    // The kernel moves the bytes; they are hashed from the ingest file, once.
+    let mut writer = layout.blob_writer(Algorithm::Sha256)?;
+    writer.fill_from_file(&file, &expected, bar.as_ref())?;
+    writer.commit(&expected)
 }
 
 /// Streams a directory as tar+gzip straight into `ingest/`, hashing the tar and the gzip.

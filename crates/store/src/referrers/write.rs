@@ -263,10 +263,23 @@ impl Layout {
         mode: Option<Mode>,
         key: Option<ResponseKey>,
     ) -> Result<(Mode, ResponseKey)> {
+        self.record_referrers_from(None, root, referrers, mode, key)
+    }
+
+    /// [`Layout::record_referrers`] in a transaction that starts from `read` when index.json
+    /// still holds it (see [`Layout::edit_index_from`]).
+    pub(crate) fn record_referrers_from(
+        &self,
+        read: Option<ImageIndex>,
+        root: Option<(&Descriptor, &[String])>,
+        referrers: &[(Descriptor, Digest)],
+        mode: Option<Mode>,
+        key: Option<ResponseKey>,
+    ) -> Result<(Mode, ResponseKey)> {
         if let Some((desc, tags)) = root {
             crate::tags::check_entry(self, desc, tags)?;
         }
-        self.edit_index(|index| {
+        self.edit_index_from(read, |index| {
             if let Some((desc, tags)) = root {
                 crate::tags::add_entry_in(self, index, desc, tags)?;
             }

@@ -38,7 +38,9 @@ use crate::entries;
 use crate::error::{
     Conflict, DockerManifestProblem, Error, InputProblem, IoContext, Result, Subject,
 };
-use crate::layout::{Expected, INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress, copy_verified};
+use crate::layout::{
+    Expected, INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress, Writeback, copy_verified,
+};
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
 use crate::referrers::{ScanOptions, keys};
 
@@ -450,13 +452,15 @@ pub fn export_to_path(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => Path::new(".").to_path_buf(),
     };
-    let mut temp = tempfile::Builder::new()
+    let temp = tempfile::Builder::new()
         .prefix(".ocistow-export-")
         .suffix(".tmp")
         .tempfile_in(&dir)
         .at(&dir)?;
     let report = {
-        let mut out = BufWriter::with_capacity(1 << 20, temp.as_file_mut());
+        // Writeback starts as the archive grows, so the disk writes it while the next blobs
+        // are read and hashed, and the fsync below has little left to wait for.
+        let mut out = BufWriter::with_capacity(1 << 20, Writeback::new(temp.as_file(), 0));
         let output = Subject::Path(path.to_path_buf());
         let report = export_into(roots, options, &mut out, &output, progress)?;
         out.flush().at(path)?;

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -12,7 +12,9 @@ use crate::error::{
     ArchiveProblem, Conflict, Corruption, EntryProblem, Error, IoContext, LayoutProblem, Result,
     Subject,
 };
-use crate::layout::{Layout, MAX_MANIFEST_SIZE, OCI_LAYOUT_FILE};
+use crate::layout::{
+    Layout, MAX_MANIFEST_SIZE, NoProgress, OCI_LAYOUT_FILE, Writeback, copy_hashed,
+};
 use crate::model::{Descriptor, ImageIndex, Manifest};
 use crate::transfer::tar_reader::{Kind, TarError, TarReader};
 use crate::walk::{Candidate, candidate, manifest_media_type};
@@ -179,7 +181,6 @@ pub(super) fn collect(
         sizes: plan.blobs,
         paths: plan.paths,
     };
-    let mut buf = vec![0u8; 1 << 20];
     let mut undeclared = Undeclared {
         archive: name,
         limit: undeclared_limit,
@@ -300,7 +301,7 @@ pub(super) fn collect(
                     }
                 };
                 let dest = staging.blob_path(&digest);
-                let (actual, written) = stage(&mut tar, &dest, algorithm, (name, &path), &mut buf)?;
+                let (actual, written) = stage(&mut tar, &dest, algorithm, (name, &path), size)?;
                 if actual != digest {
                     return Err(Error::DigestMismatch {
                         what: Subject::ArchiveEntry {
@@ -351,7 +352,7 @@ pub(super) fn collect(
                 }
                 let dest = staging_files.next()?;
                 let (digest, written) =
-                    stage(&mut tar, &dest, Algorithm::Sha256, (name, &path), &mut buf)?;
+                    stage(&mut tar, &dest, Algorithm::Sha256, (name, &path), size)?;
                 c.files.insert(
                     path.clone(),
                     Staged {
@@ -488,36 +489,37 @@ pub(super) fn read_small<R: Read>(
     Ok(buf)
 }
 
-/// Unpacks the current member into `dest`, hashing it; the file is fsynced. `buf` is the one
-/// copy buffer of the pass (a fresh 1 MiB buffer per member cost a 1 MiB memset for each of
-/// thousands of small manifests).
+/// Unpacks the current member, `size` bytes by its header, into `dest`, hashing it; the file
+/// is fsynced.
 pub(super) fn stage<R: Read>(
     tar: &mut TarReader<R>,
     dest: &Path,
     algorithm: Algorithm,
     (name, path): (&str, &str),
-    buf: &mut [u8],
+    size: u64,
 ) -> Result<(Digest, u64)> {
     if let Some(parent) = dest.parent() {
         fs::create_dir_all(parent).at(parent)?;
     }
-    let mut file = File::create(dest).at(dest)?;
+    let file = File::create(dest).at(dest)?;
     file.set_permissions(fs::Permissions::from_mode(0o644))
         .at(dest)?;
-    let mut hasher = algorithm.hasher();
-    let mut count = 0u64;
-    let mut data = tar.data();
-    loop {
-        let n = match data.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(name, Some(path), e)),
-        };
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n]).at(dest)?;
-        count += n as u64;
-    }
+    let member = Subject::ArchiveEntry {
+        archive: name.to_string(),
+        entry: path.into(),
+    };
+    let (hasher, count) = copy_hashed(
+        &mut tar.data(),
+        &mut Writeback::new(&file, 0),
+        algorithm.hasher(),
+        Some((size, &member)),
+        &|e| read_error(name, Some(path), e),
+        &|source| Error::Io {
+            path: dest.to_path_buf(),
+            source,
+        },
+        &NoProgress,
+    )?;
     file.sync_all().at(dest)?;
     Ok((hasher.finish(), count))
 }
