@@ -15,7 +15,7 @@ use ocistow_store::layout::{DEFAULT_LOCK_TIMEOUT, OCI_LAYOUT_FILE};
 use ocistow_store::model::annotations::{REF_NAME, TITLE};
 use ocistow_store::referrers::{Mode, ResponseKey};
 use ocistow_store::staged::Staged;
-use ocistow_store::{Descriptor, Digest, Error, Layout, Platform, Reference, Target};
+use ocistow_store::{Descriptor, Digest, Error, ImageIndex, Layout, Platform, Reference, Target};
 
 use ocistow_registry::Client;
 use ocistow_registry::client::{ClientOptions, CredentialSource, Credentials};
@@ -416,7 +416,17 @@ pub fn source_date_epoch() -> Result<Option<u64>> {
 
 /// What a reference names, or with `platform` that platform's manifest of the index it names.
 pub fn resolve(layout: &Layout, r: &Reference, platform: Option<&str>) -> Result<Descriptor> {
-    let desc = layout.resolve(&r.target)?;
+    resolve_in(layout, &layout.read_index()?, r, platform)
+}
+
+/// [`resolve`] against the layout's index.json as the caller already read it.
+pub fn resolve_in(
+    layout: &Layout,
+    index: &ImageIndex,
+    r: &Reference,
+    platform: Option<&str>,
+) -> Result<Descriptor> {
+    let desc = layout.resolve_in(index, &r.target)?;
     match platform {
         None => Ok(desc),
         Some(p) => Ok(layout.select_platform(&desc, &parse_platform(p)?)?),

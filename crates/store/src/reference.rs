@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::digest::Digest;
 use crate::error::{Error, Result, Subject};
 use crate::layout::Layout;
-use crate::model::{Descriptor, Manifest, Platform};
+use crate::model::{Descriptor, ImageIndex, Manifest, Platform};
 
 /// What a reference names inside a layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +160,12 @@ pub fn validate_ref_name(name: &str) -> std::result::Result<(), String> {
 impl Layout {
     /// Resolves a target to a descriptor.
     pub fn resolve(&self, target: &Target) -> Result<Descriptor> {
-        let index = self.read_index()?;
+        self.resolve_in(&self.read_index()?, target)
+    }
+
+    /// Resolves a target against `index`, this layout's `index.json` as the caller already
+    /// read it (so a command that also scans it parses it once).
+    pub fn resolve_in(&self, index: &ImageIndex, target: &Target) -> Result<Descriptor> {
         let entries = index.manifests();
         match target {
             Target::Tag(tag) => {

@@ -9,7 +9,7 @@ use ocistow_store::{Descriptor, Error, Target};
 
 use ocistow_registry::{RegistryRef, RegistryTarget, is_registry_ref};
 
-use crate::context::{Context, RegistryArgs, parse_platform, resolve};
+use crate::context::{Context, RegistryArgs, parse_platform, resolve_in};
 use crate::exit::Outcome;
 use crate::exit::usage;
 use crate::output::{Format, Output};
@@ -41,8 +41,9 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let platform = args.platform.as_deref();
     let r = ctx.reference(&args.reference)?;
     let layout = ctx.open(&r)?;
-    let graph = layout.scan_referrers(ScanOptions::default().deep(args.deep))?;
-    let root = match (resolve(&layout, &r, platform), &r.target) {
+    let index = layout.read_index()?;
+    let graph = layout.scan_referrers_in(&index, ScanOptions::default().deep(args.deep))?;
+    let root = match (resolve_in(&layout, &index, &r, platform), &r.target) {
         (Ok(d), _) => d,
         // A subject whose blob is absent still has an answer: describe it from what its
         // referrers say about it.

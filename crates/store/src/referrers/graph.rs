@@ -91,6 +91,17 @@ impl Graph {
         self.records.get(&convention).copied().unwrap_or(0)
     }
 
+    /// Adds `via` to a referrer already in the graph; false when it is not.
+    pub(super) fn add_via(&mut self, referrer: &Digest, via: Convention) -> bool {
+        match self.position.get(referrer) {
+            Some(&i) => {
+                self.referrers[i].recorded.insert(via);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(super) fn add(&mut self, descriptor: Descriptor, subject: Descriptor, via: Convention) {
         if let Some(&i) = self.position.get(descriptor.digest()) {
             self.referrers[i].recorded.insert(via);

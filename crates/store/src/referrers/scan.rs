@@ -5,8 +5,9 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use super::facts::{Facts, Record};
 use super::{
     Convention, EntryKind, Graph, Issue, Referrer, classify, fallback_tag, keys,
     looks_like_fallback_tag,
@@ -14,18 +15,31 @@ use super::{
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::layout::{BLOBS_DIR, Layout, MAX_MANIFEST_SIZE};
-use crate::model::{Descriptor, Manifest, media};
+use crate::model::{Descriptor, ImageIndex, Manifest, media};
 use crate::walk::{
     BlobSource, Candidate, Content, Visitor, Walker, candidate, read_content,
     starts_like_json_object,
 };
 
 /// What to scan.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct ScanOptions {
     /// Also read every blob under `blobs/`, so referrers reachable from nothing are found.
     pub deep: bool,
+    /// Use and update the layout's facts cache (`.ocistow.facts`: what each image manifest
+    /// blob says, by digest), so a scan reads only the manifests no scan read before. On by
+    /// default; off, every manifest is read and the cache is left as it is.
+    pub facts_cache: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            deep: false,
+            facts_cache: true,
+        }
+    }
 }
 
 /// What a record (response or fallback index) claims.
@@ -36,10 +50,48 @@ struct Claim {
     referrer: Digest,
 }
 
-/// A manifest blob, read once.
+/// What the scan keeps of a manifest blob, read once (or known from the facts cache).
 struct Loaded {
+    /// The media type it was read as.
     media_type: String,
-    manifest: Manifest,
+    subject: Option<Descriptor>,
+    /// `artifactType`, else (image manifests) the config's media type.
+    artifact_type: Option<String>,
+    /// Taken when the referrer's descriptor is built (once per digest).
+    annotations: Option<Map<String, Value>>,
+    /// An index's entries; `None` for an image manifest.
+    entries: Option<Vec<Descriptor>>,
+}
+
+impl Loaded {
+    fn of(media_type: String, manifest: Manifest) -> Self {
+        match manifest {
+            Manifest::Image(m) => Loaded {
+                media_type,
+                artifact_type: Some(m.effective_artifact_type().to_string()),
+                subject: m.subject,
+                annotations: m.annotations,
+                entries: None,
+            },
+            Manifest::Index(mut i) => Loaded {
+                media_type,
+                subject: i.subject(),
+                artifact_type: i.artifact_type().map(str::to_string),
+                annotations: i.annotations().cloned(),
+                entries: Some(std::mem::take(i.manifests_mut())),
+            },
+        }
+    }
+
+    fn from_record(media_type: &str, record: &Record) -> Self {
+        Loaded {
+            media_type: media_type.to_string(),
+            subject: record.subject(),
+            artifact_type: Some(record.artifact_type.clone()),
+            annotations: record.annotations(),
+            entries: None,
+        }
+    }
 }
 
 /// How many descriptors are read ahead at a time: enough to keep every core busy, few enough
@@ -51,14 +103,17 @@ const READ_AHEAD: usize = 2048;
 /// from the layout. Each blob read ahead is handed out once, which is all the scan asks.
 struct ReadAhead<'a> {
     layout: &'a Layout,
+    /// Blobs the facts cache knows are not read ahead (most likely they are not read at all).
+    facts: &'a Facts,
     ready: RefCell<HashMap<Digest, Vec<u8>>>,
     threads: usize,
 }
 
 impl<'a> ReadAhead<'a> {
-    fn new(layout: &'a Layout) -> Self {
+    fn new(layout: &'a Layout, facts: &'a Facts) -> Self {
         ReadAhead {
             layout,
+            facts,
             ready: RefCell::new(HashMap::new()),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
@@ -74,7 +129,10 @@ impl<'a> ReadAhead<'a> {
                 .filter(|d| candidate(d.media_type()) != Candidate::No)
                 .map(Descriptor::digest)
                 .filter(|d| {
-                    d.known_algorithm().is_ok() && !ready.contains_key(*d) && seen.insert(*d)
+                    d.known_algorithm().is_ok()
+                        && self.facts.get(d).is_none()
+                        && !ready.contains_key(*d)
+                        && seen.insert(*d)
                 })
                 .collect()
         };
@@ -124,6 +182,9 @@ impl BlobSource for ReadAhead<'_> {
 struct Scanner<'a> {
     layout: &'a Layout,
     source: &'a ReadAhead<'a>,
+    facts: &'a Facts,
+    /// Records of the manifests read in this scan, for the cache.
+    learned: Vec<(Digest, Record)>,
     loaded: HashMap<Digest, Option<Loaded>>,
     /// The one walk, shared by every entry so each manifest is entered once.
     walker: Walker<'a>,
@@ -139,11 +200,19 @@ struct Scanner<'a> {
 impl Layout {
     /// Reads every referrer record and every reachable manifest into a [`Graph`].
     pub fn scan_referrers(&self, options: ScanOptions) -> Result<Graph> {
-        let index = self.read_index()?;
-        let ahead = ReadAhead::new(self);
+        self.scan_referrers_in(&self.read_index()?, options)
+    }
+
+    /// [`Layout::scan_referrers`] with `index`, this layout's `index.json` as the caller
+    /// already read it: a command that also resolves a reference parses it once.
+    pub fn scan_referrers_in(&self, index: &ImageIndex, options: ScanOptions) -> Result<Graph> {
+        let mut facts = Facts::load(self.root(), options.facts_cache);
+        let ahead = ReadAhead::new(self, &facts);
         let mut s = Scanner {
             layout: self,
             source: &ahead,
+            facts: &facts,
+            learned: Vec::new(),
             loaded: HashMap::new(),
             walker: Walker::new(&ahead),
             root_via: Convention::Plain,
@@ -164,7 +233,19 @@ impl Layout {
         }
         s.check_claims();
         s.check_subjects()?;
-        let mut graph = s.graph;
+        let Scanner {
+            mut graph,
+            learned,
+            loaded,
+            ..
+        } = s;
+        drop(ahead);
+        for (digest, record) in learned {
+            facts.learn(&digest, record);
+        }
+        // Records of blobs this scan did not meet are dropped when the file is rewritten: most
+        // are of deleted blobs.
+        facts.save(self.root(), |d| loaded.contains_key(d));
         graph.issues.sort();
         graph.issues.dedup();
         Ok(graph)
@@ -226,9 +307,9 @@ impl Scanner<'_> {
             .insert((convention, subject.to_string()));
         let children: Vec<Descriptor> = match self.load(entry)? {
             Some(Loaded {
-                manifest: Manifest::Index(i),
+                entries: Some(entries),
                 ..
-            }) => i.manifests().to_vec(),
+            }) => entries.clone(),
             Some(_) => {
                 self.graph.issues.push(Issue::ResponseNotIndex {
                     entry: entry.digest().clone(),
@@ -262,7 +343,7 @@ impl Scanner<'_> {
                 .loaded
                 .get(child.digest())
                 .and_then(Option::as_ref)
-                .and_then(|l| l.manifest.subject());
+                .and_then(|l| l.subject.as_ref());
             exact &= subject.is_some_and(|s| fallback_tag(s.digest()) == subject_key);
         }
         if convention == Convention::FallbackTag && exact {
@@ -294,41 +375,67 @@ impl Scanner<'_> {
     }
 
     fn add_if_referrer(&mut self, desc: &Descriptor, via: Convention) -> Result<()> {
+        // Met again: only the convention is new, the descriptor was built the first time.
+        if self.graph.add_via(desc.digest(), via) {
+            return Ok(());
+        }
         if let Some((d, s)) = self.referrer_of(desc)? {
             self.graph.add(d, s, via);
         }
         Ok(())
     }
 
-    /// The referrer descriptor and subject of a manifest, when it has a usable subject.
+    /// The referrer descriptor and subject of a manifest, when it has a usable subject. Built
+    /// once per digest: it takes the annotations rather than copy them.
     fn referrer_of(&mut self, desc: &Descriptor) -> Result<Option<(Descriptor, Descriptor)>> {
         let digest = desc.digest().clone();
         let size = desc.size();
-        let Some(loaded) = self.load(desc)? else {
+        if self.load(desc)?.is_none() {
+            return Ok(None);
+        }
+        let Some(Some(loaded)) = self.loaded.get_mut(&digest) else {
             return Ok(None);
         };
-        let Some(subject) = loaded.manifest.subject() else {
+        let Some(subject) = loaded.subject.clone() else {
             return Ok(None);
         };
         let mut d = Descriptor::new(&loaded.media_type, digest, size);
-        if let Some(a) = loaded.manifest.annotations() {
-            d.set_annotations(a.clone());
+        if let Some(a) = loaded.annotations.take() {
+            d.set_annotations(a);
         }
-        if let Some(at) = loaded.manifest.effective_artifact_type() {
+        if let Some(at) = &loaded.artifact_type {
             d.set_artifact_type(at);
         }
         Ok(Some((d, subject)))
     }
 
-    /// Reads and parses a manifest blob once. Absent blobs and non-manifests give `None`;
-    /// unreadable manifests are reported.
+    /// Reads and parses a manifest blob once (or takes what the facts cache knows of it).
+    /// Absent blobs and non-manifests give `None`; unreadable manifests are reported.
     fn load(&mut self, desc: &Descriptor) -> Result<Option<&Loaded>> {
         let digest = desc.digest().clone();
         if !self.loaded.contains_key(&digest) {
-            let value = self.read(desc)?;
+            let value = match self.cached(desc) {
+                Some(loaded) => Some(loaded),
+                None => self.read(desc)?,
+            };
             self.loaded.insert(digest.clone(), value);
         }
         Ok(self.loaded.get(&digest).and_then(Option::as_ref))
+    }
+
+    /// What the facts cache knows of an image manifest: only for a blob that exists, as a
+    /// regular file of the recorded size (asked of the file system, never of the cache).
+    fn cached(&self, desc: &Descriptor) -> Option<Loaded> {
+        if !media::is_image_manifest(desc.media_type()) {
+            return None;
+        }
+        let record = self.facts.get(desc.digest())?;
+        match self.source.blob_size(desc.digest()) {
+            Ok(Some(size)) if size == record.size => {
+                Some(Loaded::from_record(desc.media_type(), record))
+            }
+            _ => None,
+        }
     }
 
     fn read(&mut self, desc: &Descriptor) -> Result<Option<Loaded>> {
@@ -345,11 +452,25 @@ impl Scanner<'_> {
             Content::Manifest {
                 media_type,
                 manifest,
+                size,
                 ..
-            } => Ok(Some(Loaded {
-                media_type,
-                manifest,
-            })),
+            } => {
+                let loaded = Loaded::of(media_type, manifest);
+                // Only what was read under an image manifest type: what a sniffed blob is
+                // taken for depends on how it is reached, not on its content alone.
+                if loaded.entries.is_none()
+                    && media::is_image_manifest(desc.media_type())
+                    && let Some(record) = Record::of(
+                        size,
+                        loaded.subject.as_ref(),
+                        loaded.artifact_type.as_deref().unwrap_or(""),
+                        loaded.annotations.as_ref(),
+                    )
+                {
+                    self.learned.push((desc.digest().clone(), record));
+                }
+                Ok(Some(loaded))
+            }
             Content::Invalid {
                 error: error @ (Error::Io { .. } | Error::NotRegularFile { .. }),
                 ..
@@ -569,6 +690,24 @@ impl Scanner<'_> {
 }
 
 impl Visitor for Scanner<'_> {
+    fn known(
+        &mut self,
+        desc: &Descriptor,
+        parent: Option<&Descriptor>,
+    ) -> Result<Option<Vec<Descriptor>>> {
+        if self.loaded.contains_key(desc.digest()) {
+            return Ok(None);
+        }
+        let Some(loaded) = self.cached(desc) else {
+            return Ok(None);
+        };
+        self.loaded.insert(desc.digest().clone(), Some(loaded));
+        let via = self.via(desc, parent);
+        self.add_if_referrer(desc, via)?;
+        // An image manifest: nothing below it that the scan follows.
+        Ok(Some(Vec::new()))
+    }
+
     fn enter(
         &mut self,
         desc: &Descriptor,
@@ -584,9 +723,9 @@ impl Visitor for Scanner<'_> {
         self.add_if_referrer(desc, via)?;
         Ok(match self.loaded.get(&digest) {
             Some(Some(Loaded {
-                manifest: Manifest::Index(i),
+                entries: Some(entries),
                 ..
-            })) => i.manifests().to_vec(),
+            })) => entries.clone(),
             _ => Vec::new(),
         })
     }
@@ -610,4 +749,7 @@ fn subject_is_usable(bytes: &[u8]) -> std::result::Result<(), String> {
     }
 }
 
-setters!(ScanOptions { deep: bool });
+setters!(ScanOptions {
+    deep: bool,
+    facts_cache: bool,
+});
