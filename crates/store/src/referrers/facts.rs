@@ -6,6 +6,8 @@
 //! says never changes. What a record is never trusted for: whether the blob exists. The scan
 //! still asks the file system for every blob (one `stat`) and uses a record only when a
 //! regular file of that digest exists with the recorded size; otherwise it reads the blob.
+//! (A blob damaged in place at the same size is not noticed by a scan that uses its record;
+//! finding damaged blobs is `fsck`'s work, which reads them all.)
 //!
 //! A damaged file costs a rebuild, never an answer: the file starts with a magic, a format
 //! version, its record count and its length, and ends with a CRC-32 of everything before it;
