@@ -137,6 +137,9 @@ fn a_damaged_cache_changes_no_answer_and_is_rebuilt() {
     assert_eq!(answers(&dir)[..2], cold[..2], "cache path is a directory");
 }
 
+/// A change to a layout, made by a test.
+type Change<'a> = Box<dyn Fn() + 'a>;
+
 #[test]
 fn a_stale_cache_changes_no_answer() {
     let tmp = tempfile::tempdir().unwrap();
@@ -147,7 +150,7 @@ fn a_stale_cache_changes_no_answer() {
     let first = referrers(&dir)[0].clone();
     // Each change is made with the cache the previous answers left, then the answers with
     // that cache are compared with the answers without one.
-    let changes: Vec<(&str, Box<dyn Fn()>)> = vec![
+    let changes: Vec<(&str, Change)> = vec![
         (
             "a referrer added",
             Box::new(|| {

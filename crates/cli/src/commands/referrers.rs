@@ -176,5 +176,8 @@ fn status(ctx: &Context, out: &mut Output, dir: Option<&Path>) -> Result<Outcome
             }
         }
     }
-    Ok(Outcome::from_answer(graph.issues().is_empty()))
+    let outcome = Outcome::from_answer(graph.issues().is_empty());
+    // Not freed: the process exits now (see discover).
+    std::mem::forget((index, graph));
+    Ok(outcome)
 }
