@@ -837,8 +837,15 @@ impl ImageManifest {
             Some(raw) => Some(Descriptor::from_text(raw)?),
         };
         // An error here is the map reader's to give.
-        ImageManifest::assemble(media_type, config, layers, subject, artifact_type, annotations)
-            .ok()
+        ImageManifest::assemble(
+            media_type,
+            config,
+            layers,
+            subject,
+            artifact_type,
+            annotations,
+        )
+        .ok()
     }
 
     /// The map reader's manifest: what [`ImageManifest::parse`] falls back to.

@@ -101,7 +101,7 @@ fn depth(args: &Args) -> Option<usize> {
 
 fn show(ctx: &Context, out: &mut Output, tree: &Node, prefix: &str) -> Result<Outcome> {
     match ctx.format {
-        Format::Json => out.json(&tree.to_oras_json(prefix))?,
+        Format::Json => out.json(&tree.oras_json(prefix))?,
         Format::Table => table(out.raw(), tree)?,
         Format::Text | Format::Tree => {
             out.line(format_args!("{prefix}@{}", tree.descriptor.digest()))?;

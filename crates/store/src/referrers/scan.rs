@@ -54,10 +54,11 @@ struct Claim {
 struct Loaded {
     /// The media type it was read as.
     media_type: String,
+    /// This and the next two are taken when the referrer is added to the graph (once per
+    /// digest); the graph is where they are read from afterwards.
     subject: Option<Descriptor>,
     /// `artifactType`, else (image manifests) the config's media type.
     artifact_type: Option<String>,
-    /// Taken when the referrer's descriptor is built (once per digest).
     annotations: Option<Map<String, Value>>,
     /// An index's entries; `None` for an image manifest.
     entries: Option<Vec<Descriptor>>,
@@ -339,11 +340,8 @@ impl Scanner<'_> {
                 continue;
             }
             self.walk(child, convention)?;
-            let subject = self
-                .loaded
-                .get(child.digest())
-                .and_then(Option::as_ref)
-                .and_then(|l| l.subject.as_ref());
+            // Walked just above: a child with a subject is in the graph now.
+            let subject = self.graph.get(child.digest()).map(|r| &r.subject);
             exact &= subject.is_some_and(|s| fallback_tag(s.digest()) == subject_key);
         }
         if convention == Convention::FallbackTag && exact {
@@ -386,7 +384,8 @@ impl Scanner<'_> {
     }
 
     /// The referrer descriptor and subject of a manifest, when it has a usable subject. Built
-    /// once per digest: it takes the annotations rather than copy them.
+    /// once per digest (the graph keeps them): it takes what it needs from what was loaded
+    /// rather than copy it.
     fn referrer_of(&mut self, desc: &Descriptor) -> Result<Option<(Descriptor, Descriptor)>> {
         let digest = desc.digest().clone();
         let size = desc.size();
@@ -396,15 +395,15 @@ impl Scanner<'_> {
         let Some(Some(loaded)) = self.loaded.get_mut(&digest) else {
             return Ok(None);
         };
-        let Some(subject) = loaded.subject.clone() else {
+        let Some(subject) = loaded.subject.take() else {
             return Ok(None);
         };
         let mut d = Descriptor::new(&loaded.media_type, digest, size);
         if let Some(a) = loaded.annotations.take() {
             d.set_annotations(a);
         }
-        if let Some(at) = &loaded.artifact_type {
-            d.set_artifact_type(at);
+        if let Some(at) = loaded.artifact_type.take() {
+            d.set_artifact_type(&at);
         }
         Ok(Some((d, subject)))
     }
