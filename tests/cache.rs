@@ -248,6 +248,14 @@ fn the_cache_stays_inside_ocistow() {
     let fsck = run(&["--format", "json", "fsck", &s(&dir)]);
     assert!(fsck.stdout.contains("problems"), "{}", fsck.stdout);
     assert!(!fsck.stdout.contains(FACTS_FILE), "{}", fsck.stdout);
+    // A cache write an interrupted ocistow left is named for what it is.
+    fs::write(dir.join(".ocistow-facts-x1.tmp"), b"torn").unwrap();
+    let fsck = run(&["fsck", &s(&dir)]);
+    assert!(
+        fsck.stdout.contains(".ocistow-facts-x1.tmp") && fsck.stdout.contains("facts cache"),
+        "{}",
+        fsck.stdout
+    );
     ok(&["gc", &s(&dir)]);
     assert!(dir.join(FACTS_FILE).exists(), "gc kept the cache");
     // export does not carry it; import of an archive that has one does not take it.

@@ -30,13 +30,17 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::digest::Digest;
-use crate::layout::{TEMP_PREFIX, read_limited};
+use crate::layout::read_limited;
 use crate::model::Descriptor;
 
 /// The cache file, at the layout's root. Not a `.ocistow-*.tmp` work file (gc would delete
 /// it), not `index.json` or a blob (export and import take only those, fsck and gc look only
 /// there and at the work files they know).
 pub const FACTS_FILE: &str = ".ocistow.facts";
+
+/// How the temp file a cache write renames into place begins (a `.ocistow-*.tmp` work file,
+/// so one a crash leaves is gc's to remove).
+pub(crate) const FACTS_TEMP_PREFIX: &str = ".ocistow-facts-";
 
 const MAGIC: &[u8; 14] = b"ocistow facts\n";
 const VERSION: u32 = 1;
@@ -173,7 +177,7 @@ impl Facts {
 /// leaves is gc's to remove), renamed over it.
 fn write_replacing(root: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut temp = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}facts-"))
+        .prefix(FACTS_TEMP_PREFIX)
         .suffix(".tmp")
         .tempfile_in(root)?;
     temp.write_all(bytes)?;
@@ -327,6 +331,11 @@ mod tests {
                 annotations: Some(vec![("k".into(), "v".into()), ("a".into(), String::new())]),
             },
         )
+    }
+
+    #[test]
+    fn the_temp_file_is_a_work_file() {
+        assert!(FACTS_TEMP_PREFIX.starts_with(crate::layout::TEMP_PREFIX));
     }
 
     #[test]

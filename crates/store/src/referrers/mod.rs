@@ -15,6 +15,7 @@ mod scan;
 pub(crate) mod write;
 
 pub use facts::FACTS_FILE;
+pub(crate) use facts::FACTS_TEMP_PREFIX;
 pub use graph::{Graph, Node, Referrer};
 pub use issue::Issue;
 pub use scan::ScanOptions;
