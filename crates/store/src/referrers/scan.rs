@@ -9,8 +9,7 @@ use serde_json::{Map, Value};
 
 use super::facts::{Facts, Record};
 use super::{
-    Convention, EntryKind, Graph, Issue, Referrer, classify, fallback_tag, keys,
-    looks_like_fallback_tag,
+    Convention, EntryKind, Graph, Issue, classify, fallback_tag, keys, looks_like_fallback_tag,
 };
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -607,33 +606,30 @@ impl Scanner<'_> {
     }
 
     fn check_subjects(&mut self) -> Result<()> {
-        for subject in self.graph.subject_order.clone() {
-            let referrers: Vec<Referrer> = self
-                .graph
-                .referrers_of(&subject)
-                .into_iter()
-                .cloned()
-                .collect();
-            match self.layout.blob_size(&subject)? {
-                None => self.graph.issues.push(Issue::SubjectMissing {
+        // Read through borrows (no referrer is copied), the issues added at the end.
+        let mut issues = Vec::new();
+        for subject in &self.graph.subject_order {
+            let referrers = self.graph.referrers_of(subject);
+            match self.layout.blob_size(subject)? {
+                None => issues.push(Issue::SubjectMissing {
                     subject: subject.clone(),
                     referrers: referrers.iter().map(|r| r.digest().clone()).collect(),
                 }),
                 Some(size) => {
                     let actual_mt = self
                         .loaded
-                        .get(&subject)
+                        .get(subject)
                         .and_then(Option::as_ref)
                         .map(|l| l.media_type.clone())
                         .or_else(|| {
                             self.layout
-                                .read_blob(&subject)
+                                .read_blob(subject)
                                 .ok()
                                 .and_then(|b| Manifest::sniff_media_type(&b))
                         });
                     for r in &referrers {
                         if r.subject.size() != size {
-                            self.graph.issues.push(Issue::SubjectMismatch {
+                            issues.push(Issue::SubjectMismatch {
                                 referrer: r.digest().clone(),
                                 subject: subject.clone(),
                                 field: "size",
@@ -644,7 +640,7 @@ impl Scanner<'_> {
                         if let Some(mt) = &actual_mt
                             && r.subject.media_type() != mt
                         {
-                            self.graph.issues.push(Issue::SubjectMismatch {
+                            issues.push(Issue::SubjectMismatch {
                                 referrer: r.digest().clone(),
                                 subject: subject.clone(),
                                 field: "mediaType",
@@ -657,13 +653,14 @@ impl Scanner<'_> {
             }
             for r in &referrers {
                 if r.recorded.len() == 1 && r.recorded.contains(&Convention::DeepScan) {
-                    self.graph.issues.push(Issue::OnlyDeepScan {
+                    issues.push(Issue::OnlyDeepScan {
                         referrer: r.digest().clone(),
                         subject: subject.clone(),
                     });
                 }
             }
         }
+        self.graph.issues.extend(issues);
         Ok(())
     }
 
