@@ -13,7 +13,9 @@
 //!   it fsyncs every copied blob);
 //! - `OCISTOW_BENCH_BIG_MIB`: size of the file for the push and export rows (default 256; the
 //!   issue's is 1024);
-//! - `OCISTOW_BENCH_KEEP=1`: leave the layouts in `target/tmp/scale-bench/` (to profile them).
+//! - `OCISTOW_BENCH_KEEP=1`: leave the layouts in `target/tmp/scale-bench/` (to profile them);
+//! - `OCISTOW_BENCH_ROWS=read`: only the read rows (discover, ls, status, convert), to measure a
+//!   read-path change at 100k without the write rows' quarter of an hour.
 //!
 //! The layouts are written straight to disk (`common::layout`). Rows that change the layout put
 //! `index.json` back (untimed) after each round. Each ocistow command and each reference is a
@@ -57,6 +59,8 @@ struct Settings {
     copy_max: usize,
     big_mib: u64,
     keep: bool,
+    /// Only discover, ls, status and convert.
+    read_only: bool,
 }
 
 fn settings() -> Result<Settings, String> {
@@ -86,6 +90,11 @@ fn settings() -> Result<Settings, String> {
         copy_max: env_number("OCISTOW_BENCH_COPY_MAX", 10_000)?,
         big_mib: env_number("OCISTOW_BENCH_BIG_MIB", 256)?,
         keep: std::env::var_os("OCISTOW_BENCH_KEEP").is_some_and(|v| v == "1"),
+        read_only: match std::env::var("OCISTOW_BENCH_ROWS") {
+            Err(_) => false,
+            Ok(v) if v == "read" => true,
+            Ok(v) => return Err(format!("OCISTOW_BENCH_ROWS: {v:?} is not \"read\"")),
+        },
     };
     if s.runs == 0 {
         return Err("OCISTOW_BENCH_RUNS must be at least 1".into());
@@ -125,6 +134,9 @@ fn run() -> Result<(), String> {
     let result = (|| {
         for &n in &s.sizes {
             measure_size(&s, &work, n, &mut rows)?;
+        }
+        if s.read_only {
+            return Ok(());
         }
         measure_big(&s, &work, &mut rows)
     })();
@@ -264,6 +276,9 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
         theirs: discover.clone(),
         goal: Goal::Ratio(2.0),
     });
+    if s.read_only {
+        return if s.keep { Ok(()) } else { remove_path(&dir) };
+    }
 
     // One index.json transaction in process, against writing the bytes it wrote with fsync.
     let handle = Layout::open(&dir).map_err(|e| e.to_string())?;

@@ -645,6 +645,7 @@ fn one_blob_placement() {
     let allowed: &[(&str, &str, &str)] = &[
         ("layout/ingest.rs", "", "the one blob placement"),
         ("layout/index.rs", ".persist(", "the one index.json writer"),
+        ("referrers/facts.rs", ".persist(", "the facts cache writer"),
         (
             "transfer/export.rs",
             ".persist(",

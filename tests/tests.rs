@@ -7,6 +7,7 @@ mod hostile_tar;
 
 mod architecture;
 mod bad_input;
+mod cache;
 mod cli;
 mod concurrency;
 mod conventions;

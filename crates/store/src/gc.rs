@@ -257,7 +257,7 @@ impl Layout {
     /// referrer the shallow scan found already has its subject, and with 100,000 of them
     /// sniffing each again was a second read of every blob.
     fn gc_graph(&self, blobs: &[BlobFile]) -> Result<Graph> {
-        let shallow = self.scan_referrers(ScanOptions { deep: false })?;
+        let shallow = self.scan_referrers(ScanOptions::default())?;
         let unknown: Vec<BlobFile> = blobs
             .iter()
             .filter(|b| shallow.get(&b.digest).is_none())
@@ -266,7 +266,7 @@ impl Layout {
         if subject_suspects(&unknown, hashing_threads(None)).is_empty() {
             return Ok(shallow);
         }
-        self.scan_referrers(ScanOptions { deep: true })
+        self.scan_referrers(ScanOptions::default().deep(true))
     }
 
     /// Root or record? Records are response and fallback-tag indexes, and untagged entries

@@ -836,24 +836,16 @@ impl ImageManifest {
             Some(raw) if raw.get() == "null" => None,
             Some(raw) => Some(Descriptor::from_text(raw)?),
         };
-        let artifact_type = match artifact_type {
-            None => None,
-            Some(Value::String(s)) => Some(s),
-            Some(_) => return None,
-        };
-        let annotations = match annotations {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(m)) if m.values().all(Value::is_string) => Some(m),
-            Some(_) => return None,
-        };
-        Some(ImageManifest {
+        // An error here is the map reader's to give.
+        ImageManifest::assemble(
             media_type,
-            artifact_type,
             config,
             layers,
             subject,
+            artifact_type,
             annotations,
-        })
+        )
+        .ok()
     }
 
     /// The map reader's manifest: what [`ImageManifest::parse`] falls back to.
@@ -873,18 +865,38 @@ impl ImageManifest {
         }
         let layers = descriptor_list(fields, "layers")?;
         let subject = descriptor_field(fields, "subject")?;
-        let artifact_type = match fields.get("artifactType") {
+        ImageManifest::assemble(
+            media_type,
+            config,
+            layers,
+            subject,
+            fields.get("artifactType").cloned(),
+            fields.get("annotations").cloned(),
+        )
+    }
+
+    /// The one construction of a manifest, for both readers: the descriptors as read, and
+    /// `artifactType` and `annotations` checked here.
+    fn assemble(
+        media_type: Option<String>,
+        config: Descriptor,
+        layers: Vec<Descriptor>,
+        subject: Option<Descriptor>,
+        artifact_type: Option<Value>,
+        annotations: Option<Value>,
+    ) -> Result<Self, ModelError> {
+        let artifact_type = match artifact_type {
             None => None,
-            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::String(s)) => Some(s),
             Some(_) => {
                 return Err(ModelError::NotString {
                     field: "artifactType",
                 });
             }
         };
-        let annotations = match fields.get("annotations") {
+        let annotations = match annotations {
             None | Some(Value::Null) => None,
-            Some(Value::Object(m)) if m.values().all(Value::is_string) => Some(m.clone()),
+            Some(Value::Object(m)) if m.values().all(Value::is_string) => Some(m),
             Some(_) => return Err(ModelError::AnnotationsNotStrings),
         };
         Ok(ImageManifest {

@@ -204,6 +204,18 @@ pub(crate) trait Visitor {
         content: Content,
     ) -> Result<Vec<Descriptor>>;
 
+    /// Asked before `desc` is first entered: a visitor that already knows what its blob holds
+    /// (the referrers scan's facts cache) does its work and returns the descriptors to walk
+    /// below it, and the blob is not read (nor [`Visitor::enter`] called). `None`: read it.
+    fn known(
+        &mut self,
+        desc: &Descriptor,
+        parent: Option<&Descriptor>,
+    ) -> Result<Option<Vec<Descriptor>>> {
+        let _ = (desc, parent);
+        Ok(None)
+    }
+
     /// `desc` was reached again from `parent`; `cycle` when it is one of `parent`'s ancestors.
     fn again(&mut self, desc: &Descriptor, parent: Option<&Descriptor>, cycle: bool) -> Result<()> {
         let _ = (desc, parent, cycle);
@@ -261,8 +273,12 @@ impl<'s> Walker<'s> {
                     }
                     self.entered.insert(desc.digest().clone());
                     self.open.insert(desc.digest().clone());
-                    let content = read_content(self.source, &desc);
-                    let children = visitor.enter(&desc, parent.as_ref(), content)?;
+                    let children = if let Some(children) = visitor.known(&desc, parent.as_ref())? {
+                        children
+                    } else {
+                        let content = read_content(self.source, &desc);
+                        visitor.enter(&desc, parent.as_ref(), content)?
+                    };
                     stack.push(Step::Leave(desc.clone()));
                     // Reversed so that children are entered in manifest order.
                     for child in children.into_iter().rev() {

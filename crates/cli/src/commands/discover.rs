@@ -9,7 +9,7 @@ use ocistow_store::{Descriptor, Error, Target};
 
 use ocistow_registry::{RegistryRef, RegistryTarget, is_registry_ref};
 
-use crate::context::{Context, RegistryArgs, parse_platform, resolve};
+use crate::context::{Context, RegistryArgs, parse_platform, resolve_in};
 use crate::exit::Outcome;
 use crate::exit::usage;
 use crate::output::{Format, Output};
@@ -41,8 +41,9 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let platform = args.platform.as_deref();
     let r = ctx.reference(&args.reference)?;
     let layout = ctx.open(&r)?;
-    let graph = layout.scan_referrers(ScanOptions::default().deep(args.deep))?;
-    let root = match (resolve(&layout, &r, platform), &r.target) {
+    let index = layout.read_index()?;
+    let graph = layout.scan_referrers_in(&index, ScanOptions::default().deep(args.deep))?;
+    let root = match (resolve_in(&layout, &index, &r, platform), &r.target) {
         (Ok(d), _) => d,
         // A subject whose blob is absent still has an answer: describe it from what its
         // referrers say about it.
@@ -55,7 +56,11 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         (Err(e), _) => return Err(e),
     };
     let tree = graph.tree(&root, &args.artifact_type, depth(args));
-    show(ctx, out, &tree, &r.dir.display().to_string())
+    let shown = show(ctx, out, &tree, &r.dir.display().to_string());
+    // Not freed: the process exits now, and dropping a graph of 100,000 referrers, their
+    // descriptors and the index entries one by one was a tenth of discover's time.
+    std::mem::forget((index, graph, tree));
+    shown
 }
 
 /// The referrers of a registry subject, through the referrers API or the fallback tag.
@@ -96,7 +101,7 @@ fn depth(args: &Args) -> Option<usize> {
 
 fn show(ctx: &Context, out: &mut Output, tree: &Node, prefix: &str) -> Result<Outcome> {
     match ctx.format {
-        Format::Json => out.json(&tree.to_oras_json(prefix))?,
+        Format::Json => out.json(&tree.oras_json(prefix))?,
         Format::Table => table(out.raw(), tree)?,
         Format::Text | Format::Tree => {
             out.line(format_args!("{prefix}@{}", tree.descriptor.digest()))?;

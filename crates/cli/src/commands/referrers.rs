@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use ocistow_store::referrers::{Convention, Mode, ResponseKey, ScanOptions};
+use ocistow_store::referrers::{Convention, Mode, ResponseKey, ScanOptions, mode_in_index};
 use serde_json::{Value, json};
 
 use crate::context::{Context, KeyArg, ModeArg};
@@ -117,7 +117,8 @@ fn convert(
 fn status(ctx: &Context, out: &mut Output, dir: Option<&Path>) -> Result<Outcome> {
     use Convention as C;
     let layout = ctx.open_dir(&ctx.dir(dir)?)?;
-    let graph = layout.scan_referrers(ScanOptions::default().deep(true))?;
+    let index = layout.read_index()?;
+    let graph = layout.scan_referrers_in(&index, ScanOptions::default().deep(true))?;
     let conventions = [
         C::Plain,
         C::FallbackTag,
@@ -132,7 +133,7 @@ fn status(ctx: &Context, out: &mut Output, dir: Option<&Path>) -> Result<Outcome
         .map(|&c| (c, graph.count(c)))
         .filter(|(_, n)| *n > 0)
         .collect();
-    let mode = layout.referrers_mode_in_use()?;
+    let mode = mode_in_index(&index);
     if ctx.json() {
         let conv: serde_json::Map<String, Value> = counts
             .iter()
@@ -181,5 +182,8 @@ fn status(ctx: &Context, out: &mut Output, dir: Option<&Path>) -> Result<Outcome
             }
         }
     }
-    Ok(Outcome::from_answer(graph.issues().is_empty()))
+    let outcome = Outcome::from_answer(graph.issues().is_empty());
+    // Not freed: the process exits now (see discover).
+    std::mem::forget((index, graph));
+    Ok(outcome)
 }

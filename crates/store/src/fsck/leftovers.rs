@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::Note;
 use crate::error::{IoContext, Result};
 use crate::layout::{INGEST_DIR, Layout, TEMP_PREFIX};
+use crate::referrers::FACTS_TEMP_PREFIX;
 
 impl Layout {
     /// Files other tools, or a killed ocistow, left in the layout. Only noted.
@@ -29,6 +30,8 @@ impl Layout {
                 "temp file of a blob write by skopeo / containers-image"
             } else if is_dir && name.starts_with(".umoci-") {
                 "work directory of umoci"
+            } else if !is_dir && name.starts_with(FACTS_TEMP_PREFIX) && name.ends_with(".tmp") {
+                "facts cache replacement left by an interrupted ocistow (gc removes it after the grace period)"
             } else if !is_dir && name.starts_with(TEMP_PREFIX) && name.ends_with(".tmp") {
                 "index.json replacement left by an interrupted ocistow (gc removes it after the grace period)"
             } else {

@@ -475,7 +475,7 @@ impl Layout {
                 .unwrap_or((Mode::Annotation, ResponseKey::Oci));
             // Referrers only a deep scan finds: convert reads index.json, so record them first.
             if options.record_unlisted {
-                let graph = self.scan_referrers(ScanOptions { deep: true })?;
+                let graph = self.scan_referrers(ScanOptions::default().deep(true))?;
                 for r in graph.referrers() {
                     let deep_only =
                         r.recorded.len() == 1 && r.recorded.contains(&Convention::DeepScan);
@@ -513,11 +513,13 @@ impl Layout {
     /// deep scan would find (all a skipped deep scan can miss is the note about an unreachable
     /// blob that looks like a manifest, has no `subject`, and does not parse).
     pub(crate) fn referrers_graph(&self, suspects: &HashSet<Digest>) -> Result<Graph> {
-        let shallow = self.scan_referrers(ScanOptions { deep: false })?;
+        // fsck judges the blobs themselves, so it reads them all (and leaves the cache alone).
+        let options = ScanOptions::default().facts_cache(false);
+        let shallow = self.scan_referrers(options)?;
         if suspects.iter().all(|d| shallow.get(d).is_some()) {
             return Ok(shallow);
         }
-        self.scan_referrers(ScanOptions { deep: true })
+        self.scan_referrers(options.deep(true))
     }
 }
 

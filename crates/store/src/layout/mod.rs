@@ -26,7 +26,7 @@ use crate::digest::Digest;
 use crate::error::{Conflict, Error, IoContext, LayoutProblem, Result, Subject};
 use crate::model::ImageIndex;
 
-pub(crate) use blobs::open_regular;
+pub(crate) use blobs::{open_regular, read_limited};
 pub use ingest::BlobWriter;
 pub(crate) use ingest::{DirSyncs, Placement, Writeback, copy_hashed, copy_verified};
 pub use lock::{LayoutLock, LockHolder, LockWait};

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Convention, Issue};
@@ -92,6 +93,17 @@ impl Graph {
         self.records.get(&convention).copied().unwrap_or(0)
     }
 
+    /// Adds `via` to a referrer already in the graph; false when it is not.
+    pub(super) fn add_via(&mut self, referrer: &Digest, via: Convention) -> bool {
+        match self.position.get(referrer) {
+            Some(&i) => {
+                self.referrers[i].recorded.insert(via);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(super) fn add(&mut self, descriptor: Descriptor, subject: Descriptor, via: Convention) {
         if let Some(&i) = self.position.get(descriptor.digest()) {
             self.referrers[i].recorded.insert(via);
@@ -135,41 +147,70 @@ impl Node {
     /// `<prefix>@<digest>`: reference, mediaType, digest, size, annotations, artifactType,
     /// then the nested referrers.
     pub fn to_oras_json(&self, prefix: &str) -> Value {
-        let mut m = Node::oras_descriptor(prefix, &self.descriptor);
-        m.insert(
-            "referrers".into(),
-            Value::Array(
-                self.referrers
-                    .iter()
-                    .map(|n| n.to_oras_json(prefix))
-                    .collect(),
-            ),
-        );
-        Value::Object(m)
+        serde_json::to_value(self.oras_json(prefix)).unwrap_or_default()
     }
-}
 
-impl Node {
+    /// [`Node::to_oras_json`] written straight to a serializer: no JSON value is built for a
+    /// tree of 100,000 referrers only to be printed.
+    pub fn oras_json<'a>(&'a self, prefix: &'a str) -> impl Serialize + 'a {
+        Oras {
+            prefix,
+            descriptor: &self.descriptor,
+            referrers: Some(&self.referrers),
+        }
+    }
+
     /// A descriptor as oras's `--format json` prints one (a discover node without its
     /// referrers; the CLI's push, attach and pull print the same): `reference`
     /// (`<prefix>@<digest>`), `mediaType`, `digest`, `size`, then `annotations` and
     /// `artifactType` when the descriptor has them.
     pub fn oras_descriptor(prefix: &str, d: &Descriptor) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert(
-            "reference".into(),
-            Value::from(format!("{prefix}@{}", d.digest())),
-        );
-        m.insert("mediaType".into(), Value::from(d.media_type()));
-        m.insert("digest".into(), Value::from(d.digest().as_str()));
-        m.insert("size".into(), Value::from(d.size()));
+        let oras = Oras {
+            prefix,
+            descriptor: d,
+            referrers: None,
+        };
+        match serde_json::to_value(oras) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        }
+    }
+}
+
+/// The one writer of oras's JSON for a descriptor, and a discover node's referrers below it.
+struct Oras<'a> {
+    prefix: &'a str,
+    descriptor: &'a Descriptor,
+    referrers: Option<&'a [Node]>,
+}
+
+impl Serialize for Oras<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let d = self.descriptor;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("reference", &format_args!("{}@{}", self.prefix, d.digest()))?;
+        m.serialize_entry("mediaType", d.media_type())?;
+        m.serialize_entry("digest", d.digest().as_str())?;
+        m.serialize_entry("size", &d.size())?;
         if let Some(a) = d.annotations() {
-            m.insert("annotations".into(), Value::Object(a.clone()));
+            m.serialize_entry("annotations", a)?;
         }
         if let Some(at) = d.artifact_type() {
-            m.insert("artifactType".into(), Value::from(at));
+            m.serialize_entry("artifactType", at)?;
         }
-        m
+        if let Some(nodes) = self.referrers {
+            m.serialize_entry("referrers", &OrasList(self.prefix, nodes))?;
+        }
+        m.end()
+    }
+}
+
+struct OrasList<'a>(&'a str, &'a [Node]);
+
+impl Serialize for OrasList<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.1.iter().map(|n| n.oras_json(self.0)))
     }
 }
 

@@ -6,6 +6,7 @@
 //! `index.json` (untagged entries, fallback tags, referrers responses, subject annotations) is a
 //! locator that may be stale, partial or missing; the scan reports where locators and blobs disagree.
 
+mod facts;
 mod graph;
 mod issue;
 #[cfg(test)]
@@ -13,10 +14,12 @@ mod prop_tests;
 mod scan;
 pub(crate) mod write;
 
+pub use facts::FACTS_FILE;
+pub(crate) use facts::FACTS_TEMP_PREFIX;
 pub use graph::{Graph, Node, Referrer};
 pub use issue::Issue;
 pub use scan::ScanOptions;
-pub use write::{AttachOutcome, ConvertReport, Mode, ResponseKey};
+pub use write::{AttachOutcome, ConvertReport, Mode, ResponseKey, mode_in_index};
 
 use crate::digest::Digest;
 use crate::model::{Descriptor, media};

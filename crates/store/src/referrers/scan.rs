@@ -5,27 +5,40 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
+use super::facts::{Facts, Record};
 use super::{
-    Convention, EntryKind, Graph, Issue, Referrer, classify, fallback_tag, keys,
-    looks_like_fallback_tag,
+    Convention, EntryKind, Graph, Issue, classify, fallback_tag, keys, looks_like_fallback_tag,
 };
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::layout::{BLOBS_DIR, Layout, MAX_MANIFEST_SIZE};
-use crate::model::{Descriptor, Manifest, media};
+use crate::model::{Descriptor, ImageIndex, Manifest, media};
 use crate::walk::{
     BlobSource, Candidate, Content, Visitor, Walker, candidate, read_content,
     starts_like_json_object,
 };
 
 /// What to scan.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct ScanOptions {
     /// Also read every blob under `blobs/`, so referrers reachable from nothing are found.
     pub deep: bool,
+    /// Use and update the layout's facts cache (`.ocistow.facts`: what each image manifest
+    /// blob says, by digest), so a scan reads only the manifests no scan read before. On by
+    /// default; off, every manifest is read and the cache is left as it is.
+    pub facts_cache: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            deep: false,
+            facts_cache: true,
+        }
+    }
 }
 
 /// What a record (response or fallback index) claims.
@@ -36,10 +49,49 @@ struct Claim {
     referrer: Digest,
 }
 
-/// A manifest blob, read once.
+/// What the scan keeps of a manifest blob, read once (or known from the facts cache).
 struct Loaded {
+    /// The media type it was read as.
     media_type: String,
-    manifest: Manifest,
+    /// This and the next two are taken when the referrer is added to the graph (once per
+    /// digest); the graph is where they are read from afterwards.
+    subject: Option<Descriptor>,
+    /// `artifactType`, else (image manifests) the config's media type.
+    artifact_type: Option<String>,
+    annotations: Option<Map<String, Value>>,
+    /// An index's entries; `None` for an image manifest.
+    entries: Option<Vec<Descriptor>>,
+}
+
+impl Loaded {
+    fn of(media_type: String, manifest: Manifest) -> Self {
+        match manifest {
+            Manifest::Image(m) => Loaded {
+                media_type,
+                artifact_type: Some(m.effective_artifact_type().to_string()),
+                subject: m.subject,
+                annotations: m.annotations,
+                entries: None,
+            },
+            Manifest::Index(mut i) => Loaded {
+                media_type,
+                subject: i.subject(),
+                artifact_type: i.artifact_type().map(str::to_string),
+                annotations: i.annotations().cloned(),
+                entries: Some(std::mem::take(i.manifests_mut())),
+            },
+        }
+    }
+
+    fn from_record(media_type: &str, record: &Record) -> Self {
+        Loaded {
+            media_type: media_type.to_string(),
+            subject: record.subject(),
+            artifact_type: Some(record.artifact_type.clone()),
+            annotations: record.annotations(),
+            entries: None,
+        }
+    }
 }
 
 /// How many descriptors are read ahead at a time: enough to keep every core busy, few enough
@@ -51,14 +103,17 @@ const READ_AHEAD: usize = 2048;
 /// from the layout. Each blob read ahead is handed out once, which is all the scan asks.
 struct ReadAhead<'a> {
     layout: &'a Layout,
+    /// Blobs the facts cache knows are not read ahead (most likely they are not read at all).
+    facts: &'a Facts,
     ready: RefCell<HashMap<Digest, Vec<u8>>>,
     threads: usize,
 }
 
 impl<'a> ReadAhead<'a> {
-    fn new(layout: &'a Layout) -> Self {
+    fn new(layout: &'a Layout, facts: &'a Facts) -> Self {
         ReadAhead {
             layout,
+            facts,
             ready: RefCell::new(HashMap::new()),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
@@ -74,7 +129,10 @@ impl<'a> ReadAhead<'a> {
                 .filter(|d| candidate(d.media_type()) != Candidate::No)
                 .map(Descriptor::digest)
                 .filter(|d| {
-                    d.known_algorithm().is_ok() && !ready.contains_key(*d) && seen.insert(*d)
+                    d.known_algorithm().is_ok()
+                        && self.facts.get(d).is_none()
+                        && !ready.contains_key(*d)
+                        && seen.insert(*d)
                 })
                 .collect()
         };
@@ -124,6 +182,9 @@ impl BlobSource for ReadAhead<'_> {
 struct Scanner<'a> {
     layout: &'a Layout,
     source: &'a ReadAhead<'a>,
+    facts: &'a Facts,
+    /// Records of the manifests read in this scan, for the cache.
+    learned: Vec<(Digest, Record)>,
     loaded: HashMap<Digest, Option<Loaded>>,
     /// The one walk, shared by every entry so each manifest is entered once.
     walker: Walker<'a>,
@@ -139,11 +200,19 @@ struct Scanner<'a> {
 impl Layout {
     /// Reads every referrer record and every reachable manifest into a [`Graph`].
     pub fn scan_referrers(&self, options: ScanOptions) -> Result<Graph> {
-        let index = self.read_index()?;
-        let ahead = ReadAhead::new(self);
+        self.scan_referrers_in(&self.read_index()?, options)
+    }
+
+    /// [`Layout::scan_referrers`] with `index`, this layout's `index.json` as the caller
+    /// already read it: a command that also resolves a reference parses it once.
+    pub fn scan_referrers_in(&self, index: &ImageIndex, options: ScanOptions) -> Result<Graph> {
+        let mut facts = Facts::load(self.root(), options.facts_cache);
+        let ahead = ReadAhead::new(self, &facts);
         let mut s = Scanner {
             layout: self,
             source: &ahead,
+            facts: &facts,
+            learned: Vec::new(),
             loaded: HashMap::new(),
             walker: Walker::new(&ahead),
             root_via: Convention::Plain,
@@ -164,7 +233,19 @@ impl Layout {
         }
         s.check_claims();
         s.check_subjects()?;
-        let mut graph = s.graph;
+        let Scanner {
+            mut graph,
+            learned,
+            loaded,
+            ..
+        } = s;
+        drop(ahead);
+        for (digest, record) in learned {
+            facts.learn(&digest, record);
+        }
+        // Records of blobs this scan did not meet are dropped when the file is rewritten: most
+        // are of deleted blobs.
+        facts.save(self.root(), |d| loaded.contains_key(d));
         graph.issues.sort();
         graph.issues.dedup();
         Ok(graph)
@@ -226,9 +307,9 @@ impl Scanner<'_> {
             .insert((convention, subject.to_string()));
         let children: Vec<Descriptor> = match self.load(entry)? {
             Some(Loaded {
-                manifest: Manifest::Index(i),
+                entries: Some(entries),
                 ..
-            }) => i.manifests().to_vec(),
+            }) => entries.clone(),
             Some(_) => {
                 self.graph.issues.push(Issue::ResponseNotIndex {
                     entry: entry.digest().clone(),
@@ -258,11 +339,8 @@ impl Scanner<'_> {
                 continue;
             }
             self.walk(child, convention)?;
-            let subject = self
-                .loaded
-                .get(child.digest())
-                .and_then(Option::as_ref)
-                .and_then(|l| l.manifest.subject());
+            // Walked just above: a child with a subject is in the graph now.
+            let subject = self.graph.get(child.digest()).map(|r| &r.subject);
             exact &= subject.is_some_and(|s| fallback_tag(s.digest()) == subject_key);
         }
         if convention == Convention::FallbackTag && exact {
@@ -294,41 +372,68 @@ impl Scanner<'_> {
     }
 
     fn add_if_referrer(&mut self, desc: &Descriptor, via: Convention) -> Result<()> {
+        // Met again: only the convention is new, the descriptor was built the first time.
+        if self.graph.add_via(desc.digest(), via) {
+            return Ok(());
+        }
         if let Some((d, s)) = self.referrer_of(desc)? {
             self.graph.add(d, s, via);
         }
         Ok(())
     }
 
-    /// The referrer descriptor and subject of a manifest, when it has a usable subject.
+    /// The referrer descriptor and subject of a manifest, when it has a usable subject. Built
+    /// once per digest (the graph keeps them): it takes what it needs from what was loaded
+    /// rather than copy it.
     fn referrer_of(&mut self, desc: &Descriptor) -> Result<Option<(Descriptor, Descriptor)>> {
         let digest = desc.digest().clone();
         let size = desc.size();
-        let Some(loaded) = self.load(desc)? else {
+        if self.load(desc)?.is_none() {
+            return Ok(None);
+        }
+        let Some(Some(loaded)) = self.loaded.get_mut(&digest) else {
             return Ok(None);
         };
-        let Some(subject) = loaded.manifest.subject() else {
+        let Some(subject) = loaded.subject.take() else {
             return Ok(None);
         };
         let mut d = Descriptor::new(&loaded.media_type, digest, size);
-        if let Some(a) = loaded.manifest.annotations() {
-            d.set_annotations(a.clone());
+        if let Some(a) = loaded.annotations.take() {
+            d.set_annotations(a);
         }
-        if let Some(at) = loaded.manifest.effective_artifact_type() {
-            d.set_artifact_type(at);
+        if let Some(at) = loaded.artifact_type.take() {
+            d.set_artifact_type(&at);
         }
         Ok(Some((d, subject)))
     }
 
-    /// Reads and parses a manifest blob once. Absent blobs and non-manifests give `None`;
-    /// unreadable manifests are reported.
+    /// Reads and parses a manifest blob once (or takes what the facts cache knows of it).
+    /// Absent blobs and non-manifests give `None`; unreadable manifests are reported.
     fn load(&mut self, desc: &Descriptor) -> Result<Option<&Loaded>> {
         let digest = desc.digest().clone();
         if !self.loaded.contains_key(&digest) {
-            let value = self.read(desc)?;
+            let value = match self.cached(desc) {
+                Some(loaded) => Some(loaded),
+                None => self.read(desc)?,
+            };
             self.loaded.insert(digest.clone(), value);
         }
         Ok(self.loaded.get(&digest).and_then(Option::as_ref))
+    }
+
+    /// What the facts cache knows of an image manifest: only for a blob that exists, as a
+    /// regular file of the recorded size (asked of the file system, never of the cache).
+    fn cached(&self, desc: &Descriptor) -> Option<Loaded> {
+        if !media::is_image_manifest(desc.media_type()) {
+            return None;
+        }
+        let record = self.facts.get(desc.digest())?;
+        match self.source.blob_size(desc.digest()) {
+            Ok(Some(size)) if size == record.size => {
+                Some(Loaded::from_record(desc.media_type(), record))
+            }
+            _ => None,
+        }
     }
 
     fn read(&mut self, desc: &Descriptor) -> Result<Option<Loaded>> {
@@ -345,11 +450,25 @@ impl Scanner<'_> {
             Content::Manifest {
                 media_type,
                 manifest,
+                size,
                 ..
-            } => Ok(Some(Loaded {
-                media_type,
-                manifest,
-            })),
+            } => {
+                let loaded = Loaded::of(media_type, manifest);
+                // Only what was read under an image manifest type: what a sniffed blob is
+                // taken for depends on how it is reached, not on its content alone.
+                if loaded.entries.is_none()
+                    && media::is_image_manifest(desc.media_type())
+                    && let Some(record) = Record::of(
+                        size,
+                        loaded.subject.as_ref(),
+                        loaded.artifact_type.as_deref().unwrap_or(""),
+                        loaded.annotations.as_ref(),
+                    )
+                {
+                    self.learned.push((desc.digest().clone(), record));
+                }
+                Ok(Some(loaded))
+            }
             Content::Invalid {
                 error: error @ (Error::Io { .. } | Error::NotRegularFile { .. }),
                 ..
@@ -487,33 +606,30 @@ impl Scanner<'_> {
     }
 
     fn check_subjects(&mut self) -> Result<()> {
-        for subject in self.graph.subject_order.clone() {
-            let referrers: Vec<Referrer> = self
-                .graph
-                .referrers_of(&subject)
-                .into_iter()
-                .cloned()
-                .collect();
-            match self.layout.blob_size(&subject)? {
-                None => self.graph.issues.push(Issue::SubjectMissing {
+        // Read through borrows (no referrer is copied), the issues added at the end.
+        let mut issues = Vec::new();
+        for subject in &self.graph.subject_order {
+            let referrers = self.graph.referrers_of(subject);
+            match self.layout.blob_size(subject)? {
+                None => issues.push(Issue::SubjectMissing {
                     subject: subject.clone(),
                     referrers: referrers.iter().map(|r| r.digest().clone()).collect(),
                 }),
                 Some(size) => {
                     let actual_mt = self
                         .loaded
-                        .get(&subject)
+                        .get(subject)
                         .and_then(Option::as_ref)
                         .map(|l| l.media_type.clone())
                         .or_else(|| {
                             self.layout
-                                .read_blob(&subject)
+                                .read_blob(subject)
                                 .ok()
                                 .and_then(|b| Manifest::sniff_media_type(&b))
                         });
                     for r in &referrers {
                         if r.subject.size() != size {
-                            self.graph.issues.push(Issue::SubjectMismatch {
+                            issues.push(Issue::SubjectMismatch {
                                 referrer: r.digest().clone(),
                                 subject: subject.clone(),
                                 field: "size",
@@ -524,7 +640,7 @@ impl Scanner<'_> {
                         if let Some(mt) = &actual_mt
                             && r.subject.media_type() != mt
                         {
-                            self.graph.issues.push(Issue::SubjectMismatch {
+                            issues.push(Issue::SubjectMismatch {
                                 referrer: r.digest().clone(),
                                 subject: subject.clone(),
                                 field: "mediaType",
@@ -537,13 +653,14 @@ impl Scanner<'_> {
             }
             for r in &referrers {
                 if r.recorded.len() == 1 && r.recorded.contains(&Convention::DeepScan) {
-                    self.graph.issues.push(Issue::OnlyDeepScan {
+                    issues.push(Issue::OnlyDeepScan {
                         referrer: r.digest().clone(),
                         subject: subject.clone(),
                     });
                 }
             }
         }
+        self.graph.issues.extend(issues);
         Ok(())
     }
 
@@ -569,6 +686,24 @@ impl Scanner<'_> {
 }
 
 impl Visitor for Scanner<'_> {
+    fn known(
+        &mut self,
+        desc: &Descriptor,
+        parent: Option<&Descriptor>,
+    ) -> Result<Option<Vec<Descriptor>>> {
+        if self.loaded.contains_key(desc.digest()) {
+            return Ok(None);
+        }
+        let Some(loaded) = self.cached(desc) else {
+            return Ok(None);
+        };
+        self.loaded.insert(desc.digest().clone(), Some(loaded));
+        let via = self.via(desc, parent);
+        self.add_if_referrer(desc, via)?;
+        // An image manifest: nothing below it that the scan follows.
+        Ok(Some(Vec::new()))
+    }
+
     fn enter(
         &mut self,
         desc: &Descriptor,
@@ -584,9 +719,9 @@ impl Visitor for Scanner<'_> {
         self.add_if_referrer(desc, via)?;
         Ok(match self.loaded.get(&digest) {
             Some(Some(Loaded {
-                manifest: Manifest::Index(i),
+                entries: Some(entries),
                 ..
-            })) => i.manifests().to_vec(),
+            })) => entries.clone(),
             _ => Vec::new(),
         })
     }
@@ -610,4 +745,7 @@ fn subject_is_usable(bytes: &[u8]) -> std::result::Result<(), String> {
     }
 }
 
-setters!(ScanOptions { deep: bool });
+setters!(ScanOptions {
+    deep: bool,
+    facts_cache: bool,
+});

@@ -521,7 +521,9 @@ impl Layout {
         if dry_run {
             // Computed on a copy without the lock: a dry run writes nothing, not even a lock file.
             let index = self.read_index()?;
-            let graph = self.scan_referrers(ScanOptions::default())?;
+            // Nor the facts cache.
+            let graph =
+                self.scan_referrers_in(&index, ScanOptions::default().facts_cache(false))?;
             let mut work = index.clone();
             let report = self.convert_in(&mut work, &graph, to, key, keep, true)?;
             return Ok(ConvertReport {
@@ -531,7 +533,8 @@ impl Layout {
             });
         }
         self.edit_index(|index| {
-            let graph = self.scan_referrers(ScanOptions::default())?;
+            // The transaction's index is the one on disk: scanning it parses index.json once.
+            let graph = self.scan_referrers_in(index, ScanOptions::default())?;
             let before = index.clone();
             let report = self.convert_in(index, &graph, to, key, keep, false)?;
             Ok(ConvertReport {
@@ -685,7 +688,7 @@ impl Layout {
 
 /// The mode an index uses consistently, judged from its entries alone (no blob is read):
 /// only response records, only fallback tags, or only subject annotations.
-pub(crate) fn mode_in_index(index: &ImageIndex) -> Option<(Mode, ResponseKey)> {
+pub fn mode_in_index(index: &ImageIndex) -> Option<(Mode, ResponseKey)> {
     let mut seen = HashSet::new();
     for e in index.manifests() {
         match classify(e) {
