@@ -8,7 +8,6 @@ use std::process::Command;
 
 use ocistow_store::referrers::{FACTS_FILE, ScanOptions};
 use ocistow_store::{Digest, Layout};
-use serde_json::Value;
 
 use crate::common::{
     blob_path, copy_tree, have_tool, index_json, layout_fixtures, ok, run, s, tagged,
@@ -63,14 +62,7 @@ fn layout(tmp: &Path) -> PathBuf {
 
 /// The direct referrers of `v1`, as discover lists them.
 fn referrers(dir: &Path) -> Vec<String> {
-    let out = ok(&["--format", "json", "discover", &tagged(dir, "v1")]);
-    let v: Value = serde_json::from_str(&out.stdout).unwrap();
-    v["referrers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["digest"].as_str().unwrap().to_string())
-        .collect()
+    crate::common::referrer_digests(&tagged(dir, "v1"))
 }
 
 /// What the reading commands say: discover (all depths), referrers status (deep), and

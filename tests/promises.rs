@@ -954,16 +954,7 @@ fn referrer_order_survives_export_import_and_copy() {
             "application/vnd.example",
         ]);
     }
-    let order = |reference: &str| -> Vec<String> {
-        let v: Value =
-            serde_json::from_str(&ok(&["discover", "--format", "json", reference]).stdout).unwrap();
-        v["referrers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["digest"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let order = crate::common::referrer_digests;
     let source = order(&v1);
     assert_eq!(source.len(), 6);
     let mut sorted = source.clone();

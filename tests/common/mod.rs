@@ -167,6 +167,19 @@ pub fn ok(args: &[&str]) -> Out {
     out
 }
 
+/// The digests of `reference`'s direct referrers, in the order `discover --format json` lists
+/// them.
+pub fn referrer_digests(reference: &str) -> Vec<String> {
+    let out = ok(&["discover", "--format", "json", reference]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    v["referrers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// A writable copy of a fixture's layout in a fresh temporary directory (dropped with the `TempDir`).
 pub fn writable_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();

@@ -339,6 +339,21 @@ enum Hashing<'scope> {
     },
 }
 
+/// Reads into `buf` until it is full or the input ends (retrying interrupted reads); returns
+/// how many bytes it holds.
+pub(crate) fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// The one copy loop: copies `reader` into `out` in chunks of [`COPY_BUFFER`], feeding
 /// `hasher`, and fails as soon as more than `limit`'s size arrives (naming its subject).
 /// `read_error` and `write_error` say what a failed read or write names. Returns the hasher
@@ -364,15 +379,7 @@ pub(crate) fn copy_hashed(
         let mut total = 0u64;
         let copied = loop {
             // Whole chunks: fewer writes, and fewer hand-offs to the hashing thread.
-            let mut n = 0;
-            while n < buf.len() {
-                match reader.read(&mut buf[n..]) {
-                    Ok(0) => break,
-                    Ok(k) => n += k,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(read_error(e)),
-                }
-            }
+            let n = read_full(reader, &mut buf).map_err(read_error)?;
             if n == 0 {
                 break Ok(total);
             }

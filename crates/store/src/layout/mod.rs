@@ -28,7 +28,7 @@ use crate::model::ImageIndex;
 
 pub(crate) use blobs::{open_regular, read_limited};
 pub use ingest::BlobWriter;
-pub(crate) use ingest::{DirSyncs, Placement, Writeback, copy_hashed, copy_verified};
+pub(crate) use ingest::{DirSyncs, Placement, Writeback, copy_hashed, copy_verified, read_full};
 pub use lock::{LayoutLock, LockHolder, LockWait};
 
 /// File names inside a layout.

@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::Digest;
 use crate::error::{ArchiveProblem, Corruption, Error, IoContext, Result};
-use crate::layout::Progress;
+use crate::layout::{Progress, read_full};
 use crate::model::Descriptor;
 use crate::referrers::Mode;
 use crate::transfer::Relation;
@@ -256,20 +256,10 @@ fn decompress<'a>(
     name: &str,
 ) -> Result<(Compression, Box<dyn Read + 'a>)> {
     let mut head = [0u8; 6];
-    let mut got = 0;
-    while got < head.len() {
-        match input.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(Error::Io {
-                    path: name.into(),
-                    source: e,
-                });
-            }
-        }
-    }
+    let got = read_full(input, &mut head).map_err(|source| Error::Io {
+        path: name.into(),
+        source,
+    })?;
     let head = head[..got].to_vec();
     if head.is_empty() {
         return Err(corrupt(name, ArchiveProblem::Empty));
