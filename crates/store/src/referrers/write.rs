@@ -247,8 +247,7 @@ impl Layout {
         mode: Mode,
         key: ResponseKey,
     ) -> Result<()> {
-        let one = [(referrer.clone(), subject.clone())];
-        self.edit_index(|index| self.record_all_in(index, &one, mode, key))
+        self.edit_index(|index| self.record_in(index, referrer, subject, mode, key))
     }
 
     /// Records many referrers `(referrer, subject)` in one `index.json` transaction, and with
