@@ -36,13 +36,7 @@ const OCISTOW: &str = env!("CARGO_BIN_EXE_ocistow");
 const LAYERS_PER_MANIFEST: usize = 89;
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("maintenance benchmark failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_of("maintenance", run())
 }
 
 fn run() -> Result<(), String> {

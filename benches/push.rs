@@ -38,13 +38,7 @@ const TARGET_RATIO: f64 = 1.0;
 
 fn main() -> ExitCode {
     // `cargo bench` passes `--bench` (and any filter); this report takes no arguments.
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("push benchmark failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_of("push", run())
 }
 
 fn run() -> Result<(), String> {

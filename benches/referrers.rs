@@ -37,7 +37,7 @@
 mod common;
 
 use common::layout::{self, CONTAINERD_SUBJECT, REF_NAME};
-use common::{Who, cpu_time, env_number, run_cmd, sync};
+use common::{Who, cpu_time, env_counts, env_number, run_cmd, sync};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
@@ -62,37 +62,11 @@ const RESPONSE_SUBJECT: &str = "org.opencontainers.image.referrer.subject";
 
 fn main() -> ExitCode {
     // `cargo bench` passes `--bench` (and any filter); this report takes no arguments.
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("referrers benchmark failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn sizes() -> Result<Vec<usize>, String> {
-    let Ok(list) = std::env::var("OCISTOW_BENCH_REFERRERS") else {
-        return Ok(DEFAULT_SIZES.to_vec());
-    };
-    let mut out = Vec::new();
-    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let n: usize = part.replace('_', "").parse().map_err(|_| {
-            format!("OCISTOW_BENCH_REFERRERS: {part:?} is not a number of referrers")
-        })?;
-        if n == 0 {
-            return Err("OCISTOW_BENCH_REFERRERS: counts must be at least 1".into());
-        }
-        out.push(n);
-    }
-    if out.is_empty() {
-        return Err("OCISTOW_BENCH_REFERRERS is empty".into());
-    }
-    Ok(out)
+    common::exit_of("referrers", run())
 }
 
 fn run() -> Result<(), String> {
-    let sizes = sizes()?;
+    let sizes = env_counts("OCISTOW_BENCH_REFERRERS", DEFAULT_SIZES)?;
     let runs: usize = env_number("OCISTOW_BENCH_RUNS", DEFAULT_RUNS)?;
     let slow: f64 = env_number("OCISTOW_BENCH_SLOW_SECS", DEFAULT_SLOW_SECS)?;
     if runs == 0 {

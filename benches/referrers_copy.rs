@@ -27,32 +27,20 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use common::layout::{self, MANIFEST, REF_NAME};
-use common::{env_number, load_average, median, remove_path, run_cmd, sync};
+use common::{env_counts, env_number, load_average, median, remove_path, run_cmd, sync};
 
 const OCISTOW: &str = env!("CARGO_BIN_EXE_ocistow");
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("referrers_copy benchmark failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_of("referrers_copy", run())
 }
 
 fn run() -> Result<(), String> {
     let runs: usize = env_number("OCISTOW_BENCH_RUNS", 3)?;
-    let sizes: Vec<usize> = match std::env::var("OCISTOW_BENCH_REFERRERS") {
-        Ok(s) => s
-            .split(',')
-            .map(|n| n.trim().parse().map_err(|_| format!("bad count {n:?}")))
-            .collect::<Result<_, _>>()?,
-        Err(_) => vec![1_000, 4_000],
-    };
-    if runs == 0 || sizes.is_empty() || sizes.contains(&0) {
-        return Err("OCISTOW_BENCH_RUNS and every referrer count must be at least 1".into());
+    let sizes = env_counts("OCISTOW_BENCH_REFERRERS", &[1_000, 4_000])?;
+    if runs == 0 {
+        return Err("OCISTOW_BENCH_RUNS must be at least 1".into());
     }
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("referrers-copy-bench");
     remove_path(&work)?;

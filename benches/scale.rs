@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use common::layout::{self, BlobDir, MANIFEST, REF_NAME};
 use common::process::{Run, measure};
-use common::{Who, cpu_time, env_number, generate, load_average, remove_path, sync};
+use common::{Who, cpu_time, env_counts, env_number, generate, load_average, remove_path, sync};
 use ocistow_store::Layout;
 use serde_json::Value;
 
@@ -42,13 +42,7 @@ const NAIVE_READER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/naive_r
 const JSON_LOAD: &str = "import json, sys\nwith open(sys.argv[1]) as f: json.load(f)";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("scale benchmark failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_of("scale", run())
 }
 
 struct Settings {
@@ -64,24 +58,7 @@ struct Settings {
 }
 
 fn settings() -> Result<Settings, String> {
-    let sizes = match std::env::var("OCISTOW_BENCH_SCALE") {
-        Err(_) => vec![1_000],
-        Ok(list) => list
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                p.replace('_', "")
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| format!("OCISTOW_BENCH_SCALE: {p:?} is not a positive count"))
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    };
-    if sizes.is_empty() {
-        return Err("OCISTOW_BENCH_SCALE is empty".into());
-    }
+    let sizes = env_counts("OCISTOW_BENCH_SCALE", &[1_000])?;
     let s = Settings {
         sizes,
         unrelated: env_number("OCISTOW_BENCH_UNRELATED", 10_000)?,

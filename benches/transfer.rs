@@ -31,13 +31,7 @@ use std::time::{Duration, Instant};
 const OCISTOW: &str = env!("CARGO_BIN_EXE_ocistow");
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("transfer benchmark failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_of("transfer", run())
 }
 
 fn run() -> Result<(), String> {

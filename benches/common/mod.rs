@@ -174,6 +174,30 @@ pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Str
     }
 }
 
+/// A comma-separated list of positive counts from the environment (`1000,10_000`), or `default`
+/// when the variable is unset.
+pub fn env_counts(name: &str, default: &[usize]) -> Result<Vec<usize>, String> {
+    let Ok(list) = std::env::var(name) else {
+        return Ok(default.to_vec());
+    };
+    let counts = list
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.replace('_', "")
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{name}: {p:?} is not a positive count"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if counts.is_empty() {
+        return Err(format!("{name} is empty"));
+    }
+    Ok(counts)
+}
+
 /// Writes `size` bytes of xorshift64* output (a different stream per seed): incompressible, fast to produce.
 pub fn generate(path: &Path, size: u64, seed: u64) -> io::Result<()> {
     let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
