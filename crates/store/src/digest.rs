@@ -8,6 +8,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sha2::Digest as _;
 
@@ -79,7 +80,8 @@ impl FromStr for Algorithm {
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {
-    text: String,
+    /// Shared, so a clone (graphs, plans and maps keyed by digest hold many) is a refcount.
+    text: Arc<str>,
     colon: usize,
 }
 
@@ -124,7 +126,7 @@ impl Digest {
             }
         }
         Ok(Digest {
-            text: input.to_string(),
+            text: input.into(),
             colon: alg.len(),
         })
     }
@@ -249,7 +251,7 @@ impl Hasher {
         };
         Digest {
             colon: alg.as_str().len(),
-            text: format!("{}:{}", alg.as_str(), hex),
+            text: format!("{}:{}", alg.as_str(), hex).into(),
         }
     }
 }
