@@ -135,6 +135,40 @@ fn a_damaged_cache_changes_no_answer_and_is_rebuilt() {
     assert_eq!(answers(&dir)[..2], cold[..2], "cache path is a directory");
 }
 
+#[test]
+fn a_checksummed_cache_with_digests_that_do_not_parse_changes_no_answer() {
+    // Records read in place are checked when used: a subject (or a record's own name) that is
+    // no digest, in a file whose checksum holds, makes its blobs be read instead.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = layout(tmp.path());
+    let cold = cold_answers(&dir);
+    let good = cache(&dir);
+    let subject = run(&["resolve", &tagged(&dir, "v1")]).stdout;
+    let subject = subject.trim().as_bytes();
+    assert!(subject.starts_with(b"sha256:"), "{subject:?}");
+    let mut forged = good[..good.len() - 4].to_vec();
+    let mut replaced = 0;
+    let mut i = 0;
+    while let Some(at) = forged[i..]
+        .windows(subject.len())
+        .position(|w| w == subject)
+    {
+        // Upper-case hex is not a digest ocistow accepts.
+        forged[i + at + 7] = b'Z';
+        replaced += 1;
+        i += at + subject.len();
+    }
+    assert!(
+        replaced >= 3,
+        "the subject is named by its referrers' records"
+    );
+    let mut crc = flate2::Crc::new();
+    crc.update(&forged);
+    forged.extend_from_slice(&crc.sum().to_le_bytes());
+    fs::write(dir.join(FACTS_FILE), &forged).unwrap();
+    assert_eq!(answers(&dir), cold, "with digests that do not parse");
+}
+
 /// A change to a layout, made by a test.
 type Change<'a> = Box<dyn Fn() + 'a>;
 

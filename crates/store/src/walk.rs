@@ -10,7 +10,8 @@
 //! `application/octet-stream` is sniffed (the blob is read, under [`MAX_MANIFEST_SIZE`], and
 //! taken for a manifest when its JSON has the shape of one); anything else is a plain blob.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::digest::Digest;
 use crate::error::{Corruption, Error, ManifestKind, Result, Subject};
@@ -230,17 +231,35 @@ pub(crate) trait Visitor {
     }
 }
 
-enum Step {
-    Enter(Descriptor, Option<Descriptor>),
-    Leave(Descriptor),
+/// A descriptor on the walk's stack: the root borrowed from the caller, every other one moved
+/// in once and shared (not copied) by its own steps and those of its children.
+#[derive(Clone)]
+enum Held<'r> {
+    Root(&'r Descriptor),
+    Child(Rc<Descriptor>),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Descriptor;
+    fn deref(&self) -> &Descriptor {
+        match self {
+            Held::Root(d) => d,
+            Held::Child(d) => d,
+        }
+    }
+}
+
+enum Step<'r> {
+    Enter(Held<'r>, Option<Held<'r>>),
+    Leave(Held<'r>),
 }
 
 /// The walk itself. One walker can walk several roots; what they share is entered once.
 pub(crate) struct Walker<'s> {
     source: &'s dyn BlobSource,
-    entered: HashSet<Digest>,
-    /// Entered and not yet left: the current path, for cycle detection.
-    open: HashSet<Digest>,
+    /// Every digest entered, and whether it is still open (entered and not yet left: on the
+    /// current path, for cycle detection).
+    entered: HashMap<Digest, bool>,
 }
 
 impl<'s> Walker<'s> {
@@ -248,42 +267,45 @@ impl<'s> Walker<'s> {
     pub(crate) fn new(source: &'s dyn BlobSource) -> Self {
         Walker {
             source,
-            entered: HashSet::new(),
-            open: HashSet::new(),
+            entered: HashMap::new(),
         }
     }
 
     /// Walks `root` and everything the visitor follows from it.
     pub(crate) fn walk(&mut self, root: &Descriptor, visitor: &mut dyn Visitor) -> Result<()> {
-        let mut stack = vec![Step::Enter(root.clone(), None)];
+        let mut stack = vec![Step::Enter(Held::Root(root), None)];
         while let Some(step) = stack.pop() {
             match step {
                 Step::Leave(desc) => {
-                    self.open.remove(desc.digest());
+                    if let Some(open) = self.entered.get_mut(desc.digest()) {
+                        *open = false;
+                    }
                     let more = visitor.leave(&desc)?;
                     for d in more.into_iter().rev() {
-                        stack.push(Step::Enter(d, Some(desc.clone())));
+                        stack.push(Step::Enter(Held::Child(Rc::new(d)), Some(desc.clone())));
                     }
                 }
                 Step::Enter(desc, parent) => {
-                    if self.entered.contains(desc.digest()) {
-                        let cycle = self.open.contains(desc.digest());
-                        visitor.again(&desc, parent.as_ref(), cycle)?;
+                    if let Some(&cycle) = self.entered.get(desc.digest()) {
+                        visitor.again(&desc, parent.as_deref(), cycle)?;
                         continue;
                     }
-                    self.entered.insert(desc.digest().clone());
-                    self.open.insert(desc.digest().clone());
-                    let children = if let Some(children) = visitor.known(&desc, parent.as_ref())? {
-                        children
-                    } else {
-                        let content = read_content(self.source, &desc);
-                        visitor.enter(&desc, parent.as_ref(), content)?
-                    };
-                    stack.push(Step::Leave(desc.clone()));
+                    self.entered.insert(desc.digest().clone(), true);
+                    let children =
+                        if let Some(children) = visitor.known(&desc, parent.as_deref())? {
+                            children
+                        } else {
+                            let content = read_content(self.source, &desc);
+                            visitor.enter(&desc, parent.as_deref(), content)?
+                        };
                     // Reversed so that children are entered in manifest order.
-                    for child in children.into_iter().rev() {
-                        stack.push(Step::Enter(child, Some(desc.clone())));
-                    }
+                    let below = children
+                        .into_iter()
+                        .rev()
+                        .map(|child| Step::Enter(Held::Child(Rc::new(child)), Some(desc.clone())));
+                    let leave = Step::Leave(desc.clone());
+                    stack.push(leave);
+                    stack.extend(below);
                 }
             }
         }

@@ -11,8 +11,11 @@
 //!
 //! A damaged file costs a rebuild, never an answer: the file starts with a magic, a format
 //! version, its record count and its length, and ends with a CRC-32 of everything before it;
-//! any mismatch, a record that does not decode (a bad digest, a length beyond the end, bytes
-//! left over) and the whole file is ignored and written again by the next scan. A record that
+//! any mismatch, a record that does not decode (a length beyond the end, a bad flag, text that
+//! is not UTF-8, a digest twice, bytes left over) and the whole file is ignored and written
+//! again by the next scan. The file is read once and its records are used in place, through a
+//! table built over them; a record under a name that is no digest is never found, and one whose
+//! subject digest does not parse is not used (the blob is read instead). A record that
 //! decodes but lies (a checksummed file claiming another `subject` for a blob) cannot come from
 //! a torn or partial write; only a writer with write access to the layout could forge one, and
 //! such a writer could as well edit `index.json` or delete the blobs. `ocistow fsck` does not
@@ -23,7 +26,6 @@
 //! valid or rejected, and two scans racing to write leave one complete file, whose records are
 //! all true whichever wins. A layout that cannot be written keeps working without the cache.
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -94,29 +96,49 @@ impl Record {
             annotations,
         })
     }
+}
 
-    /// The subject as a descriptor.
-    pub(super) fn subject(&self) -> Option<Descriptor> {
-        self.subject
-            .as_ref()
-            .map(|(mt, d, size)| Descriptor::new(mt, d.clone(), *size))
-    }
+/// A record as the cache file holds it, read in place: strings borrowed from the file, the
+/// annotations decoded only when asked for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Known<'a> {
+    /// The blob's size: a record is used only for a blob of this size.
+    pub(super) size: u64,
+    /// `subject` as media type, digest text and size (the digest checked by its user).
+    pub(super) subject: Option<(&'a str, &'a str, u64)>,
+    /// `artifactType`, else the config's media type.
+    pub(super) artifact_type: &'a str,
+    /// How many annotations, and their encoded pairs; `None` when the manifest has none.
+    annotations: Option<(u32, &'a [u8])>,
+}
 
-    /// The annotations as a map.
+impl Known<'_> {
+    /// The annotations as a map, in order (`None` when the manifest has none).
     pub(super) fn annotations(&self) -> Option<Map<String, Value>> {
-        self.annotations.as_ref().map(|list| {
-            list.iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect()
-        })
+        let (count, pairs) = self.annotations?;
+        let mut reader = Reader(pairs);
+        let mut map = Map::new();
+        for _ in 0..count {
+            // Checked when the record was found, so a pair that fails here cannot occur.
+            let (Some(key), Some(value)) = (reader.str(), reader.str()) else {
+                break;
+            };
+            map.insert(key.to_string(), Value::String(value.to_string()));
+        }
+        Some(map)
     }
 }
 
-/// The cache as one scan uses it: the records read from the file, and those learned since.
+/// The cache as one scan uses it: the file's bytes with a table over its records, and the
+/// records learned since.
 #[derive(Debug, Default)]
 pub(super) struct Facts {
     enabled: bool,
-    known: HashMap<Digest, Record>,
+    /// The file as read (checksum, header and framing checked), records read in place.
+    bytes: Vec<u8>,
+    /// Open addressing by digest: each slot is a record's offset in `bytes` plus one (0:
+    /// empty). Its length is a power of two, at least twice the record count.
+    table: Vec<u32>,
     learned: Vec<(Digest, Record)>,
     /// The file was absent or rejected: write it even when nothing new was learned.
     rebuild: bool,
@@ -128,40 +150,66 @@ impl Facts {
         if !enabled {
             return Facts::default();
         }
-        let known = read_limited(&root.join(FACTS_FILE), MAX_FILE, "")
+        let read = read_limited(&root.join(FACTS_FILE), MAX_FILE, "")
             .ok()
             .flatten()
-            .and_then(|(bytes, _)| decode(&bytes));
+            .and_then(|(bytes, _)| {
+                let table = index(&bytes)?;
+                Some((bytes, table))
+            });
+        let rebuild = read.is_none();
+        let (bytes, table) = read.unwrap_or_default();
         Facts {
             enabled,
-            rebuild: known.is_none(),
-            known: known.unwrap_or_default(),
+            bytes,
+            table,
             learned: Vec::new(),
+            rebuild,
         }
     }
 
-    /// The record of `digest`, if any (unchecked: the caller checks the blob's size).
-    pub(super) fn get(&self, digest: &Digest) -> Option<&Record> {
-        self.known.get(digest)
+    /// The record of `digest`, if any (unchecked: the caller checks the blob's size). A
+    /// record that does not decode is no record: the blob is read instead.
+    pub(super) fn get(&self, digest: &Digest) -> Option<Known<'_>> {
+        let at = lookup(&self.bytes, &self.table, digest.as_str().as_bytes())?;
+        record_at(&self.bytes, at).map(|(_, known, _)| known)
     }
 
     /// Remembers what a blob read in this scan says.
     pub(super) fn learn(&mut self, digest: &Digest, record: Record) {
-        if self.enabled && !self.known.contains_key(digest) {
+        if self.enabled && self.get(digest).is_none() {
             self.learned.push((digest.clone(), record));
         }
+    }
+
+    /// True when [`Facts::save`] would write: something was learned, or the file was absent
+    /// or rejected.
+    pub(super) fn dirty(&self) -> bool {
+        self.enabled && (!self.learned.is_empty() || self.rebuild)
     }
 
     /// Writes the cache when this scan learned something (or found it absent or damaged):
     /// the records of the blobs `keep` names, and every record learned. Failures are ignored:
     /// the cache is an optimisation (a read-only layout simply has none).
-    pub(super) fn save(self, root: &Path, keep: impl Fn(&Digest) -> bool) {
-        if !self.enabled || (self.learned.is_empty() && !self.rebuild) {
+    pub(super) fn save(self, root: &Path, keep: impl Fn(&str) -> bool) {
+        if !self.dirty() {
             return;
         }
-        let mut records: Vec<(&Digest, &Record)> =
-            self.known.iter().filter(|(d, _)| keep(d)).collect();
-        records.extend(self.learned.iter().map(|(d, r)| (d, r)));
+        // Kept records are copied as the file holds them; learned ones are encoded.
+        let mut records: Vec<(&str, Encoded<'_>)> = self
+            .table
+            .iter()
+            .filter(|&&slot| slot != 0)
+            .filter_map(|&slot| {
+                let (key, _, raw) = record_at(&self.bytes, slot as usize - 1)?;
+                keep(key).then_some((key, Encoded::Raw(raw)))
+            })
+            .collect();
+        records.extend(
+            self.learned
+                .iter()
+                .map(|(d, r)| (d.as_str(), Encoded::Learned(r))),
+        );
         if records.is_empty() && !root.join(FACTS_FILE).exists() {
             return;
         }
@@ -172,6 +220,12 @@ impl Facts {
         }
         let _ = write_replacing(root, &bytes);
     }
+}
+
+/// One record to write: its bytes as read, or one learned in this scan.
+enum Encoded<'a> {
+    Raw(&'a [u8]),
+    Learned(&'a Record),
 }
 
 /// Writes `bytes` as the cache: a temp file (a `.ocistow-*.tmp` work file, so one a crash
@@ -191,10 +245,17 @@ fn write_replacing(root: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map_err(|e| e.error)
 }
 
-fn encode(records: &[(&Digest, &Record)]) -> Vec<u8> {
+fn encode(records: &[(&str, Encoded<'_>)]) -> Vec<u8> {
     let mut body = Vec::with_capacity(records.len() * 256);
     for (digest, r) in records {
-        put_str(&mut body, digest.as_str());
+        let r = match r {
+            Encoded::Raw(raw) => {
+                body.extend_from_slice(raw);
+                continue;
+            }
+            Encoded::Learned(r) => r,
+        };
+        put_str(&mut body, digest);
         body.extend_from_slice(&r.size.to_le_bytes());
         match &r.subject {
             None => body.push(0),
@@ -234,8 +295,9 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// The records of a cache file, or `None` when anything about it is wrong.
-fn decode(bytes: &[u8]) -> Option<HashMap<Digest, Record>> {
+/// The table over the records of a cache file, or `None` when anything about the file is
+/// wrong (checksum, header, a record that does not decode, a digest twice, bytes left over).
+fn index(bytes: &[u8]) -> Option<Vec<u32>> {
     let (content, crc) = bytes.split_last_chunk::<4>()?;
     if crc32fast::hash(content) != u32::from_le_bytes(*crc) {
         return None;
@@ -249,43 +311,92 @@ fn decode(bytes: &[u8]) -> Option<HashMap<Digest, Record>> {
         return None;
     }
     // Each record takes at least 25 bytes, so a count beyond that is a lie, not an allocation.
-    let mut known = HashMap::with_capacity(usize::try_from(count.min(r.0.len() as u64 / 25)).ok()?);
-    for _ in 0..count {
-        let digest = Digest::parse(r.str()?).ok()?;
-        let size = r.u64()?;
-        let subject = match r.u8()? {
-            0 => None,
-            1 => {
-                let mt = r.str()?.to_string();
-                let d = Digest::parse(r.str()?).ok()?;
-                Some((mt, d, r.u64()?))
-            }
-            _ => return None,
-        };
-        let artifact_type = r.str()?.to_string();
-        let annotations = match r.u8()? {
-            0 => None,
-            1 => {
-                let n = r.u32()?;
-                let mut list = Vec::new();
-                for _ in 0..n {
-                    list.push((r.str()?.to_string(), r.str()?.to_string()));
-                }
-                Some(list)
-            }
-            _ => return None,
-        };
-        let record = Record {
-            size,
-            subject,
-            artifact_type,
-            annotations,
-        };
-        if known.insert(digest, record).is_some() {
-            return None;
-        }
+    if count > r.0.len() as u64 / 25 {
+        return None;
     }
-    r.0.is_empty().then_some(known)
+    let count = usize::try_from(count).ok()?;
+    let mut table = vec![0u32; (count * 2).next_power_of_two()];
+    let mut at = HEADER;
+    for _ in 0..count {
+        let (key, _, raw) = record_at(content, at)?;
+        let mask = table.len() - 1;
+        let mut slot = slot_of(key.as_bytes()) & mask;
+        while table[slot] != 0 {
+            let (other, _, _) = record_at(content, table[slot] as usize - 1)?;
+            if other == key {
+                return None;
+            }
+            slot = (slot + 1) & mask;
+        }
+        table[slot] = u32::try_from(at + 1).ok()?;
+        at += raw.len();
+    }
+    (at == content.len()).then_some(table)
+}
+
+/// Where the table puts a key: digests end in random hex, so their last bytes are hash enough.
+fn slot_of(key: &[u8]) -> usize {
+    let tail = &key[key.len().saturating_sub(16)..];
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ key.len() as u64;
+    for &b in tail {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    // Truncation is the point: the mask keeps the low bits.
+    #[allow(clippy::cast_possible_truncation)]
+    let slot = h as usize;
+    slot
+}
+
+/// The offset of the record whose digest is `key`.
+fn lookup(bytes: &[u8], table: &[u32], key: &[u8]) -> Option<usize> {
+    if table.is_empty() {
+        return None;
+    }
+    let mask = table.len() - 1;
+    let mut slot = slot_of(key) & mask;
+    loop {
+        let at = (*table.get(slot)? as usize).checked_sub(1)?;
+        let mut r = Reader(bytes.get(at..)?);
+        if r.str()?.as_bytes() == key {
+            return Some(at);
+        }
+        slot = (slot + 1) & mask;
+    }
+}
+
+/// The record at `at`: its digest text, what it says, and its encoded bytes.
+fn record_at(bytes: &[u8], at: usize) -> Option<(&str, Known<'_>, &[u8])> {
+    let start = bytes.get(at..)?;
+    let mut r = Reader(start);
+    let key = r.str()?;
+    let size = r.u64()?;
+    let subject = match r.u8()? {
+        0 => None,
+        1 => Some((r.str()?, r.str()?, r.u64()?)),
+        _ => return None,
+    };
+    let artifact_type = r.str()?;
+    let annotations = match r.u8()? {
+        0 => None,
+        1 => {
+            let n = r.u32()?;
+            let pairs = r.0;
+            for _ in 0..n {
+                r.str()?;
+                r.str()?;
+            }
+            Some((n, &pairs[..pairs.len() - r.0.len()]))
+        }
+        _ => return None,
+    };
+    let raw = &start[..start.len() - r.0.len()];
+    let known = Known {
+        size,
+        subject,
+        artifact_type,
+        annotations,
+    };
+    Some((key, known, raw))
 }
 
 /// A cursor over the body; every read checks the length first.
@@ -343,43 +454,118 @@ mod tests {
         assert!(FACTS_TEMP_PREFIX.starts_with(crate::layout::TEMP_PREFIX));
     }
 
+    /// What the file's table finds for `d`, decoded.
+    fn found(bytes: &[u8], d: &Digest) -> Option<Record> {
+        let table = index(bytes)?;
+        let at = lookup(bytes, &table, d.as_str().as_bytes())?;
+        let (_, k, _) = record_at(bytes, at)?;
+        Some(Record {
+            size: k.size,
+            subject: k
+                .subject
+                .map(|(mt, d, s)| (mt.to_string(), Digest::parse(d).unwrap(), s)),
+            artifact_type: k.artifact_type.to_string(),
+            annotations: k.annotations().map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                    .collect()
+            }),
+        })
+    }
+
     #[test]
     fn round_trip_and_every_damage_rejected() {
         let (d, r) = sample();
-        let bytes = encode(&[(&d, &r)]);
-        assert_eq!(decode(&bytes).unwrap().get(&d), Some(&r));
+        let bytes = encode(&[(d.as_str(), Encoded::Learned(&r))]);
+        assert_eq!(found(&bytes, &d), Some(r));
         // Every truncation and every flipped byte is caught.
         for n in 0..bytes.len() {
-            assert!(decode(&bytes[..n]).is_none(), "truncated to {n}");
+            assert!(index(&bytes[..n]).is_none(), "truncated to {n}");
             let mut bad = bytes.clone();
             bad[n] ^= 0x41;
-            assert!(decode(&bad).is_none(), "byte {n} flipped");
+            assert!(index(&bad).is_none(), "byte {n} flipped");
         }
-        assert!(decode(b"").is_none());
-        assert!(decode(&[0xff; 64]).is_none());
+        assert!(index(b"").is_none());
+        assert!(index(&[0xff; 64]).is_none());
+    }
+
+    #[test]
+    fn records_kept_are_copied_byte_for_byte_and_found_among_many() {
+        let records: Vec<(Digest, Record)> = (0..500u32)
+            .map(|i| {
+                let (_, mut r) = sample();
+                r.size = u64::from(i);
+                if i % 3 == 0 {
+                    r.annotations = None;
+                }
+                if i % 5 == 0 {
+                    r.subject = None;
+                }
+                (Digest::of_bytes(Algorithm::Sha256, &i.to_le_bytes()), r)
+            })
+            .collect();
+        let mut sorted: Vec<(&str, Encoded<'_>)> = records
+            .iter()
+            .map(|(d, r)| (d.as_str(), Encoded::Learned(r)))
+            .collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        let bytes = encode(&sorted);
+        for (d, r) in &records {
+            assert_eq!(found(&bytes, d).as_ref(), Some(r));
+        }
+        let absent = Digest::of_bytes(Algorithm::Sha256, b"absent");
+        assert!(found(&bytes, &absent).is_none());
+        // Written again from the table (as a save that keeps every record does).
+        let table = index(&bytes).unwrap();
+        let mut again: Vec<(&str, Encoded<'_>)> = table
+            .iter()
+            .filter(|&&s| s != 0)
+            .map(|&s| {
+                let (k, _, raw) = record_at(&bytes, s as usize - 1).unwrap();
+                (k, Encoded::Raw(raw))
+            })
+            .collect();
+        again.sort_by(|a, b| a.0.cmp(b.0));
+        assert_eq!(encode(&again), bytes);
     }
 
     #[test]
     fn checksummed_garbage_is_rejected() {
         // A valid checksum over records that do not decode (a count beyond the body, a bad
-        // digest, a bad flag) is still rejected, without a huge allocation.
+        // flag) is still rejected, without a huge allocation; a record under a name that is
+        // no digest is never found.
         let (d, r) = sample();
-        let good = encode(&[(&d, &r)]);
+        let good = encode(&[(d.as_str(), Encoded::Learned(&r))]);
         let content = &good[..good.len() - 4];
-        for edit in [
-            |c: &mut Vec<u8>| {
-                c[MAGIC.len() + 4..MAGIC.len() + 12].copy_from_slice(&u64::MAX.to_le_bytes());
-            },
-            |c: &mut Vec<u8>| c[HEADER + 4 + 6] = b'/',
-            |c: &mut Vec<u8>| c[HEADER + 4 + 71 + 8] = 7,
-        ] {
+        let checksummed = |edit: fn(&mut Vec<u8>)| {
             let mut c = content.to_vec();
             edit(&mut c);
             let crc = crc32fast::hash(&c);
             c.extend_from_slice(&crc.to_le_bytes());
-            assert!(decode(&c).is_none());
+            c
+        };
+        for edit in [
+            |c: &mut Vec<u8>| {
+                c[MAGIC.len() + 4..MAGIC.len() + 12].copy_from_slice(&u64::MAX.to_le_bytes());
+            },
+            |c: &mut Vec<u8>| c[HEADER + 4 + 71 + 8] = 7,
+        ] {
+            assert!(index(&checksummed(edit)).is_none());
         }
+        let renamed = checksummed(|c: &mut Vec<u8>| c[HEADER + 4 + 6] = b'/');
+        assert!(index(&renamed).is_some());
+        assert!(found(&renamed, &d).is_none());
         // And the unedited content with its checksum decodes (so the edits are what failed).
-        assert!(decode(&good).is_some());
+        assert!(found(&good, &d).is_some());
+    }
+
+    #[test]
+    fn a_digest_twice_rejects_the_file() {
+        let (d, r) = sample();
+        let twice = encode(&[
+            (d.as_str(), Encoded::Learned(&r)),
+            (d.as_str(), Encoded::Learned(&r)),
+        ]);
+        assert!(index(&twice).is_none());
     }
 }

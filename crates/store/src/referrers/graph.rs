@@ -1,6 +1,6 @@
 //! The referrers graph a scan yields: subjects, their referrers, and discover trees.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -19,7 +19,60 @@ pub struct Referrer {
     /// The `subject` its blob names.
     pub subject: Descriptor,
     /// Every convention that records (or found) it.
-    pub recorded: BTreeSet<Convention>,
+    pub recorded: Conventions,
+}
+
+/// A set of conventions, as bits: a referrer's set costs no allocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Conventions(u8);
+
+impl Conventions {
+    /// Every convention, in the order of [`Convention`].
+    const ALL: &'static [Convention; 7] = &[
+        Convention::Plain,
+        Convention::FallbackTag,
+        Convention::Response,
+        Convention::SubjectAnnotation,
+        Convention::Attestation,
+        Convention::Nested,
+        Convention::DeepScan,
+    ];
+
+    fn bit(c: Convention) -> u8 {
+        1 << (c as u8)
+    }
+
+    /// The set of `c` alone.
+    pub fn of(c: Convention) -> Self {
+        Conventions(Self::bit(c))
+    }
+
+    /// True when `c` is in the set.
+    pub fn contains(&self, c: &Convention) -> bool {
+        self.0 & Self::bit(*c) != 0
+    }
+
+    /// Adds `c`; true when it was not there.
+    pub fn insert(&mut self, c: Convention) -> bool {
+        let new = !self.contains(&c);
+        self.0 |= Self::bit(c);
+        new
+    }
+
+    /// How many conventions are in the set.
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// True when the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// The conventions in the set, in the order of [`Convention`].
+    pub fn iter(&self) -> impl Iterator<Item = &'static Convention> + '_ {
+        Self::ALL.iter().filter(|c| self.contains(c))
+    }
 }
 
 impl Referrer {
@@ -111,15 +164,17 @@ impl Graph {
         }
         let i = self.referrers.len();
         self.position.insert(descriptor.digest().clone(), i);
-        let list = self.by_subject.entry(subject.digest().clone()).or_default();
-        if list.is_empty() {
+        // Most referrers share a subject: its digest is copied only for the first.
+        if let Some(list) = self.by_subject.get_mut(subject.digest()) {
+            list.push(i);
+        } else {
+            self.by_subject.insert(subject.digest().clone(), vec![i]);
             self.subject_order.push(subject.digest().clone());
         }
-        list.push(i);
         self.referrers.push(Referrer {
             descriptor,
             subject,
-            recorded: BTreeSet::from([via]),
+            recorded: Conventions::of(via),
         });
     }
 }

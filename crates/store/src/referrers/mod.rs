@@ -16,7 +16,7 @@ pub(crate) mod write;
 
 pub use facts::FACTS_FILE;
 pub(crate) use facts::FACTS_TEMP_PREFIX;
-pub use graph::{Graph, Node, Referrer};
+pub use graph::{Conventions, Graph, Node, Referrer};
 pub use issue::Issue;
 pub use scan::ScanOptions;
 pub use write::{AttachOutcome, ConvertReport, Mode, ResponseKey, mode_in_index};

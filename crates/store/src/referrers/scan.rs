@@ -82,16 +82,6 @@ impl Loaded {
             },
         }
     }
-
-    fn from_record(media_type: &str, record: &Record) -> Self {
-        Loaded {
-            media_type: media_type.to_string(),
-            subject: record.subject(),
-            artifact_type: Some(record.artifact_type.clone()),
-            annotations: record.annotations(),
-            entries: None,
-        }
-    }
 }
 
 /// How many descriptors are read ahead at a time: enough to keep every core busy, few enough
@@ -195,7 +185,12 @@ struct Scanner<'a> {
     /// (convention, subject or tag) of every record index found.
     recorded_subjects: HashSet<(Convention, String)>,
     annotations: Vec<(Digest, String)>,
+    /// The subject [`Scanner::subject_of`] built last.
+    last_subject: Option<Descriptor>,
 }
+
+/// A subject as a facts record holds it: media type, digest text, size.
+type SubjectFacts<'a> = (&'a str, &'a str, u64);
 
 impl Layout {
     /// Reads every referrer record and every reachable manifest into a [`Graph`].
@@ -220,6 +215,7 @@ impl Layout {
             claims: Vec::new(),
             recorded_subjects: HashSet::new(),
             annotations: Vec::new(),
+            last_subject: None,
         };
         s.ambiguous_tags(index.manifests());
         for chunk in index.manifests().chunks(READ_AHEAD) {
@@ -245,7 +241,10 @@ impl Layout {
         }
         // Records of blobs this scan did not meet are dropped when the file is rewritten: most
         // are of deleted blobs.
-        facts.save(self.root(), |d| loaded.contains_key(d));
+        if facts.dirty() {
+            let met: HashSet<&str> = loaded.keys().map(Digest::as_str).collect();
+            facts.save(self.root(), |d| met.contains(d));
+        }
         graph.issues.sort();
         graph.issues.dedup();
         Ok(graph)
@@ -386,18 +385,16 @@ impl Scanner<'_> {
     /// once per digest (the graph keeps them): it takes what it needs from what was loaded
     /// rather than copy it.
     fn referrer_of(&mut self, desc: &Descriptor) -> Result<Option<(Descriptor, Descriptor)>> {
-        let digest = desc.digest().clone();
-        let size = desc.size();
         if self.load(desc)?.is_none() {
             return Ok(None);
         }
-        let Some(Some(loaded)) = self.loaded.get_mut(&digest) else {
+        let Some(Some(loaded)) = self.loaded.get_mut(desc.digest()) else {
             return Ok(None);
         };
         let Some(subject) = loaded.subject.take() else {
             return Ok(None);
         };
-        let mut d = Descriptor::new(&loaded.media_type, digest, size);
+        let mut d = Descriptor::new(&loaded.media_type, desc.digest().clone(), desc.size());
         if let Some(a) = loaded.annotations.take() {
             d.set_annotations(a);
         }
@@ -410,30 +407,55 @@ impl Scanner<'_> {
     /// Reads and parses a manifest blob once (or takes what the facts cache knows of it).
     /// Absent blobs and non-manifests give `None`; unreadable manifests are reported.
     fn load(&mut self, desc: &Descriptor) -> Result<Option<&Loaded>> {
-        let digest = desc.digest().clone();
-        if !self.loaded.contains_key(&digest) {
+        if !self.loaded.contains_key(desc.digest()) {
             let value = match self.cached(desc) {
                 Some(loaded) => Some(loaded),
                 None => self.read(desc)?,
             };
-            self.loaded.insert(digest.clone(), value);
+            self.loaded.insert(desc.digest().clone(), value);
         }
-        Ok(self.loaded.get(&digest).and_then(Option::as_ref))
+        Ok(self.loaded.get(desc.digest()).and_then(Option::as_ref))
     }
 
     /// What the facts cache knows of an image manifest: only for a blob that exists, as a
     /// regular file of the recorded size (asked of the file system, never of the cache).
-    fn cached(&self, desc: &Descriptor) -> Option<Loaded> {
+    fn cached(&mut self, desc: &Descriptor) -> Option<Loaded> {
         if !media::is_image_manifest(desc.media_type()) {
             return None;
         }
-        let record = self.facts.get(desc.digest())?;
+        let facts = self.facts;
+        let record = facts.get(desc.digest())?;
         match self.source.blob_size(desc.digest()) {
-            Ok(Some(size)) if size == record.size => {
-                Some(Loaded::from_record(desc.media_type(), record))
-            }
-            _ => None,
+            Ok(Some(size)) if size == record.size => {}
+            _ => return None,
         }
+        let subject = match record.subject {
+            None => None,
+            // A subject digest that does not parse makes the record unusable: read the blob.
+            Some(s) => Some(self.subject_of(s)?),
+        };
+        Some(Loaded {
+            media_type: desc.media_type().to_string(),
+            subject,
+            artifact_type: Some(record.artifact_type.to_string()),
+            annotations: record.annotations(),
+            entries: None,
+        })
+    }
+
+    /// The subject a record names, as a descriptor. Referrers of one subject come in runs, so
+    /// the last one built is reused rather than parsed and built again.
+    fn subject_of(&mut self, (media_type, digest, size): SubjectFacts<'_>) -> Option<Descriptor> {
+        if let Some(last) = &self.last_subject
+            && last.size() == size
+            && last.digest().as_str() == digest
+            && last.media_type() == media_type
+        {
+            return Some(last.clone());
+        }
+        let d = Descriptor::new(media_type, Digest::parse(digest).ok()?, size);
+        self.last_subject = Some(d.clone());
+        Some(d)
     }
 
     fn read(&mut self, desc: &Descriptor) -> Result<Option<Loaded>> {
@@ -710,14 +732,13 @@ impl Visitor for Scanner<'_> {
         parent: Option<&Descriptor>,
         content: Content,
     ) -> Result<Vec<Descriptor>> {
-        let digest = desc.digest().clone();
-        if !self.loaded.contains_key(&digest) {
+        if !self.loaded.contains_key(desc.digest()) {
             let loaded = self.loaded_from(desc, content)?;
-            self.loaded.insert(digest.clone(), loaded);
+            self.loaded.insert(desc.digest().clone(), loaded);
         }
         let via = self.via(desc, parent);
         self.add_if_referrer(desc, via)?;
-        Ok(match self.loaded.get(&digest) {
+        Ok(match self.loaded.get(desc.digest()) {
             Some(Some(Loaded {
                 entries: Some(entries),
                 ..
