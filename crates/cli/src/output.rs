@@ -60,26 +60,41 @@ impl Output {
         }
     }
 
-    /// Rows under a header, columns two spaces apart and as wide as their widest cell.
-    pub fn table(&mut self, header: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    /// Rows under a header, columns two spaces apart and as wide as their widest cell (in
+    /// bytes, padded by characters, as `format!("{c:w$}")` does), trailing blanks trimmed.
+    pub fn table<R: AsRef<[S]>, S: AsRef<str>>(
+        &mut self,
+        header: &[&str],
+        rows: &[R],
+    ) -> io::Result<()> {
         let widths: Vec<usize> = (0..header.len())
             .map(|i| {
                 rows.iter()
-                    .map(|r| r.get(i).map_or(0, String::len))
+                    .map(|r| r.as_ref().get(i).map_or(0, |c| c.as_ref().len()))
                     .chain([header[i].len()])
                     .max()
                     .unwrap_or(0)
             })
             .collect();
-        let line = |cells: &mut dyn Iterator<Item = &str>| {
-            let parts: Vec<String> = cells.zip(&widths).map(|(c, w)| format!("{c:w$}")).collect();
-            parts.join("  ").trim_end().to_string()
+        // One line buffer for every row, written straight into the buffered stdout.
+        let mut line = String::new();
+        let mut put = |out: &mut io::BufWriter<io::Stdout>,
+                       cells: &mut dyn Iterator<Item = &str>| {
+            line.clear();
+            for (i, (c, w)) in cells.zip(&widths).enumerate() {
+                if i > 0 {
+                    line.push_str("  ");
+                }
+                line.push_str(c);
+                let chars = c.chars().count();
+                line.extend(std::iter::repeat_n(' ', w.saturating_sub(chars)));
+            }
+            out.write_all(line.trim_end().as_bytes())?;
+            out.write_all(b"\n")
         };
-        let head = line(&mut header.iter().copied());
-        self.line(head)?;
+        put(&mut self.out, &mut header.iter().copied())?;
         for r in rows {
-            let text = line(&mut r.iter().map(String::as_str));
-            self.line(text)?;
+            put(&mut self.out, &mut r.as_ref().iter().map(AsRef::as_ref))?;
         }
         Ok(())
     }

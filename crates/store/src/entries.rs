@@ -108,6 +108,9 @@ pub(crate) fn untagged_positions(entries: &[Descriptor]) -> HashMap<Digest, usiz
     positions
 }
 
+/// Up to this many referrers are looked up by a scan each rather than through one map.
+const FEW: usize = 4;
+
 /// Records each `(referrer, subject)` by a subject annotation ([`upsert_subject_annotation`]),
 /// finding each referrer's untagged entry in one map, so recording N referrers is linear, not N
 /// scans of the index. Returns how many entries were added.
@@ -115,8 +118,22 @@ pub(crate) fn annotate_subjects<'a>(
     entries: &mut Vec<Descriptor>,
     pairs: impl IntoIterator<Item = (&'a Descriptor, &'a Digest)>,
 ) -> usize {
-    let mut positions = untagged_positions(entries);
+    let pairs: Vec<_> = pairs.into_iter().collect();
     let mut added = 0;
+    // A few referrers (attach records one): a scan of the entries for each costs less than a
+    // map of every entry of a large index.json.
+    if pairs.len() <= FEW {
+        for (referrer, subject) in pairs {
+            let pos = entries
+                .iter()
+                .position(|e| e.digest() == referrer.digest() && e.ref_name().is_none());
+            if upsert_subject_annotation(entries, pos, referrer, subject) == Some(true) {
+                added += 1;
+            }
+        }
+        return added;
+    }
+    let mut positions = untagged_positions(entries);
     for (referrer, subject) in pairs {
         let pos = positions.get(referrer.digest()).copied();
         if upsert_subject_annotation(entries, pos, referrer, subject) == Some(true) {
@@ -471,6 +488,30 @@ mod tests {
             Some(subject.digest().as_str())
         );
         assert_eq!(plain[0].artifact_type(), Some("application/vnd.example"));
+    }
+
+    /// Recording referrers one by one (a scan each) and all at once (one map) gives the same
+    /// entries: repeats, tagged copies and existing untagged entries alike.
+    #[test]
+    fn few_and_many_referrers_record_alike() {
+        let subject = desc("s");
+        let referrers: Vec<Descriptor> = ["a", "b", "a", "c", "d", "e", "b"]
+            .iter()
+            .map(|c| desc(c))
+            .collect();
+        let start = vec![tagged("a", "v1"), desc("c"), tagged("e", "v2"), desc("c")];
+        let pairs: Vec<_> = referrers.iter().map(|r| (r, subject.digest())).collect();
+        let mut batch = start.clone();
+        let added_batch = annotate_subjects(&mut batch, pairs.iter().copied());
+        let mut single = start;
+        let added_single: usize = pairs
+            .iter()
+            .map(|p| annotate_subjects(&mut single, [*p]))
+            .sum();
+        assert!(pairs.len() > FEW);
+        assert_eq!(added_batch, added_single);
+        assert_eq!(batch, single);
+        assert_eq!(added_batch, 4);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::digest::Digest;
 
 mod error;
 mod fast;
+mod text;
 
 pub use error::ModelError;
 
@@ -108,23 +109,54 @@ struct Inner {
 
 #[derive(Clone)]
 enum Repr {
-    /// Read from canonical compact JSON: `text` is what serializing `fields` would write.
-    Raw(Box<RawEntry>),
+    /// Read from canonical compact JSON: its text is what serializing `fields` would write.
+    Raw(RawEntry),
     /// Built or edited, or read from JSON the fast reader leaves to the map.
     Map(Map<String, Value>),
 }
 
+/// An entry kept as its place in the text it was read from (shared by every entry of one
+/// `index.json`), with its hot fields decoded.
 #[derive(Clone)]
 struct RawEntry {
-    text: Box<RawValue>,
-    media_type: Option<String>,
-    artifact_type: Option<String>,
+    src: Arc<String>,
+    start: u32,
+    end: u32,
+    media_type: Option<Str>,
+    artifact_type: Option<Str>,
     /// `None` when the entry has no `annotations`; never JSON null here.
-    annotations: Option<Vec<(String, String)>>,
-    /// The annotations as a map, built on first use of [`Descriptor::annotations`].
-    annotations_map: OnceLock<Map<String, Value>>,
-    /// Every field, parsed from `text` on first use of [`Descriptor::fields`].
+    annotations: Option<Vec<(Str, Str)>>,
+    /// Every field, parsed from the text on first use of [`Descriptor::fields`].
     fields: OnceLock<Map<String, Value>>,
+}
+
+impl RawEntry {
+    fn text(&self) -> &str {
+        // The fast reader took the span at character boundaries of this text.
+        self.src
+            .get(self.start as usize..self.end as usize)
+            .unwrap_or("{}")
+    }
+
+    fn str<'a>(&'a self, s: &'a Str) -> &'a str {
+        s.get(&self.src)
+    }
+}
+
+/// A decoded string of a [`RawEntry`]: its place in the text when it holds no escape.
+#[derive(Clone)]
+enum Str {
+    At(u32, u32),
+    Owned(Box<str>),
+}
+
+impl Str {
+    fn get<'a>(&'a self, src: &'a str) -> &'a str {
+        match self {
+            Str::At(start, end) => src.get(*start as usize..*end as usize).unwrap_or(""),
+            Str::Owned(s) => s,
+        }
+    }
 }
 
 impl PartialEq for Descriptor {
@@ -136,7 +168,7 @@ impl PartialEq for Descriptor {
             return false;
         }
         match (&self.0.repr, &other.0.repr) {
-            (Repr::Raw(a), Repr::Raw(b)) if a.text.get() == b.text.get() => true,
+            (Repr::Raw(a), Repr::Raw(b)) if a.text() == b.text() => true,
             _ => self.fields() == other.fields(),
         }
     }
@@ -226,7 +258,7 @@ impl Descriptor {
     /// The media type, or `""` when the field is absent.
     pub fn media_type(&self) -> &str {
         match &self.0.repr {
-            Repr::Raw(r) => r.media_type.as_deref().unwrap_or(""),
+            Repr::Raw(r) => r.media_type.as_ref().map_or("", |s| r.str(s)),
             Repr::Map(_) => self.str_field("mediaType").unwrap_or(""),
         }
     }
@@ -244,7 +276,7 @@ impl Descriptor {
     /// `artifactType`, when set.
     pub fn artifact_type(&self) -> Option<&str> {
         match &self.0.repr {
-            Repr::Raw(r) => r.artifact_type.as_deref(),
+            Repr::Raw(r) => r.artifact_type.as_ref().map(|s| r.str(s)),
             Repr::Map(_) => self.str_field("artifactType"),
         }
     }
@@ -278,12 +310,8 @@ impl Descriptor {
     pub fn annotations(&self) -> Option<&Map<String, Value>> {
         match &self.0.repr {
             Repr::Raw(r) => {
-                let list = r.annotations.as_ref()?;
-                Some(r.annotations_map.get_or_init(|| {
-                    list.iter()
-                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                        .collect()
-                }))
+                r.annotations.as_ref()?;
+                self.fields().get("annotations").and_then(Value::as_object)
             }
             Repr::Map(m) => m.get("annotations").and_then(Value::as_object),
         }
@@ -296,8 +324,8 @@ impl Descriptor {
                 .annotations
                 .as_ref()?
                 .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str()),
+                .find(|(k, _)| r.str(k) == key)
+                .map(|(_, v)| r.str(v)),
             Repr::Map(_) => self.annotations()?.get(key)?.as_str(),
         }
     }
@@ -373,7 +401,7 @@ impl Descriptor {
         match &self.0.repr {
             Repr::Raw(r) => r.fields.get_or_init(|| {
                 // The text was validated as an object when it was read.
-                serde_json::from_str(r.text.get()).unwrap_or_default()
+                serde_json::from_str(r.text()).unwrap_or_default()
             }),
             Repr::Map(m) => m,
         }
@@ -394,7 +422,7 @@ impl Descriptor {
             };
             let fields = cached.unwrap_or_else(|| match &self.0.repr {
                 // The text was validated as an object when it was read.
-                Repr::Raw(r) => serde_json::from_str(r.text.get()).unwrap_or_default(),
+                Repr::Raw(r) => serde_json::from_str(r.text()).unwrap_or_default(),
                 Repr::Map(m) => m.clone(),
             });
             *self = Descriptor::from_parts(self.0.digest.clone(), self.0.size, Repr::Map(fields));
@@ -550,10 +578,29 @@ fn descriptor_list(
 ///
 /// Entries are held as [`Descriptor`]s; every other field is kept as read, and writing the index
 /// puts `manifests` back at the position it had.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone)]
 pub struct ImageIndex {
     fields: Map<String, Value>,
     manifests: Vec<Descriptor>,
+    /// The text this index was read from, while it is unedited and [`ImageIndex::to_vec`]
+    /// writes exactly that text: `edit_index` tells an edit from none without serializing the
+    /// index as read.
+    pristine: Option<Arc<String>>,
+}
+
+impl PartialEq for ImageIndex {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields == other.fields && self.manifests == other.manifests
+    }
+}
+
+impl fmt::Debug for ImageIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImageIndex")
+            .field("fields", &self.fields)
+            .field("manifests", &self.manifests)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ImageIndex {
@@ -566,47 +613,53 @@ impl ImageIndex {
         ImageIndex {
             fields,
             manifests: Vec::new(),
+            pristine: None,
         }
     }
 
     /// Parses and validates index JSON. `schemaVersion` is required to be 2 when present; a
     /// missing top-level `mediaType` is fine (skopeo and regctl omit it).
     pub fn parse(bytes: &[u8]) -> Result<Self, ModelError> {
-        match ImageIndex::parse_fast(bytes) {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => ImageIndex::parse_string(text.to_owned()),
+            Err(_) => ImageIndex::from_fields(parse_object(bytes)?),
+        }
+    }
+
+    /// [`ImageIndex::parse`] of text the caller owns: the entries read in one pass keep their
+    /// place in it instead of a copy each.
+    pub fn parse_string(text: String) -> Result<Self, ModelError> {
+        let src = Arc::new(text);
+        match ImageIndex::parse_fast(&src) {
             Some(index) => Ok(index),
-            None => ImageIndex::from_fields(parse_object(bytes)?),
+            None => ImageIndex::from_fields(parse_object(src.as_bytes())?),
         }
     }
 
     /// The entries read from their text, each kept as read when it can be written back as is.
     /// `None` for anything the map reader must judge (every error among them), so both
     /// readers accept the same indexes and the errors are the map reader's.
-    fn parse_fast(bytes: &[u8]) -> Option<Self> {
-        let fast::Members(members) = fast::members(bytes)?;
-        let mut fields = Map::new();
-        let mut entries = None;
-        for (key, raw) in members {
-            if key == "manifests" {
-                // A later duplicate wins, as in a map.
-                entries = Some(raw);
-                fields.insert(key.into_owned(), Value::Null);
-            } else {
-                fields.insert(key.into_owned(), fast::value(raw)?);
-            }
-        }
+    fn parse_fast(src: &Arc<String>) -> Option<Self> {
+        let text::ReadIndex {
+            fields,
+            manifests,
+            exact,
+        } = text::index(src)?;
         check_schema_version(&fields, false).ok()?;
         if fields.get("mediaType").is_some_and(|mt| !mt.is_string()) {
             return None;
         }
-        let manifests = match entries {
-            None => Vec::new(),
-            Some(raw) if raw.get() == "null" => Vec::new(),
-            Some(raw) => fast::elements(raw)?
-                .into_iter()
-                .map(Descriptor::from_text)
-                .collect::<Option<_>>()?,
-        };
-        ImageIndex::checked(fields, manifests).ok()
+        let mut index = ImageIndex::checked(fields, manifests).ok()?;
+        if exact {
+            index.pristine = Some(Arc::clone(src));
+        }
+        Some(index)
+    }
+
+    /// The text this index was read from, when it is unedited and [`ImageIndex::to_vec`]
+    /// writes exactly that text.
+    pub(crate) fn pristine(&self) -> Option<&Arc<String>> {
+        self.pristine.as_ref()
     }
 
     /// The map reader's index: what [`ImageIndex::parse`] falls back to.
@@ -640,14 +693,64 @@ impl ImageIndex {
             return Err(ModelError::TopAnnotationNotString { key: k.clone() });
         }
         // The entries live in `manifests`; the map keeps the key's position only (now null).
-        Ok(ImageIndex { fields, manifests })
+        Ok(ImageIndex {
+            fields,
+            manifests,
+            pristine: None,
+        })
     }
 
     /// Serializes compactly, with `manifests` back in its place.
     pub fn to_vec(&self) -> Vec<u8> {
-        // Compact JSON, so the entries kept as text are copied as they are. Serializing maps
-        // of JSON values cannot fail.
-        serde_json::to_vec(&Compact(self)).unwrap_or_default()
+        // What `serde_json::to_vec` writes for the fields and entries, with each entry kept as
+        // text copied as it is, into one buffer sized up front.
+        let kept: usize = self
+            .manifests
+            .iter()
+            .map(|d| match &d.0.repr {
+                Repr::Raw(r) => r.text().len() + 1,
+                Repr::Map(_) => 256,
+            })
+            .sum();
+        let mut out = Vec::with_capacity(kept + 256);
+        out.push(b'{');
+        let mut first = true;
+        let mut member = |out: &mut Vec<u8>, key: &str| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_json(out, key);
+            out.push(b':');
+        };
+        for (k, v) in &self.fields {
+            member(&mut out, k);
+            if k == "manifests" {
+                self.write_entries(&mut out);
+            } else {
+                write_json(&mut out, v);
+            }
+        }
+        if !self.fields.contains_key("manifests") {
+            member(&mut out, "manifests");
+            self.write_entries(&mut out);
+        }
+        out.push(b'}');
+        out
+    }
+
+    fn write_entries(&self, out: &mut Vec<u8>) {
+        out.push(b'[');
+        for (i, d) in self.manifests.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match &d.0.repr {
+                Repr::Raw(r) => out.extend_from_slice(r.text().as_bytes()),
+                Repr::Map(m) => write_json(out, m),
+            }
+        }
+        out.push(b']');
     }
 
     /// The listed descriptors.
@@ -657,6 +760,7 @@ impl ImageIndex {
 
     /// The listed descriptors, for editing.
     pub fn manifests_mut(&mut self) -> &mut Vec<Descriptor> {
+        self.pristine = None;
         &mut self.manifests
     }
 
@@ -667,6 +771,7 @@ impl ImageIndex {
 
     /// Sets `mediaType`; a new field goes right after `schemaVersion`, where Go tools write it.
     pub fn set_media_type(&mut self, media_type: &str) {
+        self.pristine = None;
         let value = Value::String(media_type.into());
         if let Some(slot) = self.fields.get_mut("mediaType") {
             *slot = value;
@@ -702,6 +807,7 @@ impl ImageIndex {
 
     /// Sets a top-level annotation, creating the object when absent.
     pub fn set_annotation(&mut self, key: &str, value: &str) {
+        self.pristine = None;
         let slot = self
             .fields
             .entry("annotations")
@@ -713,6 +819,7 @@ impl ImageIndex {
 
     /// Removes a top-level annotation; the object stays even if it becomes empty.
     pub fn remove_annotation(&mut self, key: &str) {
+        self.pristine = None;
         if let Some(Value::Object(m)) = self.fields.get_mut("annotations") {
             m.shift_remove(key);
         }
@@ -732,26 +839,10 @@ impl serde::Serialize for ImageIndex {
     }
 }
 
-/// [`ImageIndex`] for compact JSON only: entries kept as text are written as that text.
-struct Compact<'a>(&'a ImageIndex);
-
-/// One entry of a [`Compact`] index.
-struct CompactEntry<'a>(&'a Descriptor);
-
-impl serde::Serialize for Compact<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let entries: Vec<CompactEntry<'_>> = self.0.manifests.iter().map(CompactEntry).collect();
-        serialize_index(self.0, s, &entries)
-    }
-}
-
-impl serde::Serialize for CompactEntry<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.0.0.repr {
-            Repr::Raw(r) => serde::Serialize::serialize(&r.text, s),
-            Repr::Map(m) => serde::Serialize::serialize(m, s),
-        }
-    }
+/// Compact JSON of `value`, as `serde_json::to_vec` writes it (which cannot fail for strings
+/// and maps of JSON values).
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 fn serialize_index<S: serde::Serializer, E: serde::Serialize>(
@@ -1098,6 +1189,11 @@ mod fast_reader_tests {
         match (&fast, &map) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a.to_vec(), b.to_vec(), "{text}");
+                // An index that says it writes back the text it was read from does.
+                if let Some(t) = a.pristine() {
+                    assert_eq!(t.as_bytes(), text.as_bytes());
+                    assert_eq!(a.to_vec(), text.as_bytes(), "{text}");
+                }
                 assert_eq!(a, b, "{text}");
                 for (x, y) in a.manifests().iter().zip(b.manifests()) {
                     assert_eq!(x.fields(), y.fields(), "{text}");
@@ -1115,9 +1211,8 @@ mod fast_reader_tests {
         }
     }
 
-    #[test]
-    fn fast_reader_agrees_with_the_map_reader() {
-        let entries = [
+    fn sample_entries() -> Vec<String> {
+        vec![
             format!(r#"{{"mediaType":"a/b","digest":"{D}","size":2}}"#),
             format!(r#"{{"digest":"{D}","size":2,"annotations":{{}},"x":1.50,"y":-0,"z":null}}"#),
             format!(
@@ -1156,7 +1251,20 @@ mod fast_reader_tests {
             ),
             r"[]".to_string(),
             r#""x""#.to_string(),
-        ];
+            format!(r#"{{"digest":"{D}","size":2,"annotations":{{"k\n":"v\t"}}}}"#),
+            format!(r#"{{"digest":"{D}","size":2,"k\"":1}}"#),
+            format!(r#"{{"digest":"{D}","size":02}}"#),
+            format!(r#"{{"digest":"{D}","size":2,"x":tru}}"#),
+            format!("{{\"digest\":\"{D}\",\"size\":2,\"x\":\"a\u{1}b\"}}"),
+            format!(r#"{{"digest":"{D}","size":2,"x":1.}}"#),
+            format!(r#"{{"digest":"{D}","size":2}} "#),
+            r"{}".to_string(),
+        ]
+    }
+
+    #[test]
+    fn fast_reader_agrees_with_the_map_reader() {
+        let entries = sample_entries();
         for e in &entries {
             same(&format!(r#"{{"schemaVersion":2,"manifests":[{e}]}}"#));
             same(&format!(
@@ -1174,6 +1282,16 @@ mod fast_reader_tests {
         .unwrap();
         assert!(matches!(kept.manifests()[0].0.repr, Repr::Raw(_)));
         assert!(matches!(kept.manifests()[1].0.repr, Repr::Map(_)));
+        assert!(kept.pristine().is_none(), "an entry left to the map");
+        let compact = format!(
+            r#"{{"schemaVersion":2,"annotations":{{"b":"1"}},"manifests":[{},{}]}}"#,
+            entries[0], entries[2]
+        );
+        let exact = ImageIndex::parse(compact.as_bytes()).unwrap();
+        assert!(exact.pristine().is_some(), "compact text is kept whole");
+        let mut edited = exact.clone();
+        edited.manifests_mut();
+        assert!(edited.pristine().is_none(), "an edit forgets the text");
         for top in [
             r#"{"schemaVersion":2,"manifests":null}"#,
             r#"{"schemaVersion":2}"#,
@@ -1187,10 +1305,53 @@ mod fast_reader_tests {
             r#"{"schemaVersion":2,"x":"\ud800","manifests":[]}"#,
             r#"{"schemaVersion":2,"manifests":[]} x"#,
             r#"{"schemaVersion":2,"manifests":[],}"#,
+            r#"{"schemaVersion":2,"manifests":[]}"#,
+            r#" {"schemaVersion":2,"manifests":[]}"#,
+            "{\"schemaVersion\":2,\"manifests\":[]}\n",
+            r#"{"schemaVersion":2,"manifests":[] }"#,
+            r#"{"schemaVersion":2,"x":1e5,"manifests":[]}"#,
+            r#"{"schemaVersion":2,"x":{"a":1,"a":2},"manifests":[]}"#,
+            r#"{"schemaVersion":2,"x":1,"x":2,"manifests":[]}"#,
+            r#"{"schem\u0061Version":2,"manifests":[]}"#,
+            r#"{"schemaVersion":2,"x":"\/","manifests":[]}"#,
+            r#"{"schemaVersion":2,"manifests":[]"#,
+            r"{}",
             r"[]",
             "",
         ] {
             same(top);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 512,
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Random indexes put together from the samples (each entry kept as text, left to the
+        /// map, or rejected), in compact and spaced layouts: both readers agree.
+        #[test]
+        fn readers_agree_on_random_indexes(
+            picks in proptest::collection::vec(0..64usize, 0..5),
+            top in 0..4usize,
+            spaced in proptest::prelude::any::<bool>(),
+        ) {
+            let entries = sample_entries();
+            let sep = if spaced { ", " } else { "," };
+            let list = picks
+                .iter()
+                .map(|i| entries[i % entries.len()].as_str())
+                .collect::<Vec<_>>()
+                .join(sep);
+            let text = match top {
+                0 => format!(r#"{{"schemaVersion":2,"manifests":[{list}]}}"#),
+                1 => format!(r#"{{"manifests":[{list}],"zz":{{"a":[1,"x"]}},"schemaVersion":2}}"#),
+                2 => format!("{{\n  \"schemaVersion\": 2,\n  \"manifests\": [ {list} ]\n}}\n"),
+                _ => format!(r#"{{"schemaVersion":2,"annotations":{{"b":"1","a":"2"}},"manifests":[{list}],"mediaType":"x"}}"#),
+            };
+            same(&text);
         }
     }
 

@@ -1,9 +1,11 @@
 //! `ocistow ls DIR`: the entries of index.json as a table or JSON.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::context::Context;
 use crate::exit::Outcome;
@@ -13,6 +15,21 @@ use crate::output::Output;
 pub struct Args {
     /// The layout directory.
     dir: Option<PathBuf>,
+}
+
+/// One entry in `--format json`, fields in this order.
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    #[serde(rename = "ref")]
+    tag: Option<&'a str>,
+    digest: &'a str,
+    #[serde(rename = "mediaType")]
+    media_type: &'a str,
+    #[serde(rename = "artifactType")]
+    artifact_type: Option<&'a str>,
+    platform: Option<String>,
+    size: u64,
+    annotations: Option<&'a Map<String, Value>>,
 }
 
 /// The table's columns.
@@ -29,40 +46,40 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
     let layout = ctx.open_dir(&ctx.dir(args.dir.as_deref())?)?;
     let index = layout.read_index()?;
     if ctx.json() {
-        let rows: Vec<Value> = index
+        let rows: Vec<JsonRow<'_>> = index
             .manifests()
             .iter()
-            .map(|d| {
-                json!({
-                    "ref": d.ref_name(),
-                    "digest": d.digest(),
-                    "mediaType": d.media_type(),
-                    "artifactType": d.artifact_type(),
-                    "platform": d.platform().map(|p| p.to_string()),
-                    "size": d.size(),
-                    "annotations": d.annotations(),
-                })
+            .map(|d| JsonRow {
+                tag: d.ref_name(),
+                digest: d.digest().as_str(),
+                media_type: d.media_type(),
+                artifact_type: d.artifact_type(),
+                platform: d.platform().map(|p| p.to_string()),
+                size: d.size(),
+                annotations: d.annotations(),
             })
             .collect();
         out.json(&rows)?;
     } else {
-        // The cells straight from the entries: no JSON value (nor annotations map) per entry.
-        let cell = |v: Option<&str>| v.unwrap_or("-").to_string();
-        let table: Vec<Vec<String>> = index
+        // The cells borrowed from the entries: no JSON value, map or string per entry but
+        // the size (and a platform).
+        let table: Vec<[Cow<'_, str>; 6]> = index
             .manifests()
             .iter()
             .map(|d| {
-                vec![
-                    cell(d.ref_name()),
-                    d.digest().to_string(),
-                    d.media_type().to_string(),
-                    cell(d.artifact_type()),
-                    d.platform().map_or_else(|| "-".into(), |p| p.to_string()),
-                    d.size().to_string(),
+                [
+                    Cow::Borrowed(d.ref_name().unwrap_or("-")),
+                    Cow::Borrowed(d.digest().as_str()),
+                    Cow::Borrowed(d.media_type()),
+                    Cow::Borrowed(d.artifact_type().unwrap_or("-")),
+                    d.platform()
+                        .map_or(Cow::Borrowed("-"), |p| Cow::Owned(p.to_string())),
+                    Cow::Owned(d.size().to_string()),
                 ]
             })
             .collect();
         out.table(&HEADER, &table)?;
+        std::mem::forget(table);
     }
     // Not freed: the process exits now, and freeing every entry one by one (100,000 of them
     // in a large layout) is work for nothing.

@@ -4,22 +4,35 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::blobs::read_limited;
 use super::{FileId, Layout, MAX_INDEX_SIZE, TEMP_PREFIX, sync_dir};
 use crate::error::{Corruption, Error, IoContext, Result};
 use crate::model::ImageIndex;
 
+/// What `index.json` held before an edit, as text.
+enum Before {
+    /// The text read (the index writes it back unchanged).
+    Text(Arc<String>),
+    /// The index as read, serialized.
+    Bytes(Vec<u8>),
+}
+
+impl Before {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Before::Text(t) => t.as_bytes(),
+            Before::Bytes(b) => b,
+        }
+    }
+}
+
 impl Layout {
     /// Reads `index.json` without locking (replacements are atomic, so this sees a whole file).
     pub fn read_index(&self) -> Result<ImageIndex> {
-        Ok(self.read_index_with_bytes()?.1)
-    }
-
-    fn read_index_with_bytes(&self) -> Result<(Vec<u8>, ImageIndex)> {
         let (bytes, id) = self.read_index_bytes()?;
-        let index = self.parse_index(&bytes, id)?;
-        Ok((bytes, index))
+        self.parse_index(bytes, id)
     }
 
     /// The content of `index.json` and the identity of the file it was read from.
@@ -35,8 +48,13 @@ impl Layout {
     }
 
     /// Parses `bytes`, read from the version `id` of `index.json`, noting that it parses.
-    fn parse_index(&self, bytes: &[u8], id: FileId) -> Result<ImageIndex> {
-        let index = ImageIndex::parse(bytes).map_err(|e| Error::Corrupt {
+    fn parse_index(&self, bytes: Vec<u8>, id: FileId) -> Result<ImageIndex> {
+        // The entries keep their place in the text read, not a copy each.
+        let parsed = match String::from_utf8(bytes) {
+            Ok(text) => ImageIndex::parse_string(text),
+            Err(e) => ImageIndex::parse(e.as_bytes()),
+        };
+        let index = parsed.map_err(|e| Error::Corrupt {
             path: self.index_path(),
             reason: Corruption::Index(e),
         })?;
@@ -60,7 +78,7 @@ impl Layout {
         if self.index_ok.lock().is_ok_and(|ok| *ok == Some(id)) {
             return Ok(());
         }
-        self.read_index_with_bytes().map(|_| ())
+        self.read_index().map(|_| ())
     }
 
     /// The one way to change `index.json`: under the layout lock, read it, let `change` edit it,
@@ -80,29 +98,35 @@ impl Layout {
         change: impl FnOnce(&mut ImageIndex) -> Result<T>,
     ) -> Result<T> {
         let _lock = self.lock()?;
-        // The text of the unchanged index, to tell an edit from none: serializing is a small
-        // fraction of what a copy of 100,000 parsed entries to compare against costs.
-        let (mut index, before) = if let Some(index) = read {
-            let before = index.to_vec();
-            let (bytes, id) = self.read_index_bytes()?;
-            if bytes == before {
-                self.note_index_ok(id);
-                (index, before)
-            } else {
-                let index = self.parse_index(&bytes, id)?;
-                let before = index.to_vec();
-                (index, before)
+        let index = match read {
+            Some(index) => {
+                let (bytes, id) = self.read_index_bytes()?;
+                // A read that still is the file's text (compared as text: cheaper than a parse).
+                let same = match index.pristine() {
+                    Some(text) => bytes == text.as_bytes(),
+                    None => bytes == index.to_vec(),
+                };
+                if same {
+                    self.note_index_ok(id);
+                    index
+                } else {
+                    self.parse_index(bytes, id)?
+                }
             }
-        } else {
-            let (_, index) = self.read_index_with_bytes()?;
-            let before = index.to_vec();
-            (index, before)
+            None => self.read_index()?,
+        };
+        let mut index = index;
+        // The text of the unchanged index, to tell an edit from none: the text read when the
+        // index writes it back as it was, else the index serialized.
+        let before = match index.pristine() {
+            Some(text) => Before::Text(Arc::clone(text)),
+            None => Before::Bytes(index.to_vec()),
         };
         let out = change(&mut index)?;
         let after = index.to_vec();
         // Equal text is an equal index (the model writes what it read, field for field); an
         // edit that only reorders keys is written, as it changes the text.
-        if after != before {
+        if after != before.as_bytes() {
             let mode = fs::metadata(self.index_path())
                 .ok()
                 .map(|m| m.permissions().mode());
