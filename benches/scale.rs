@@ -14,6 +14,8 @@
 //! - `OCISTOW_BENCH_BIG_MIB`: size of the file for the push and export rows (default 256; the
 //!   issue's is 1024);
 //! - `OCISTOW_BENCH_KEEP=1`: leave the layouts in `target/tmp/scale-bench/` (to profile them);
+//! - `OCISTOW_BENCH_BIN`: the ocistow binary to measure instead of this build's (a copy of
+//!   main's, say: the before of a change; the in-process rewrite row always runs this build);
 //! - `OCISTOW_BENCH_ROWS=read`: only the read rows (discover, ls, status, convert), to measure a
 //!   read-path change at 100k without the write rows' quarter of an hour.
 //!
@@ -21,6 +23,12 @@
 //! `index.json` back (untimed) after each round. Each ocistow command and each reference is a
 //! separate process, run in alternation within a round; `sync` runs (untimed) before each; the
 //! page cache is warm. Only failures make this exit non-zero; ratios are printed, never asserted.
+//!
+//! At 100,000 referrers discover also gets the issue's absolute goals as rows (under 1 s, at
+//! most 150 MB peak RSS); with copy -r measured at two or more sizes the report ends with its
+//! linearity verdict (how its time grows from N to kN, beside the copy without referrers).
+//! The programs the rows run (python3, openssl, cp, tar, sync, /usr/bin/time) are checked
+//! first: a missing one fails the run, named, before anything is generated.
 
 mod common;
 
@@ -29,6 +37,7 @@ use std::fs::{self, File};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use common::layout::{self, BlobDir, MANIFEST, REF_NAME};
@@ -37,7 +46,11 @@ use common::{Who, cpu_time, env_counts, env_number, generate, load_average, remo
 use ocistow_store::Layout;
 use serde_json::Value;
 
-const OCISTOW: &str = env!("CARGO_BIN_EXE_ocistow");
+/// The ocistow binary measured: this build's, or `OCISTOW_BENCH_BIN`'s (another build, such as
+/// main's, to compare before and after against the same references in one run).
+static OCISTOW: LazyLock<std::ffi::OsString> = LazyLock::new(|| {
+    std::env::var_os("OCISTOW_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_ocistow").into())
+});
 const NAIVE_READER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/naive_reader.py");
 const JSON_LOAD: &str = "import json, sys\nwith open(sys.argv[1]) as f: json.load(f)";
 
@@ -98,10 +111,52 @@ enum Goal {
         secs: f64,
         count: usize,
     },
+    /// The median wall time at most this many seconds (discover at 100k in under 1 s).
+    UnderSecs(f64),
+    /// The median peak RSS at most this many MB (10^6 bytes; discover at 100k in 150 MB).
+    RssMb(f64),
+}
+
+/// The size at which the issue states its absolute goals for discover.
+const ABSOLUTE_GOALS_AT: usize = 100_000;
+
+/// The `work` of the copy -r rows, whose times across sizes give the linearity verdict.
+const COPY_WORK: &str = "copy -r (subject + referrers)";
+
+/// Fails, naming what is missing, unless every program the selected rows run is there.
+fn check_tools(s: &Settings) -> Result<(), String> {
+    let mut needed = vec![
+        ("python3", "the naive reader and json.load (discover, ls)"),
+        ("sync", "flushing dirty pages between runs"),
+    ];
+    if !s.read_only {
+        needed.extend([
+            ("openssl", "sha256 throughput (the push row's reference)"),
+            ("cp", "the plain copy (the push row's reference)"),
+            ("tar", "the export row's reference"),
+        ]);
+    }
+    let mut missing: Vec<String> = needed
+        .into_iter()
+        .filter(|(tool, _)| !common::tool_on_path(tool))
+        .map(|(tool, why)| format!("{tool} (for {why})"))
+        .collect();
+    if !Path::new("/usr/bin/time").is_file() {
+        missing.push("/usr/bin/time (GNU time, for every command's peak RSS)".into());
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "missing on this machine: {}; install them or choose fewer rows (OCISTOW_BENCH_ROWS=read needs only python3)",
+            missing.join(", ")
+        ))
+    }
 }
 
 fn run() -> Result<(), String> {
     let s = settings()?;
+    check_tools(&s)?;
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scale-bench");
     remove_path(&work)?;
     fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
@@ -155,7 +210,7 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
         s,
         || {
             let (r, out) = measure(
-                Command::new(OCISTOW).args(["--format", "json", "discover", &subject_ref]),
+                Command::new(&*OCISTOW).args(["--format", "json", "discover", &subject_ref]),
                 &err,
             )?;
             if !checked {
@@ -192,10 +247,28 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
         theirs: naive,
         goal: Goal::Ratio(0.4),
     });
+    if n >= ABSOLUTE_GOALS_AT {
+        rows.push(Row {
+            work: "discover --format json, wall time".into(),
+            n: label.clone(),
+            ours: discover.clone(),
+            reference: String::new(),
+            theirs: Vec::new(),
+            goal: Goal::UnderSecs(1.0),
+        });
+        rows.push(Row {
+            work: "discover --format json, peak RSS".into(),
+            n: label.clone(),
+            ours: discover.clone(),
+            reference: String::new(),
+            theirs: Vec::new(),
+            goal: Goal::RssMb(150.0),
+        });
+    }
 
     let (ls, json_load) = pair(
         s,
-        || Ok(measure(Command::new(OCISTOW).args(["ls", dir_str(&dir)]), &err)?.0),
+        || Ok(measure(Command::new(&*OCISTOW).args(["ls", dir_str(&dir)]), &err)?.0),
         || {
             Ok(measure(
                 Command::new("python3")
@@ -223,7 +296,7 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
     // Before attach, whose unlisted manifest a status's deep scan would report.
     let status = repeat(s, || {
         Ok(measure(
-            Command::new(OCISTOW).args(["referrers", "status", dir_str(&dir)]),
+            Command::new(&*OCISTOW).args(["referrers", "status", dir_str(&dir)]),
             &err,
         )?
         .0)
@@ -237,7 +310,7 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
         goal: Goal::Ratio(2.0),
     });
     let convert = repeat(s, || {
-        measured_then_restored(Command::new(OCISTOW).args([
+        measured_then_restored(Command::new(&*OCISTOW).args([
             "referrers",
             "convert",
             dir_str(&dir),
@@ -300,7 +373,7 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
     write(&payload, b"one more referrer\n")?;
     let attach = repeat(s, || {
         measured_then_restored(
-            Command::new(OCISTOW)
+            Command::new(&*OCISTOW)
                 .args(["attach", &subject_ref])
                 .arg(&payload)
                 .args([
@@ -329,7 +402,7 @@ fn measure_size(s: &Settings, work: &Path, n: usize, rows: &mut Vec<Row>) -> Res
         .map_err(|e| e.to_string())?
         .count();
     let gc = repeat(s, || {
-        Ok(measure(Command::new(OCISTOW).args(["gc", dir_str(&dir)]), &err)?.0)
+        Ok(measure(Command::new(&*OCISTOW).args(["gc", dir_str(&dir)]), &err)?.0)
     })?;
     rows.push(Row {
         work: format!("gc ({blobs} blobs)"),
@@ -383,7 +456,7 @@ fn copy_row(s: &Settings, dir: &Path, g: &layout::Generated, err: &Path) -> Resu
         || {
             remove_path(&dst)?;
             let r = measure(
-                Command::new(OCISTOW)
+                Command::new(&*OCISTOW)
                     .args(["copy", "-r", &format!("{}:v1", dir.display())])
                     .arg(&dst),
                 err,
@@ -395,7 +468,7 @@ fn copy_row(s: &Settings, dir: &Path, g: &layout::Generated, err: &Path) -> Resu
         || {
             remove_path(&dst)?;
             let r = measure(
-                Command::new(OCISTOW)
+                Command::new(&*OCISTOW)
                     .args(["copy", &format!("{}:all", plain.display())])
                     .arg(&dst),
                 err,
@@ -407,7 +480,7 @@ fn copy_row(s: &Settings, dir: &Path, g: &layout::Generated, err: &Path) -> Resu
     )?;
     remove_path(&plain)?;
     Ok(Row {
-        work: "copy -r (subject + referrers)".into(),
+        work: COPY_WORK.into(),
         n: g.referrers.len().to_string(),
         ours,
         reference: "copy of an index of the same manifests".into(),
@@ -430,9 +503,9 @@ fn measure_big(s: &Settings, work: &Path, rows: &mut Vec<Row>) -> Result<(), Str
         s,
         || {
             remove_path(&big)?;
-            measure(Command::new(OCISTOW).arg("init").arg(&big), &err)?;
+            measure(Command::new(&*OCISTOW).arg("init").arg(&big), &err)?;
             Ok(measure(
-                Command::new(OCISTOW)
+                Command::new(&*OCISTOW)
                     .arg("push")
                     .arg(format!("{}:v1", big.display()))
                     .arg(&file),
@@ -487,7 +560,7 @@ fn measure_big(s: &Settings, work: &Path, rows: &mut Vec<Row>) -> Result<(), Str
         || {
             remove_path(&tar)?;
             let r = measure(
-                Command::new(OCISTOW)
+                Command::new(&*OCISTOW)
                     .args(["export", &format!("{}:v1", big.display()), "-o"])
                     .arg(&tar),
                 &err,
@@ -681,10 +754,71 @@ fn report(s: &Settings, rows: &[Row], load_before: &str, took: Duration) {
                     format!("<= {secs} s per 100k ({met})"),
                 )
             }
+            Goal::UnderSecs(secs) => {
+                let met = if w <= secs { "met" } else { "not met" };
+                (
+                    "- | -".into(),
+                    format!("**{w:.3} s**"),
+                    format!("<= {secs} s ({met})"),
+                )
+            }
+            Goal::RssMb(mb) => {
+                let peak = median_by(&r.ours, |x| x.max_rss_kib as f64) * 1024.0 / 1e6;
+                let met = if peak <= mb { "met" } else { "not met" };
+                (
+                    "- | -".into(),
+                    format!("**{peak:.0} MB**"),
+                    format!("<= {mb} MB ({met})"),
+                )
+            }
         };
         println!(
             "| {} | {} | {w:.3} ({c:.3}) | {rss} | {reference} | {ratio} | {goal} |",
             r.work, r.n
+        );
+    }
+    linearity(rows);
+}
+
+/// The largest growth exponent of copy -r's time that still counts as linear: from N to 4N, a
+/// time 4.7x (fsyncs and directory sizes add a little per blob); quadratic work shows 16x.
+const LINEAR_EXPONENT: f64 = 1.12;
+
+/// copy -r's verdict: for each pair of sizes measured (N, then kN), the time ratio t(kN)/t(N)
+/// and its exponent log(ratio)/log(k) beside the reference's (the same blobs without
+/// referrers), linear when the exponent is at most [`LINEAR_EXPONENT`].
+fn linearity(rows: &[Row]) {
+    let copies: Vec<(f64, f64, f64)> = rows
+        .iter()
+        .filter(|r| r.work == COPY_WORK)
+        .filter_map(|r| {
+            let n: f64 = r.n.parse().ok()?;
+            Some((n, median_wall(&r.ours), median_wall(&r.theirs)))
+        })
+        .collect();
+    if copies.len() < 2 {
+        println!(
+            "\ncopy -r linearity: needs copy -r at two sizes (OCISTOW_BENCH_SCALE with two \
+             sizes up to OCISTOW_BENCH_COPY_MAX)"
+        );
+        return;
+    }
+    println!();
+    for pair in copies.windows(2) {
+        let ((n1, t1, r1), (n2, t2, r2)) = (pair[0], pair[1]);
+        let k = n2 / n1;
+        let exponent = (t2 / t1).ln() / k.ln();
+        let reference = (r2 / r1).ln() / k.ln();
+        let verdict = if exponent <= LINEAR_EXPONENT {
+            "linear"
+        } else {
+            "NOT linear"
+        };
+        println!(
+            "copy -r linearity, {n1:.0} -> {n2:.0} referrers ({k:.1}x): time {:.2}x, exponent {exponent:.2} \
+             (the copy without referrers: {:.2}x, exponent {reference:.2}): **{verdict}** (exponent <= {LINEAR_EXPONENT})",
+            t2 / t1,
+            r2 / r1
         );
     }
 }

@@ -7,7 +7,7 @@
 //! views used to validate and walk them.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -95,7 +95,12 @@ pub const EMPTY_JSON: &[u8] = b"{}";
 /// assert!(serde_json::to_string(&d).unwrap().ends_with(r#""x-unknown":[1]}"#));
 /// ```
 #[derive(Clone)]
-pub struct Descriptor {
+pub struct Descriptor(Arc<Inner>);
+
+/// What a [`Descriptor`] shares between its clones: graphs, trees and plans clone descriptors
+/// freely, so a clone is a refcount and an edit copies only a shared one.
+#[derive(Clone)]
+struct Inner {
     digest: Digest,
     size: u64,
     repr: Repr,
@@ -124,10 +129,13 @@ struct RawEntry {
 
 impl PartialEq for Descriptor {
     fn eq(&self, other: &Self) -> bool {
-        if self.digest != other.digest || self.size != other.size {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return true;
+        }
+        if self.0.digest != other.0.digest || self.0.size != other.0.size {
             return false;
         }
-        match (&self.repr, &other.repr) {
+        match (&self.0.repr, &other.0.repr) {
             (Repr::Raw(a), Repr::Raw(b)) if a.text.get() == b.text.get() => true,
             _ => self.fields() == other.fields(),
         }
@@ -141,11 +149,11 @@ impl Descriptor {
         fields.insert("mediaType".into(), Value::String(media_type.into()));
         fields.insert("digest".into(), Value::String(digest.to_string()));
         fields.insert("size".into(), Value::from(size));
-        Descriptor {
-            digest,
-            size,
-            repr: Repr::Map(fields),
-        }
+        Descriptor::from_parts(digest, size, Repr::Map(fields))
+    }
+
+    fn from_parts(digest: Digest, size: u64, repr: Repr) -> Self {
+        Descriptor(Arc::new(Inner { digest, size, repr }))
     }
 
     /// Validates a JSON object as a descriptor. The error is a reason without context; callers
@@ -198,11 +206,7 @@ impl Descriptor {
         {
             return Err(ModelError::BadPlatform { digest, source });
         }
-        Ok(Descriptor {
-            digest,
-            size,
-            repr: Repr::Map(fields),
-        })
+        Ok(Descriptor::from_parts(digest, size, Repr::Map(fields)))
     }
 
     /// Validates any JSON value as a descriptor.
@@ -221,7 +225,7 @@ impl Descriptor {
 
     /// The media type, or `""` when the field is absent.
     pub fn media_type(&self) -> &str {
-        match &self.repr {
+        match &self.0.repr {
             Repr::Raw(r) => r.media_type.as_deref().unwrap_or(""),
             Repr::Map(_) => self.str_field("mediaType").unwrap_or(""),
         }
@@ -229,17 +233,17 @@ impl Descriptor {
 
     /// The content's digest.
     pub fn digest(&self) -> &Digest {
-        &self.digest
+        &self.0.digest
     }
 
     /// The content's size in bytes.
     pub fn size(&self) -> u64 {
-        self.size
+        self.0.size
     }
 
     /// `artifactType`, when set.
     pub fn artifact_type(&self) -> Option<&str> {
-        match &self.repr {
+        match &self.0.repr {
             Repr::Raw(r) => r.artifact_type.as_deref(),
             Repr::Map(_) => self.str_field("artifactType"),
         }
@@ -253,7 +257,7 @@ impl Descriptor {
     /// `urls` (non-distributable content), empty when absent.
     pub fn urls(&self) -> Vec<&str> {
         // The fast reader leaves every descriptor with `urls` to the map.
-        if let Repr::Raw(_) = self.repr {
+        if let Repr::Raw(_) = self.0.repr {
             return Vec::new();
         }
         match self.fields().get("urls") {
@@ -264,7 +268,7 @@ impl Descriptor {
 
     /// `platform`, when set and valid.
     pub fn platform(&self) -> Option<Platform> {
-        if let Repr::Raw(_) = self.repr {
+        if let Repr::Raw(_) = self.0.repr {
             return None;
         }
         self.fields().get("platform").and_then(Platform::from_value)
@@ -272,7 +276,7 @@ impl Descriptor {
 
     /// The annotations object, when present (it may be empty).
     pub fn annotations(&self) -> Option<&Map<String, Value>> {
-        match &self.repr {
+        match &self.0.repr {
             Repr::Raw(r) => {
                 let list = r.annotations.as_ref()?;
                 Some(r.annotations_map.get_or_init(|| {
@@ -287,7 +291,7 @@ impl Descriptor {
 
     /// The annotation `key`, when set to a string.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        match &self.repr {
+        match &self.0.repr {
             Repr::Raw(r) => r
                 .annotations
                 .as_ref()?
@@ -352,19 +356,21 @@ impl Descriptor {
         let fields = self.fields_mut();
         fields.insert("digest".into(), Value::String(digest.to_string()));
         fields.insert("size".into(), Value::from(size));
-        self.digest = digest;
-        self.size = size;
+        // `fields_mut` left this descriptor unshared.
+        let inner = Arc::make_mut(&mut self.0);
+        inner.digest = digest;
+        inner.size = size;
     }
 
     /// The descriptor reduced to `mediaType`, `digest` and `size`, as a `subject` is written.
     #[must_use]
     pub fn plain(&self) -> Descriptor {
-        Descriptor::new(self.media_type(), self.digest.clone(), self.size)
+        Descriptor::new(self.media_type(), self.0.digest.clone(), self.0.size)
     }
 
     /// The underlying JSON object, with every field as read.
     pub fn fields(&self) -> &Map<String, Value> {
-        match &self.repr {
+        match &self.0.repr {
             Repr::Raw(r) => r.fields.get_or_init(|| {
                 // The text was validated as an object when it was read.
                 serde_json::from_str(r.text.get()).unwrap_or_default()
@@ -375,14 +381,25 @@ impl Descriptor {
 
     /// The fields for an edit: a descriptor read as text becomes a map from here on.
     fn fields_mut(&mut self) -> &mut Map<String, Value> {
-        if let Repr::Raw(r) = &mut self.repr {
-            let fields = r
-                .fields
-                .take()
-                .unwrap_or_else(|| serde_json::from_str(r.text.get()).unwrap_or_default());
-            self.repr = Repr::Map(fields);
+        if matches!(self.0.repr, Repr::Raw(_)) {
+            // A shared descriptor's map is built from its text, without copying the rest.
+            let cached = match Arc::get_mut(&mut self.0) {
+                Some(Inner {
+                    repr: Repr::Raw(r), ..
+                }) => r.fields.take(),
+                _ => match &self.0.repr {
+                    Repr::Raw(r) => r.fields.get().cloned(),
+                    Repr::Map(_) => None,
+                },
+            };
+            let fields = cached.unwrap_or_else(|| match &self.0.repr {
+                // The text was validated as an object when it was read.
+                Repr::Raw(r) => serde_json::from_str(r.text.get()).unwrap_or_default(),
+                Repr::Map(m) => m.clone(),
+            });
+            *self = Descriptor::from_parts(self.0.digest.clone(), self.0.size, Repr::Map(fields));
         }
-        match &mut self.repr {
+        match &mut Arc::make_mut(&mut self.0).repr {
             Repr::Map(m) => m,
             // Made a map just above.
             Repr::Raw(_) => unreachable!("descriptor text was turned into a map"),
@@ -730,7 +747,7 @@ impl serde::Serialize for Compact<'_> {
 
 impl serde::Serialize for CompactEntry<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match &self.0.repr {
+        match &self.0.0.repr {
             Repr::Raw(r) => serde::Serialize::serialize(&r.text, s),
             Repr::Map(m) => serde::Serialize::serialize(m, s),
         }
@@ -1155,8 +1172,8 @@ mod fast_reader_tests {
             .as_bytes(),
         )
         .unwrap();
-        assert!(matches!(kept.manifests()[0].repr, Repr::Raw(_)));
-        assert!(matches!(kept.manifests()[1].repr, Repr::Map(_)));
+        assert!(matches!(kept.manifests()[0].0.repr, Repr::Raw(_)));
+        assert!(matches!(kept.manifests()[1].0.repr, Repr::Map(_)));
         for top in [
             r#"{"schemaVersion":2,"manifests":null}"#,
             r#"{"schemaVersion":2}"#,

@@ -9,6 +9,7 @@
 //!   of its fsynced replacement. Readers need no lock because the replacement is atomic.
 
 mod blobs;
+mod direct;
 mod index;
 mod ingest;
 mod lock;
@@ -27,6 +28,7 @@ use crate::error::{Conflict, Error, IoContext, LayoutProblem, Result, Subject};
 use crate::model::ImageIndex;
 
 pub(crate) use blobs::{open_regular, read_limited};
+pub(crate) use direct::with_direct_writer;
 pub use ingest::BlobWriter;
 pub(crate) use ingest::{DirSyncs, Placement, Writeback, copy_hashed, copy_verified, read_full};
 pub use lock::{LayoutLock, LockHolder, LockWait};

@@ -223,10 +223,10 @@ pub(super) fn descriptor(raw: &RawValue) -> Option<Descriptor> {
             }
         }
     }
-    Some(Descriptor {
-        digest: digest?,
-        size: size?,
-        repr: Repr::Raw(Box::new(RawEntry {
+    Some(Descriptor::from_parts(
+        digest?,
+        size?,
+        Repr::Raw(Box::new(RawEntry {
             text: raw.to_owned(),
             media_type,
             artifact_type,
@@ -234,7 +234,7 @@ pub(super) fn descriptor(raw: &RawValue) -> Option<Descriptor> {
             annotations_map: OnceLock::new(),
             fields: OnceLock::new(),
         })),
-    })
+    ))
 }
 
 /// An object of strings without duplicate keys, as a list.

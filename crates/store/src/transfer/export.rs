@@ -24,7 +24,7 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::rc::Rc;
@@ -39,7 +39,7 @@ use crate::error::{
     Conflict, DockerManifestProblem, Error, InputProblem, IoContext, Result, Subject,
 };
 use crate::layout::{
-    Expected, INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress, Writeback, copy_verified,
+    Expected, INDEX_FILE, Layout, OCI_LAYOUT_FILE, Progress, copy_verified, with_direct_writer,
 };
 use crate::model::{Descriptor, ImageIndex, Manifest, annotations, media};
 use crate::referrers::{ScanOptions, keys};
@@ -457,15 +457,18 @@ pub fn export_to_path(
         .suffix(".tmp")
         .tempfile_in(&dir)
         .at(&dir)?;
-    let report = {
-        // Writeback starts as the archive grows, so the disk writes it while the next blobs
-        // are read and hashed, and the fsync below has little left to wait for.
-        let mut out = BufWriter::with_capacity(1 << 20, Writeback::new(temp.as_file(), 0));
-        let output = Subject::Path(path.to_path_buf());
-        let report = export_into(roots, options, &mut out, &output, progress)?;
-        out.flush().at(path)?;
-        report
-    };
+    // The archive goes to disk with O_DIRECT on a thread of its own (layout/direct.rs): the
+    // fsync below then has only the last few KiB and the metadata left to wait for.
+    let output = Subject::Path(path.to_path_buf());
+    let report = with_direct_writer(
+        temp.as_file(),
+        true,
+        |out| export_into(roots, options, out, &output, progress),
+        |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
     temp.as_file()
         .set_permissions(fs::Permissions::from_mode(0o644))
         .at(temp.path())?;
