@@ -55,11 +55,20 @@ pub fn run(ctx: &Context, out: &mut Output, args: &Args) -> Result<Outcome> {
         }
         (Err(e), _) => return Err(e),
     };
-    let tree = graph.tree(&root, &args.artifact_type, depth(args));
-    let shown = show(ctx, out, &tree, &r.dir.display().to_string());
+    let prefix = r.dir.display().to_string();
+    let shown = if ctx.format == Format::Json {
+        // Written from the graph: a tree would copy every referrer's descriptor.
+        let tree = graph.oras_tree(&root, &args.artifact_type, depth(args), &prefix);
+        out.json(&tree).map(|()| Outcome::Ok).map_err(Into::into)
+    } else {
+        let tree = graph.tree(&root, &args.artifact_type, depth(args));
+        let shown = show(ctx, out, &tree, &prefix);
+        std::mem::forget(tree);
+        shown
+    };
     // Not freed: the process exits now, and dropping a graph of 100,000 referrers, their
     // descriptors and the index entries one by one was a tenth of discover's time.
-    std::mem::forget((index, graph, tree));
+    std::mem::forget((index, graph));
     shown
 }
 

@@ -1,5 +1,6 @@
 //! The referrers graph a scan yields: subjects, their referrers, and discover trees.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
@@ -211,7 +212,7 @@ impl Node {
         Oras {
             prefix,
             descriptor: &self.descriptor,
-            referrers: Some(&self.referrers),
+            referrers: Below::Nodes(&self.referrers),
         }
     }
 
@@ -223,7 +224,7 @@ impl Node {
         let oras = Oras {
             prefix,
             descriptor: d,
-            referrers: None,
+            referrers: Below::Nothing,
         };
         match serde_json::to_value(oras) {
             Ok(Value::Object(m)) => m,
@@ -236,7 +237,17 @@ impl Node {
 struct Oras<'a> {
     prefix: &'a str,
     descriptor: &'a Descriptor,
-    referrers: Option<&'a [Node]>,
+    referrers: Below<'a>,
+}
+
+/// What an oras JSON object lists below its descriptor.
+enum Below<'a> {
+    /// No `referrers` member (a descriptor, not a discover node).
+    Nothing,
+    /// The referrers of a tree already built.
+    Nodes(&'a [Node]),
+    /// The referrers in the graph, down to this many levels, found as they are written.
+    Graph(&'a Levels<'a>, Option<usize>),
 }
 
 impl Serialize for Oras<'_> {
@@ -254,8 +265,18 @@ impl Serialize for Oras<'_> {
         if let Some(at) = d.artifact_type() {
             m.serialize_entry("artifactType", at)?;
         }
-        if let Some(nodes) = self.referrers {
-            m.serialize_entry("referrers", &OrasList(self.prefix, nodes))?;
+        match self.referrers {
+            Below::Nothing => {}
+            Below::Nodes(nodes) => m.serialize_entry("referrers", &OrasList(self.prefix, nodes))?,
+            Below::Graph(levels, depth) => m.serialize_entry(
+                "referrers",
+                &GraphList {
+                    levels,
+                    prefix: self.prefix,
+                    subject: d,
+                    depth,
+                },
+            )?,
         }
         m.end()
     }
@@ -266,6 +287,93 @@ struct OrasList<'a>(&'a str, &'a [Node]);
 impl Serialize for OrasList<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.1.iter().map(|n| n.oras_json(self.0)))
+    }
+}
+
+/// What every level of a tree written straight from the graph shares.
+struct Levels<'a> {
+    graph: &'a Graph,
+    types: &'a [String],
+    /// The levels from the root down to the one being written, by position in the graph
+    /// (`usize::MAX` for a root that is no referrer): a cycle is cut where [`Graph::tree`]
+    /// cuts it.
+    path: RefCell<HashSet<usize>>,
+}
+
+/// The referrers of `subject` (filtered, down to `depth`), as [`Graph::subtree`] lists them.
+struct GraphList<'a> {
+    levels: &'a Levels<'a>,
+    prefix: &'a str,
+    subject: &'a Descriptor,
+    depth: Option<usize>,
+}
+
+impl Serialize for GraphList<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let Levels { graph, types, path } = self.levels;
+        let digest = self.subject.digest();
+        let key = graph.position.get(digest).copied().unwrap_or(usize::MAX);
+        let mut seq = s.serialize_seq(None)?;
+        if self.depth != Some(0) && path.borrow_mut().insert(key) {
+            let below = self.depth.map(|d| d - 1);
+            for &i in graph.by_subject.get(digest).map_or(&[][..], Vec::as_slice) {
+                let r = &graph.referrers[i];
+                let at = r.descriptor.artifact_type().unwrap_or("");
+                if !types.is_empty() && !types.iter().any(|t| t == at) {
+                    continue;
+                }
+                seq.serialize_element(&Oras {
+                    prefix: self.prefix,
+                    descriptor: &r.descriptor,
+                    referrers: Below::Graph(self.levels, below),
+                })?;
+            }
+            path.borrow_mut().remove(&key);
+        }
+        seq.end()
+    }
+}
+
+/// [`Graph::oras_tree`]'s answer.
+struct OrasTree<'a> {
+    levels: Levels<'a>,
+    root: &'a Descriptor,
+    depth: Option<usize>,
+    prefix: &'a str,
+}
+
+impl Serialize for OrasTree<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Oras {
+            prefix: self.prefix,
+            descriptor: self.root,
+            referrers: Below::Graph(&self.levels, self.depth),
+        }
+        .serialize(s)
+    }
+}
+
+impl Graph {
+    /// `self.tree(root, artifact_types, depth).oras_json(prefix)`, written straight from the
+    /// graph: no tree (a copy of every referrer's descriptor) is built only to be printed.
+    pub fn oras_tree<'a>(
+        &'a self,
+        root: &'a Descriptor,
+        artifact_types: &'a [String],
+        depth: Option<usize>,
+        prefix: &'a str,
+    ) -> impl Serialize + 'a {
+        OrasTree {
+            levels: Levels {
+                graph: self,
+                types: artifact_types,
+                path: RefCell::new(HashSet::new()),
+            },
+            root,
+            depth,
+            prefix,
+        }
     }
 }
 
@@ -303,6 +411,69 @@ impl Graph {
         Node {
             descriptor,
             referrers,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Algorithm;
+
+    fn desc(name: &str, artifact_type: &str) -> Descriptor {
+        let mut d = Descriptor::new(
+            "application/vnd.oci.image.manifest.v1+json",
+            Digest::of_bytes(Algorithm::Sha256, name.as_bytes()),
+            name.len() as u64,
+        );
+        d.set_artifact_type(artifact_type);
+        d.set_annotation("name", name);
+        d
+    }
+
+    #[test]
+    fn the_tree_written_from_the_graph_is_the_tree_built() {
+        // root <- c <- e, root <- f; a <- b <- a (a cycle), b <- d: roots that are referrers.
+        let [root, ma, mb, mc, md, me, mf] = [
+            ("root", "t/root"),
+            ("a", "t/x"),
+            ("b", "t/y"),
+            ("c", "t/x"),
+            ("d", "t/y"),
+            ("e", "t/y"),
+            ("f", "t/y"),
+        ]
+        .map(|(n, t)| desc(n, t));
+        let mut graph = Graph::default();
+        for (referrer, subject) in [
+            (&mc, &root),
+            (&me, &mc),
+            (&mf, &root),
+            (&mb, &ma),
+            (&ma, &mb),
+            (&md, &mb),
+        ] {
+            graph.add(referrer.clone(), subject.plain(), Convention::Plain);
+        }
+        assert!(
+            serde_json::to_string(&graph.tree(&ma, &[], None).oras_json("P"))
+                .unwrap()
+                .contains(r#""referrers":[]"#),
+            "the cycle is cut"
+        );
+        let stranger = desc("absent", "t/z");
+        let types: [&[String]; 3] = [&[], &["t/x".to_string()], &["t/y".to_string()]];
+        for top in [&root, &ma, &mb, &mc, &stranger] {
+            for t in types {
+                for depth in [None, Some(0), Some(1), Some(2), Some(5)] {
+                    let built =
+                        serde_json::to_string_pretty(&graph.tree(top, t, depth).oras_json("P"))
+                            .unwrap();
+                    let direct =
+                        serde_json::to_string_pretty(&graph.oras_tree(top, t, depth, "P")).unwrap();
+                    assert_eq!(direct, built, "{top:?} {t:?} {depth:?}");
+                }
+            }
         }
     }
 }
