@@ -741,7 +741,12 @@ fn report(s: &Settings, rows: &[Row], load_before: &str, took: Duration) {
                 let met = if ratio <= goal { "met" } else { "not met" };
                 (
                     format!("{} | {tw:.3} ({tc:.3})", r.reference),
-                    format!("**{ratio:.2}** ({:.2})", c / tc),
+                    // CPU time comes in clock ticks: a reference under one tick has no ratio.
+                    if tc > 0.0 {
+                        format!("**{ratio:.2}** ({:.2})", c / tc)
+                    } else {
+                        format!("**{ratio:.2}** (-)")
+                    },
                     format!("<= {goal}x ({met})"),
                 )
             }

@@ -270,6 +270,30 @@ mod tests {
         }
     }
 
+    /// A direct write the kernel refuses with EINVAL (here: from a misaligned buffer, as a
+    /// file system with a larger block would refuse an aligned one) is done through the page
+    /// cache, and direct writes stay off.
+    #[test]
+    fn a_refused_direct_write_falls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        if set_direct(&file, true).is_err() {
+            // This file system has no O_DIRECT at all: the fallback is the other test's.
+            return;
+        }
+        let mut buf = Aligned::new();
+        // Whole blocks: only a refusal turns direct writes off (a tail would too).
+        let data = content(2 * ALIGN);
+        buf.window_mut()[1..=data.len()].copy_from_slice(&data);
+        let mut direct = true;
+        write_at(&file, &mut direct, &buf.window()[1..=data.len()], 0).unwrap();
+        assert!(!direct);
+        assert!(!fcntl_getfl(&file).unwrap().contains(OFlags::DIRECT));
+        drop(file);
+        assert!(std::fs::read(&path).unwrap() == data);
+    }
+
     /// A write the disk refuses (a file opened read-only) is reported by `finish`, and a
     /// failure of the filling side is returned as it is.
     #[test]
