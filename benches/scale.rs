@@ -125,15 +125,16 @@ const COPY_WORK: &str = "copy -r (subject + referrers)";
 
 /// Fails, naming what is missing, unless every program the selected rows run is there.
 fn check_tools(s: &Settings) -> Result<(), String> {
-    let mut needed = vec![
-        ("python3", "the naive reader and json.load (discover, ls)"),
-        ("sync", "flushing dirty pages between runs"),
-    ];
+    let mut needed = vec![("python3", "the naive reader and json.load (discover, ls)")];
     if !s.read_only {
         needed.extend([
             ("openssl", "sha256 throughput (the push row's reference)"),
             ("cp", "the plain copy (the push row's reference)"),
             ("tar", "the export row's reference"),
+            (
+                "sync",
+                "the cp and tar references, which sync what they wrote",
+            ),
         ]);
     }
     let mut missing: Vec<String> = needed
@@ -148,7 +149,7 @@ fn check_tools(s: &Settings) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "missing on this machine: {}; install them or choose fewer rows (OCISTOW_BENCH_ROWS=read needs only python3)",
+            "missing on this machine: {}; install them or choose fewer rows (OCISTOW_BENCH_ROWS=read needs only python3 and /usr/bin/time)",
             missing.join(", ")
         ))
     }

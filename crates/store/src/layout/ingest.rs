@@ -150,7 +150,10 @@ impl BlobWriter {
         expected: &Expected,
         progress: &dyn Progress,
     ) -> Result<u64> {
-        const CHUNK: u64 = WRITEBACK_EVERY;
+        // Small enough that hashing follows right behind the copy (one 16 MiB chunk left a
+        // 16 MiB file copied whole before its first byte was hashed), large enough to cost
+        // few system calls.
+        const CHUNK: u64 = 2 * COPY_BUFFER as u64;
         let what = expected.subject();
         let ingest = self.layout.root.join(INGEST_DIR);
         self.out.flush().at(&ingest)?;
@@ -175,6 +178,7 @@ impl BlobWriter {
                 Ok(hasher)
             });
             let mut total = 0u64;
+            let mut synced = 0u64;
             let copied = loop {
                 // Never past the declared size and one byte, so a growing file cannot fill
                 // the disk.
@@ -205,7 +209,10 @@ impl BlobWriter {
                         actual: total,
                     });
                 }
-                start_writeback(file, offset, n as u64);
+                if total - synced >= WRITEBACK_EVERY {
+                    start_writeback(file, start + synced, total - synced);
+                    synced = total;
+                }
                 progress.advance(n as u64);
                 if ranges.send((offset, n)).is_err() {
                     break Err(Error::Io {
