@@ -126,8 +126,9 @@ struct RawEntry {
     artifact_type: Option<Str>,
     /// `None` when the entry has no `annotations`; never JSON null here.
     annotations: Option<Vec<(Str, Str)>>,
-    /// Every field, parsed from the text on first use of [`Descriptor::fields`].
-    fields: OnceLock<Map<String, Value>>,
+    /// Every field, parsed from the text on first use of [`Descriptor::fields`] (boxed: most
+    /// entries never need it, and 100,000 of them should stay small).
+    fields: OnceLock<Box<Map<String, Value>>>,
 }
 
 impl RawEntry {
@@ -251,8 +252,9 @@ impl Descriptor {
 
     /// A descriptor from its text (kept when it can be written back as is), or `None` for
     /// whatever the map reader must judge.
-    fn from_text(raw: &RawValue) -> Option<Self> {
-        fast::descriptor(raw).or_else(|| Descriptor::from_value(fast::value(raw)?).ok())
+    fn from_text(src: &Arc<String>, raw: &RawValue) -> Option<Self> {
+        text::descriptor_in(src, raw.get())
+            .or_else(|| Descriptor::from_value(fast::value(raw)?).ok())
     }
 
     /// The media type, or `""` when the field is absent.
@@ -401,7 +403,7 @@ impl Descriptor {
         match &self.0.repr {
             Repr::Raw(r) => r.fields.get_or_init(|| {
                 // The text was validated as an object when it was read.
-                serde_json::from_str(r.text()).unwrap_or_default()
+                Box::new(serde_json::from_str(r.text()).unwrap_or_default())
             }),
             Repr::Map(m) => m,
         }
@@ -414,9 +416,9 @@ impl Descriptor {
             let cached = match Arc::get_mut(&mut self.0) {
                 Some(Inner {
                     repr: Repr::Raw(r), ..
-                }) => r.fields.take(),
+                }) => r.fields.take().map(|b| *b),
                 _ => match &self.0.repr {
-                    Repr::Raw(r) => r.fields.get().cloned(),
+                    Repr::Raw(r) => r.fields.get().map(|b| Map::clone(b)),
                     Repr::Map(_) => None,
                 },
             };
@@ -901,7 +903,9 @@ impl ImageManifest {
     /// The manifest read from its members' text, its descriptors kept as read; `None` for
     /// whatever the map reader must judge (so both accept the same manifests).
     fn parse_fast(bytes: &[u8]) -> Option<Self> {
-        let fast::Members(members) = fast::members(bytes)?;
+        // One copy of the text, shared by the descriptors kept as read.
+        let src = Arc::new(std::str::from_utf8(bytes).ok()?.to_owned());
+        let fast::Members(members) = fast::members(src.as_bytes())?;
         let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
         if fast::has_duplicates(&mut keys) {
             return None;
@@ -934,15 +938,15 @@ impl ImageManifest {
             Some(Value::String(s)) => Some(s),
             Some(_) => return None,
         };
-        let config = Descriptor::from_text(config?)?;
+        let config = Descriptor::from_text(&src, config?)?;
         let layers = fast::elements(layers?)?
             .into_iter()
-            .map(Descriptor::from_text)
+            .map(|raw| Descriptor::from_text(&src, raw))
             .collect::<Option<Vec<_>>>()?;
         let subject = match subject {
             None => None,
             Some(raw) if raw.get() == "null" => None,
-            Some(raw) => Some(Descriptor::from_text(raw)?),
+            Some(raw) => Some(Descriptor::from_text(&src, raw)?),
         };
         // An error here is the map reader's to give.
         ImageManifest::assemble(

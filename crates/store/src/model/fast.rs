@@ -10,8 +10,6 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::Descriptor;
-
 /// An object key, borrowed from the input when it holds no escape.
 struct Key<'a>(Cow<'a, str>);
 
@@ -135,10 +133,4 @@ fn depth_exceeds(text: &str, limit: usize) -> bool {
 pub(super) fn has_duplicates(keys: &mut Vec<&str>) -> bool {
     keys.sort_unstable();
     keys.windows(2).any(|w| w[0] == w[1])
-}
-
-/// A descriptor read from its text, when it is compact and holds only fields the fast reader
-/// knows (see [`super::text`]).
-pub(super) fn descriptor(raw: &RawValue) -> Option<Descriptor> {
-    super::text::lone_descriptor(raw.get())
 }

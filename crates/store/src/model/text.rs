@@ -63,6 +63,7 @@ impl<'a> Cursor<'a> {
         let start = self.at;
         let (mut escaped, mut plain) = (false, true);
         loop {
+            self.at = plain_run(bytes, self.at);
             let c = *bytes.get(self.at)?;
             match c {
                 b'"' => break,
@@ -230,6 +231,38 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// The first position from `at` holding `"`, `\\` or a control character (or the end), eight
+/// bytes at a time: a digest or a media type is a few words, not dozens of byte steps.
+fn plain_run(bytes: &[u8], mut at: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // A byte below 0x20, or equal to `"` or `\` (a zero byte after the xor), sets its
+        // high bit in `hit`; bytes above 0x7f never do. No false negatives, so a chunk without
+        // a hit is all plain string.
+        let below = x.wrapping_sub(ONES * 0x20);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let slash = x ^ (ONES * u64::from(b'\\'));
+        let hit = (below | quote.wrapping_sub(ONES) & !quote | slash.wrapping_sub(ONES) & !slash)
+            & !x
+            & HIGH;
+        if hit != 0 {
+            break;
+        }
+        at += 8;
+    }
+    while bytes
+        .get(at)
+        .is_some_and(|&b| b >= 0x20 && b != b'"' && b != b'\\')
+    {
+        at += 1;
+    }
+    at
+}
+
 /// At most this many keys per entry are checked for duplicates in place; an entry with more
 /// is the map reader's.
 const MAX_KEYS: usize = 16;
@@ -376,19 +409,27 @@ fn parse_value(text: &str) -> Option<Value> {
     serde_json::from_str(text).ok()
 }
 
-/// A descriptor whose whole text is `src` (one inside a manifest blob), kept as that text when
-/// [`entry`] takes it.
-pub(super) fn lone_descriptor(src: &str) -> Option<Descriptor> {
-    let mut c = Cursor { text: src, at: 0 };
-    let s = entry(&mut c)?;
-    if c.at != src.len() {
+/// The descriptor whose text is `part`, a slice of `src` (one inside a manifest blob), kept as
+/// its place in `src` when [`entry`] takes it.
+pub(super) fn descriptor_in(src: &Arc<String>, part: &str) -> Option<Descriptor> {
+    let start = (part.as_ptr() as usize).checked_sub(src.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    // The slice must be the very bytes of `src` at that place.
+    if !src.get(start..end).is_some_and(|t| std::ptr::eq(t, part)) {
         return None;
     }
-    let end = u32::try_from(src.len()).ok()?;
+    let mut c = Cursor {
+        text: src.as_str(),
+        at: start,
+    };
+    let s = entry(&mut c)?;
+    if c.at != end {
+        return None;
+    }
     let repr = Repr::Raw(RawEntry {
-        src: Arc::new(src.to_owned()),
-        start: 0,
-        end,
+        src: Arc::clone(src),
+        start: u32::try_from(start).ok()?,
+        end: u32::try_from(end).ok()?,
         media_type: s.media_type,
         artifact_type: s.artifact_type,
         annotations: s.annotations,
@@ -515,6 +556,37 @@ mod tests {
             let mut c = Cursor { text: bad, at: 0 };
             let whole = c.canonical_scalar().is_some() && c.at == bad.len();
             assert!(!whole, "{bad}");
+        }
+    }
+
+    /// The word-at-a-time scan stops where a byte-at-a-time scan stops.
+    #[test]
+    fn plain_runs_end_where_bytes_say() {
+        let alphabet = [
+            b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, b'!', b'#', b'[', b']',
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = usize::try_from(seed % 40).unwrap();
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| {
+                    let pick = (seed >> (i % 60)) % 64;
+                    let pick = usize::try_from(pick).unwrap();
+                    if pick < alphabet.len() {
+                        alphabet[pick]
+                    } else {
+                        b'x'
+                    }
+                })
+                .collect();
+            let naive = bytes
+                .iter()
+                .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
+                .unwrap_or(bytes.len());
+            assert_eq!(plain_run(&bytes, 0), naive, "{bytes:?}");
         }
     }
 
