@@ -175,7 +175,9 @@ struct Scanner<'a> {
     facts: &'a Facts,
     /// Records of the manifests read in this scan, for the cache.
     learned: Vec<(Digest, Record)>,
-    loaded: HashMap<Digest, Option<Loaded>>,
+    /// What each manifest met holds (`None`: not a manifest). Boxed: the table has a slot for
+    /// every digest met, and most of what a `Loaded` holds is taken once it is read.
+    loaded: HashMap<Digest, Option<Box<Loaded>>>,
     /// The one walk, shared by every entry so each manifest is entered once.
     walker: Walker<'a>,
     /// The convention of the entry being walked.
@@ -184,7 +186,9 @@ struct Scanner<'a> {
     claims: Vec<Claim>,
     /// (convention, subject or tag) of every record index found.
     recorded_subjects: HashSet<(Convention, String)>,
-    annotations: Vec<(Digest, String)>,
+    /// Positions in index.json of the entries annotated with a subject (their annotation is
+    /// read again when checked, rather than copied for each).
+    annotations: Vec<usize>,
     /// The subject [`Scanner::subject_of`] built last.
     last_subject: Option<Descriptor>,
 }
@@ -218,16 +222,16 @@ impl Layout {
             last_subject: None,
         };
         s.ambiguous_tags(index.manifests());
-        for chunk in index.manifests().chunks(READ_AHEAD) {
+        for (c, chunk) in index.manifests().chunks(READ_AHEAD).enumerate() {
             ahead.fill(chunk);
-            for entry in chunk {
-                s.entry(entry)?;
+            for (i, entry) in chunk.iter().enumerate() {
+                s.entry(c * READ_AHEAD + i, entry)?;
             }
         }
         if options.deep {
             s.deep_scan()?;
         }
-        s.check_claims();
+        s.check_claims(index.manifests());
         s.check_subjects()?;
         let Scanner {
             mut graph,
@@ -252,7 +256,7 @@ impl Layout {
 }
 
 impl Scanner<'_> {
-    fn entry(&mut self, entry: &Descriptor) -> Result<()> {
+    fn entry(&mut self, position: usize, entry: &Descriptor) -> Result<()> {
         match classify(entry) {
             EntryKind::Response { subject } => {
                 if !media::is_index(entry.media_type()) {
@@ -274,8 +278,8 @@ impl Scanner<'_> {
                 Ok(())
             }
             EntryKind::Fallback { tag } => self.record_index(entry, Convention::FallbackTag, &tag),
-            EntryKind::SubjectAnnotation { subject } => {
-                self.annotations.push((entry.digest().clone(), subject));
+            EntryKind::SubjectAnnotation { .. } => {
+                self.annotations.push(position);
                 self.walk(entry, Convention::SubjectAnnotation)
             }
             EntryKind::Other => {
@@ -412,9 +416,10 @@ impl Scanner<'_> {
                 Some(loaded) => Some(loaded),
                 None => self.read(desc)?,
             };
-            self.loaded.insert(desc.digest().clone(), value);
+            self.loaded
+                .insert(desc.digest().clone(), value.map(Box::new));
         }
-        Ok(self.loaded.get(desc.digest()).and_then(Option::as_ref))
+        Ok(self.loaded.get(desc.digest()).and_then(Option::as_deref))
     }
 
     /// What the facts cache knows of an image manifest: only for a blob that exists, as a
@@ -559,7 +564,7 @@ impl Scanner<'_> {
         Ok(())
     }
 
-    fn check_claims(&mut self) {
+    fn check_claims(&mut self, entries: &[Descriptor]) {
         for claim in &self.claims {
             let actual = self
                 .graph
@@ -581,13 +586,17 @@ impl Scanner<'_> {
                 });
             }
         }
-        for (referrer, annotated) in &self.annotations {
-            let actual = self.graph.get(referrer).map(|r| r.subject.digest().clone());
-            if actual.as_ref().map(Digest::as_str) != Some(annotated.as_str()) {
+        for entry in self.annotations.iter().filter_map(|&i| entries.get(i)) {
+            let EntryKind::SubjectAnnotation { subject: annotated } = classify(entry) else {
+                continue;
+            };
+            let referrer = entry.digest();
+            let actual = self.graph.get(referrer).map(|r| r.subject.digest());
+            if actual.map(Digest::as_str) != Some(annotated.as_str()) {
                 self.graph.issues.push(Issue::AnnotationDisagrees {
                     referrer: referrer.clone(),
-                    annotated: annotated.clone(),
-                    actual,
+                    annotated,
+                    actual: actual.cloned(),
                 });
             }
         }
@@ -719,7 +728,8 @@ impl Visitor for Scanner<'_> {
         let Some(loaded) = self.cached(desc) else {
             return Ok(None);
         };
-        self.loaded.insert(desc.digest().clone(), Some(loaded));
+        self.loaded
+            .insert(desc.digest().clone(), Some(Box::new(loaded)));
         let via = self.via(desc, parent);
         self.add_if_referrer(desc, via)?;
         // An image manifest: nothing below it that the scan follows.
@@ -734,17 +744,20 @@ impl Visitor for Scanner<'_> {
     ) -> Result<Vec<Descriptor>> {
         if !self.loaded.contains_key(desc.digest()) {
             let loaded = self.loaded_from(desc, content)?;
-            self.loaded.insert(desc.digest().clone(), loaded);
+            self.loaded
+                .insert(desc.digest().clone(), loaded.map(Box::new));
         }
         let via = self.via(desc, parent);
         self.add_if_referrer(desc, via)?;
-        Ok(match self.loaded.get(desc.digest()) {
-            Some(Some(Loaded {
-                entries: Some(entries),
-                ..
-            })) => entries.clone(),
-            _ => Vec::new(),
-        })
+        Ok(
+            match self.loaded.get(desc.digest()).and_then(Option::as_deref) {
+                Some(Loaded {
+                    entries: Some(entries),
+                    ..
+                }) => entries.clone(),
+                _ => Vec::new(),
+            },
+        )
     }
 
     fn again(&mut self, desc: &Descriptor, parent: Option<&Descriptor>, _: bool) -> Result<()> {
