@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestHashBuilder, DigestMap, DigestSet};
 use crate::entries;
 use crate::error::{Conflict, Corruption, Error, IoContext, Result};
 use crate::fsck::hash::{hashing_threads, subject_suspects};
@@ -196,10 +196,10 @@ impl Layout {
             graph: &graph,
             unlisted: &unlisted,
             entries,
-            live: HashSet::new(),
+            live: DigestSet::default(),
             live_tags: HashSet::new(),
             roots: Vec::new(),
-            by_subject: HashMap::new(),
+            by_subject: DigestMap::default(),
             by_tag: HashMap::new(),
             unlisted_grace: options.grace,
             now: SystemTime::now(),
@@ -277,7 +277,7 @@ impl Layout {
             .collect();
         // Deterministic order whatever the directory order is.
         suspects.sort();
-        let mut unlisted = Unlisted::new();
+        let mut unlisted = Unlisted::default();
         for digest in suspects {
             // The size is the file's (read_content asks); a descriptor needs one.
             let desc = Descriptor::new("application/octet-stream", digest, 0);
@@ -446,7 +446,7 @@ impl Layout {
 }
 
 /// Referrers that no record lists and no walk reaches, by subject digest.
-type Unlisted = HashMap<Digest, Vec<Descriptor>>;
+type Unlisted = DigestMap<Vec<Descriptor>>;
 
 enum GcStep {
     Done(GcReport),
@@ -484,10 +484,10 @@ struct Marker<'a> {
     /// Referrers no record lists, by subject (what a deep scan adds to `graph`).
     unlisted: &'a Unlisted,
     entries: &'a [Descriptor],
-    live: HashSet<Digest>,
+    live: DigestSet,
     live_tags: HashSet<String>,
     roots: Vec<Descriptor>,
-    by_subject: HashMap<Digest, Vec<usize>>,
+    by_subject: DigestMap<Vec<usize>>,
     by_tag: HashMap<String, Vec<usize>>,
     /// How long a referrer that no record lists (a killed attach or `copy -r` left it) lives.
     unlisted_grace: Duration,
@@ -583,7 +583,8 @@ impl Visitor for Marker<'_> {
         if let Some(list) = self.by_subject.get(digest) {
             // A record of a referrer queued just above would only be met again (which the
             // mark ignores): with 100,000 referrers, not copying those records counts.
-            let queued: HashSet<&Digest> = referrers.iter().map(|r| r.digest()).collect();
+            let queued: HashSet<&Digest, DigestHashBuilder> =
+                referrers.iter().map(|r| r.digest()).collect();
             next.extend(
                 list.iter()
                     .map(|&i| &self.entries[i])
@@ -619,7 +620,7 @@ struct Prefetch<'a> {
     threads: usize,
     /// Read ahead, not yet handed out: by digest, with the media type it was read under (the
     /// rule depends on it, so a node reached under another one is read again).
-    ready: RefCell<HashMap<Digest, (String, Content)>>,
+    ready: RefCell<DigestMap<(String, Content)>>,
     /// To read ahead, in the order the walk should meet them.
     pending: RefCell<VecDeque<Descriptor>>,
 }
@@ -629,7 +630,7 @@ impl<'a> Prefetch<'a> {
         Prefetch {
             layout,
             threads: hashing_threads(None),
-            ready: RefCell::new(HashMap::new()),
+            ready: RefCell::new(DigestMap::default()),
             pending: RefCell::new(VecDeque::new()),
         }
     }
@@ -648,14 +649,14 @@ impl<'a> Prefetch<'a> {
 
     /// Reads the next round of queued nodes when few are waiting; `live` (entered already)
     /// are not read again.
-    fn top_up(&self, live: &HashSet<Digest>) {
+    fn top_up(&self, live: &DigestSet) {
         if self.ready.borrow().len() >= PREFETCH_LOW {
             return;
         }
         let wanted: Vec<Descriptor> = {
             let ready = self.ready.borrow();
             let mut pending = self.pending.borrow_mut();
-            let mut seen = HashSet::new();
+            let mut seen = DigestSet::default();
             let mut wanted = Vec::new();
             while wanted.len() < PREFETCH_CHUNK
                 && let Some(d) = pending.pop_front()

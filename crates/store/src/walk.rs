@@ -10,10 +10,9 @@
 //! `application/octet-stream` is sniffed (the blob is read, under [`MAX_MANIFEST_SIZE`], and
 //! taken for a manifest when its JSON has the shape of one); anything else is a plain blob.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestMap};
 use crate::error::{Corruption, Error, ManifestKind, Result, Subject};
 use crate::layout::{Layout, MAX_MANIFEST_SIZE};
 use crate::model::{Descriptor, Manifest, media};
@@ -25,6 +24,23 @@ pub(crate) trait BlobSource {
     fn blob_size(&self, digest: &Digest) -> Result<Option<u64>>;
     /// The whole blob, verified against its digest; more than `limit` bytes is an error.
     fn read_verified(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>>;
+
+    /// The blob's size and, when it is at most `limit` bytes, its bytes verified against its
+    /// digest; `None` when it is absent. A source that opens files does this with one open and
+    /// one `fstat`, rather than a `stat` for the size and another open to read.
+    fn read_sized(&self, digest: &Digest, limit: u64) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+        let Some(size) = self.blob_size(digest)? else {
+            return Ok(None);
+        };
+        if size > limit {
+            return Ok(Some((size, None)));
+        }
+        match self.read_verified(digest, size) {
+            Ok(bytes) => Ok(Some((size, Some(bytes)))),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
 }
 
 impl BlobSource for Layout {
@@ -34,6 +50,36 @@ impl BlobSource for Layout {
 
     fn read_verified(&self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
         self.read_blob_limited(digest, limit)
+    }
+
+    fn read_sized(&self, digest: &Digest, limit: u64) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+        use std::io::Read as _;
+        let path = self.blob_path(digest);
+        let Some((file, size)) = crate::layout::open_regular(&path)? else {
+            return Ok(None);
+        };
+        if size > limit {
+            return Ok(Some((size, None)));
+        }
+        // `size` is under the limit, so the capacity is bounded; a file that grows while read
+        // is refused as the size it claimed.
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        (&file)
+            .take(size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        if bytes.len() as u64 > size {
+            return Err(Error::TooLarge {
+                path,
+                limit: size,
+                why: "",
+            });
+        }
+        digest.verify_bytes(&bytes, Subject::Path(path))?;
+        Ok(Some((size, Some(bytes))))
     }
 }
 
@@ -127,15 +173,19 @@ pub(crate) fn read_content(source: &dyn BlobSource, desc: &Descriptor) -> Conten
         error,
         bytes,
     };
-    let size = match source.blob_size(digest) {
-        Ok(Some(size)) => size,
+    if candidate == Candidate::No || digest.known_algorithm().is_err() {
+        return match source.blob_size(digest) {
+            Ok(Some(size)) => Content::Blob { size },
+            Ok(None) => Content::Absent,
+            Err(error) => invalid(error, None),
+        };
+    }
+    let (size, bytes) = match source.read_sized(digest, MAX_MANIFEST_SIZE) {
+        Ok(Some(found)) => found,
         Ok(None) => return Content::Absent,
         Err(error) => return invalid(error, None),
     };
-    if candidate == Candidate::No || digest.known_algorithm().is_err() {
-        return Content::Blob { size };
-    }
-    if size > MAX_MANIFEST_SIZE {
+    let Some(bytes) = bytes else {
         return if declared {
             invalid(
                 Error::Corrupt {
@@ -150,11 +200,6 @@ pub(crate) fn read_content(source: &dyn BlobSource, desc: &Descriptor) -> Conten
         } else {
             Content::Blob { size }
         };
-    }
-    let bytes = match source.read_verified(digest, size) {
-        Ok(b) => b,
-        Err(Error::NotFound { .. }) => return Content::Absent,
-        Err(error) => return invalid(error, None),
     };
     let Some(media_type) = manifest_media_type(desc.media_type(), &bytes) else {
         return Content::Blob { size };
@@ -259,7 +304,7 @@ pub(crate) struct Walker<'s> {
     source: &'s dyn BlobSource,
     /// Every digest entered, and whether it is still open (entered and not yet left: on the
     /// current path, for cycle detection).
-    entered: HashMap<Digest, bool>,
+    entered: DigestMap<bool>,
 }
 
 impl<'s> Walker<'s> {
@@ -267,7 +312,7 @@ impl<'s> Walker<'s> {
     pub(crate) fn new(source: &'s dyn BlobSource) -> Self {
         Walker {
             source,
-            entered: HashMap::new(),
+            entered: DigestMap::default(),
         }
     }
 
