@@ -13,7 +13,7 @@ use super::facts::{Facts, Record};
 use super::{
     Convention, EntryKind, Graph, Issue, classify, fallback_tag, keys, looks_like_fallback_tag,
 };
-use crate::digest::{Digest, DigestMap, DigestSet};
+use crate::digest::{Digest, DigestMap};
 use crate::error::{Error, Result};
 use crate::layout::{BLOBS_DIR, Layout, MAX_MANIFEST_SIZE};
 use crate::model::{Descriptor, ImageIndex, Manifest, media};
