@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Convention, Issue};
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestMap, DigestSet};
 use crate::model::Descriptor;
 
 /// One referrer: its descriptor as a referrers response lists it, the `subject` its blob names,
@@ -87,15 +87,15 @@ impl Referrer {
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     pub(super) referrers: Vec<Referrer>,
-    pub(super) position: HashMap<Digest, usize>,
-    pub(super) by_subject: HashMap<Digest, Vec<usize>>,
+    pub(super) position: DigestMap<usize>,
+    pub(super) by_subject: DigestMap<Vec<usize>>,
     pub(super) subject_order: Vec<Digest>,
     pub(super) issues: Vec<Issue>,
     /// Subjects that have a record of each convention (C and B), for convert and status.
     pub(crate) records: HashMap<Convention, usize>,
     /// `index.json` entries with an exact fallback tag whose listing holds only referrers of
     /// that tag's digest: the only fallback tags that are records.
-    pub(super) fallback_records: HashSet<Digest>,
+    pub(super) fallback_records: DigestSet,
 }
 
 impl Graph {
@@ -381,7 +381,7 @@ impl Graph {
     /// The referrers of `root`, recursively, keeping only `artifact_types` when some are given,
     /// down to `depth` levels (all when `None`). Cycles are cut.
     pub fn tree(&self, root: &Descriptor, artifact_types: &[String], depth: Option<usize>) -> Node {
-        let mut path = HashSet::new();
+        let mut path = DigestSet::default();
         self.subtree(root.clone(), artifact_types, depth, &mut path)
     }
 
@@ -390,7 +390,7 @@ impl Graph {
         descriptor: Descriptor,
         types: &[String],
         depth: Option<usize>,
-        path: &mut HashSet<Digest>,
+        path: &mut DigestSet,
     ) -> Node {
         let mut referrers = Vec::new();
         if depth != Some(0) && path.insert(descriptor.digest().clone()) {

@@ -1,9 +1,11 @@
 //! One pass over a layout that understands conventions A-E and yields the graph
 //! subject → referrers, with where each relation is recorded and every inconsistency found.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
@@ -11,7 +13,7 @@ use super::facts::{Facts, Record};
 use super::{
     Convention, EntryKind, Graph, Issue, classify, fallback_tag, keys, looks_like_fallback_tag,
 };
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestMap};
 use crate::error::{Error, Result};
 use crate::layout::{BLOBS_DIR, Layout, MAX_MANIFEST_SIZE};
 use crate::model::{Descriptor, ImageIndex, Manifest, media};
@@ -44,15 +46,16 @@ impl Default for ScanOptions {
 /// What a record (response or fallback index) claims.
 struct Claim {
     convention: Convention,
-    /// The subject digest (responses) or the fallback tag (fallback indexes).
-    subject: String,
+    /// The subject digest (responses) or the fallback tag (fallback indexes), shared by every
+    /// claim of one record.
+    subject: Rc<str>,
     referrer: Digest,
 }
 
 /// What the scan keeps of a manifest blob, read once (or known from the facts cache).
 struct Loaded {
-    /// The media type it was read as.
-    media_type: String,
+    /// The media type it was read as: one of the common ones shared, not a copy per blob.
+    media_type: Cow<'static, str>,
     /// This and the next two are taken when the referrer is added to the graph (once per
     /// digest); the graph is where they are read from afterwards.
     subject: Option<Descriptor>,
@@ -65,6 +68,7 @@ struct Loaded {
 
 impl Loaded {
     fn of(media_type: String, manifest: Manifest) -> Self {
+        let media_type = interned(media_type);
         match manifest {
             Manifest::Image(m) => Loaded {
                 media_type,
@@ -84,6 +88,20 @@ impl Loaded {
     }
 }
 
+/// `media_type` without a copy when it is one of the manifest types nearly every blob has.
+fn interned(media_type: impl AsRef<str> + Into<String>) -> Cow<'static, str> {
+    const COMMON: [&str; 4] = [
+        media::IMAGE_MANIFEST,
+        media::IMAGE_INDEX,
+        media::DOCKER_MANIFEST,
+        media::DOCKER_MANIFEST_LIST,
+    ];
+    match COMMON.iter().find(|m| **m == media_type.as_ref()) {
+        Some(m) => Cow::Borrowed(m),
+        None => Cow::Owned(media_type.into()),
+    }
+}
+
 /// How many descriptors are read ahead at a time: enough to keep every core busy, few enough
 /// that the bytes read ahead stay a small part of what the scan keeps anyway.
 const READ_AHEAD: usize = 2048;
@@ -95,7 +113,7 @@ struct ReadAhead<'a> {
     layout: &'a Layout,
     /// Blobs the facts cache knows are not read ahead (most likely they are not read at all).
     facts: &'a Facts,
-    ready: RefCell<HashMap<Digest, Vec<u8>>>,
+    ready: RefCell<DigestMap<Vec<u8>>>,
     threads: usize,
 }
 
@@ -104,7 +122,7 @@ impl<'a> ReadAhead<'a> {
         ReadAhead {
             layout,
             facts,
-            ready: RefCell::new(HashMap::new()),
+            ready: RefCell::new(DigestMap::default()),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
@@ -177,7 +195,7 @@ struct Scanner<'a> {
     learned: Vec<(Digest, Record)>,
     /// What each manifest met holds (`None`: not a manifest). Boxed: the table has a slot for
     /// every digest met, and most of what a `Loaded` holds is taken once it is read.
-    loaded: HashMap<Digest, Option<Box<Loaded>>>,
+    loaded: DigestMap<Option<Box<Loaded>>>,
     /// The one walk, shared by every entry so each manifest is entered once.
     walker: Walker<'a>,
     /// The convention of the entry being walked.
@@ -212,7 +230,7 @@ impl Layout {
             source: &ahead,
             facts: &facts,
             learned: Vec::new(),
-            loaded: HashMap::new(),
+            loaded: DigestMap::default(),
             walker: Walker::new(&ahead),
             root_via: Convention::Plain,
             graph: Graph::default(),
@@ -322,6 +340,7 @@ impl Scanner<'_> {
             }
             None => return Ok(()),
         };
+        let shared: Rc<str> = subject.into();
         let mut exact = !children.is_empty();
         for (i, child) in children.iter().enumerate() {
             if i % READ_AHEAD == 0 {
@@ -330,7 +349,7 @@ impl Scanner<'_> {
             }
             self.claims.push(Claim {
                 convention,
-                subject: subject.to_string(),
+                subject: Rc::clone(&shared),
                 referrer: child.digest().clone(),
             });
             if self.source.blob_size(child.digest())?.is_none() {
@@ -440,7 +459,7 @@ impl Scanner<'_> {
             Some(s) => Some(self.subject_of(s)?),
         };
         Some(Loaded {
-            media_type: desc.media_type().to_string(),
+            media_type: interned(desc.media_type()),
             subject,
             artifact_type: Some(record.artifact_type.to_string()),
             annotations: record.annotations(),
@@ -571,8 +590,8 @@ impl Scanner<'_> {
                 .get(&claim.referrer)
                 .map(|r| r.subject.digest().clone());
             let matches = match (&actual, claim.convention) {
-                (Some(a), Convention::FallbackTag) => fallback_tag(a) == claim.subject,
-                (Some(a), _) => a.as_str() == claim.subject,
+                (Some(a), Convention::FallbackTag) => fallback_tag(a) == *claim.subject,
+                (Some(a), _) => a.as_str() == &*claim.subject,
                 (None, _) => false,
             };
             // A record listing an absent blob was reported as ReferrerBlobMissing already.
@@ -580,7 +599,7 @@ impl Scanner<'_> {
             if !matches && present {
                 self.graph.issues.push(Issue::RecordWrong {
                     convention: claim.convention,
-                    subject: claim.subject.clone(),
+                    subject: claim.subject.to_string(),
                     referrer: claim.referrer.clone(),
                     actual,
                 });
@@ -601,10 +620,11 @@ impl Scanner<'_> {
             }
         }
         // Records that should list a referrer and do not.
-        let listed: HashSet<(Convention, String, Digest)> = self
+        // Borrowed from the claims: 100,000 referrers of one subject would copy its text each.
+        let listed: HashSet<(Convention, &str, &Digest)> = self
             .claims
             .iter()
-            .map(|c| (c.convention, c.subject.clone(), c.referrer.clone()))
+            .map(|c| (c.convention, &*c.subject, &c.referrer))
             .collect();
         for convention in [Convention::Response, Convention::FallbackTag] {
             if self.graph.record_count(convention) == 0 {
@@ -615,7 +635,7 @@ impl Scanner<'_> {
                     Convention::FallbackTag => fallback_tag(r.subject.digest()),
                     _ => r.subject.digest().to_string(),
                 };
-                if listed.contains(&(convention, key.clone(), r.digest().clone())) {
+                if listed.contains(&(convention, key.as_str(), r.digest())) {
                     continue;
                 }
                 let issue = if self.recorded_subjects.contains(&(convention, key)) {
@@ -651,7 +671,7 @@ impl Scanner<'_> {
                         .loaded
                         .get(subject)
                         .and_then(Option::as_ref)
-                        .map(|l| l.media_type.clone())
+                        .map(|l| l.media_type.to_string())
                         .or_else(|| {
                             self.layout
                                 .read_blob(subject)
