@@ -95,11 +95,17 @@ fn attach_to(
     let pushed = push(layout, req, progress)?;
     let mut referrer = pushed.descriptor;
     referrer.remove_annotation(REF_NAME);
+    // Only the response mode uses a key: with another mode given, any key will do, and the
+    // transaction need not walk every entry to find the one the layout uses.
+    let key = match (options.mode, options.response_key) {
+        (Some(m), None) if m != Mode::Response => Some(ResponseKey::default()),
+        (_, key) => key,
+    };
     let (mode, _) = pushed.staged.commit_referrers_from(
         read,
         &[(referrer.clone(), subject.digest().clone())],
         options.mode,
-        options.response_key,
+        key,
     )?;
     Ok(AttachOutcome {
         descriptor: referrer,

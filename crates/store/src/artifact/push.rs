@@ -11,7 +11,7 @@ use super::{FileSpec, ProgressFactory, format_rfc3339, now};
 use crate::builder::ImageManifestBuilder;
 use crate::digest::{Algorithm, Digest, HashingWriter};
 use crate::error::{Error, InputProblem, IoContext, Result, Subject};
-use crate::layout::{Expected, Layout, open_buffered};
+use crate::layout::{DirSyncs, Expected, Layout, NoProgress, open_buffered};
 use crate::model::{Descriptor, EMPTY_JSON, annotations, media};
 use crate::staged::Staged;
 
@@ -141,17 +141,27 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
     // Inputs are valid: from here on blobs are written, so keep gc away until they are listed.
     let staged = layout.stage()?;
     let layout = staged.layout();
+    // Every blob lands in blobs/sha256: one fsync of it, after the last rename and before the
+    // caller's index.json names the manifest, makes all of them durable names.
+    let mut dirs = DirSyncs::default();
     let mut layers = Vec::new();
     for spec in &req.files {
         let extra = req.layer_annotations.get(&spec.path);
-        layers.push(push_file(layout, spec, extra, req.created, progress)?);
+        layers.push(push_file(
+            layout,
+            spec,
+            extra,
+            req.created,
+            progress,
+            &mut dirs,
+        )?);
     }
     let config = if let Some(spec) = &req.config {
-        let (digest, size) = ingest_file(layout, &spec.path, progress)?;
+        let (digest, size) = ingest_file(layout, &spec.path, progress, &mut dirs)?;
         let mt = spec.media_type.as_deref().unwrap_or(media::UNKNOWN_CONFIG);
         Descriptor::new(mt, digest, size)
     } else {
-        let (digest, size) = layout.write_blob(&mut &EMPTY_JSON[..], Expected::default())?;
+        let (digest, size) = write_bytes(layout, EMPTY_JSON, &mut dirs)?;
         let mut d = Descriptor::new(media::EMPTY, digest, size);
         d.set_data_base64("e30=");
         d
@@ -180,13 +190,12 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
         manifest = manifest.subject(s.plain());
     }
     let built = manifest.build();
-    let stored = built.store(layout)?;
+    // What `built.store` does, with the directory's fsync batched with the layers'.
+    layout.validate_manifest(built.bytes(), Some(built.media_type()), false)?;
+    let (digest, size) = write_bytes(layout, built.bytes(), &mut dirs)?;
+    dirs.finish()?;
 
-    let mut entry = Descriptor::new(
-        media::IMAGE_MANIFEST,
-        stored.digest().clone(),
-        stored.size(),
-    );
+    let mut entry = Descriptor::new(media::IMAGE_MANIFEST, digest, size);
     entry.set_annotations(match string_map(&annotations) {
         Value::Object(o) => o,
         _ => Map::new(),
@@ -201,6 +210,14 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
         manifest: built.into_bytes(),
         staged,
     })
+}
+
+/// Writes `bytes` as a sha256 blob, its directory's fsync left to `dirs`.
+fn write_bytes(layout: &Layout, bytes: &[u8], dirs: &mut DirSyncs) -> Result<(Digest, u64)> {
+    let expected = Expected::default();
+    let mut writer = layout.blob_writer(Algorithm::Sha256)?;
+    writer.fill_from(&mut &bytes[..], &expected, &NoProgress)?;
+    writer.commit_batched(&expected, dirs)
 }
 
 fn string_map(m: &BTreeMap<String, String>) -> Value {
@@ -229,19 +246,26 @@ fn push_file(
     extra: Option<&BTreeMap<String, String>>,
     created: Option<u64>,
     progress: ProgressFactory<'_>,
+    dirs: &mut DirSyncs,
 ) -> Result<Descriptor> {
     let title = title_of(&spec.path)?;
     let meta = fs::metadata(&spec.path).at(&spec.path)?;
     let mut desc = if meta.is_dir() {
-        let (digest, size, tar_digest) =
-            push_directory(layout, &spec.path, &title, created.unwrap_or(0), progress)?;
+        let (digest, size, tar_digest) = push_directory(
+            layout,
+            &spec.path,
+            &title,
+            created.unwrap_or(0),
+            progress,
+            dirs,
+        )?;
         let mt = spec.media_type.as_deref().unwrap_or(media::LAYER_TAR_GZIP);
         let mut d = Descriptor::new(mt, digest, size);
         d.set_annotation(annotations::ORAS_CONTENT_DIGEST, tar_digest.as_str());
         d.set_annotation(annotations::ORAS_UNPACK, "true");
         d
     } else {
-        let (digest, size) = ingest_file(layout, &spec.path, progress)?;
+        let (digest, size) = ingest_file(layout, &spec.path, progress, dirs)?;
         let mt = spec.media_type.as_deref().unwrap_or(media::LAYER_TAR);
         Descriptor::new(mt, digest, size)
     };
@@ -263,6 +287,7 @@ fn ingest_file(
     layout: &Layout,
     path: &Path,
     progress: ProgressFactory<'_>,
+    dirs: &mut DirSyncs,
 ) -> Result<(Digest, u64)> {
     let size = fs::metadata(path).at(path)?.len();
     let bar = progress(&path.display().to_string(), size);
@@ -274,7 +299,7 @@ fn ingest_file(
     // The kernel moves the bytes; they are hashed from the ingest file, once.
     let mut writer = layout.blob_writer(Algorithm::Sha256)?;
     writer.fill_from_file(&file, &expected, bar.as_ref())?;
-    writer.commit(&expected)
+    writer.commit_batched(&expected, dirs)
 }
 
 /// Streams a directory as tar+gzip straight into `ingest/`, hashing the tar and the gzip.
@@ -292,6 +317,7 @@ fn push_directory(
     title: &str,
     mtime: u64,
     progress: ProgressFactory<'_>,
+    dirs: &mut DirSyncs,
 ) -> Result<(Digest, u64, Digest)> {
     // Sizing the bar costs a walk of metadata only; an unreadable entry fails the real walk.
     let total: u64 = walkdir::WalkDir::new(dir)
@@ -362,7 +388,7 @@ fn push_directory(
     let hashing = tar.into_inner().at(dir)?;
     let (gz, tar_digest, _) = hashing.finish();
     let writer = gz.finish().at(dir)?;
-    let (digest, size) = writer.commit(&Expected::default())?;
+    let (digest, size) = writer.commit_batched(&Expected::default(), dirs)?;
     Ok((digest, size, tar_digest))
 }
 

@@ -258,6 +258,20 @@ impl BlobWriter {
     /// Checks the content against `expected`, makes it durable and moves it into `blobs/`.
     /// On any failure the temp file is removed and `blobs/` is untouched.
     pub fn commit(self, expected: &Expected) -> Result<(Digest, u64)> {
+        self.commit_in(expected, None)
+    }
+
+    /// [`BlobWriter::commit`] that leaves the fsync of the directory the rename changed to
+    /// `batch` (a push syncs `blobs/sha256` once for all its blobs, before anything names them).
+    pub(crate) fn commit_batched(
+        self,
+        expected: &Expected,
+        batch: &mut DirSyncs,
+    ) -> Result<(Digest, u64)> {
+        self.commit_in(expected, Some(batch))
+    }
+
+    fn commit_in(self, expected: &Expected, batch: Option<&mut DirSyncs>) -> Result<(Digest, u64)> {
         let BlobWriter {
             layout,
             out,
@@ -274,7 +288,7 @@ impl BlobWriter {
             .set_permissions(fs::Permissions::from_mode(0o644))
             .at(temp.path())?;
         let (file, path) = temp.into_parts();
-        layout.place_blob(Placement::Ingest { path, file: &file }, &actual, None)?;
+        layout.place_blob(Placement::Ingest { path, file: &file }, &actual, batch)?;
         Ok((actual, count))
     }
 }

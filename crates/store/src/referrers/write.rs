@@ -230,7 +230,11 @@ impl Layout {
         key: Option<ResponseKey>,
     ) -> Result<(Mode, ResponseKey)> {
         self.edit_index(|index| {
-            let in_use = mode_in_index(index);
+            // A walk of every entry, for what the caller left undecided only.
+            let in_use = match (mode, key) {
+                (Some(_), Some(_)) => None,
+                _ => mode_in_index(index),
+            };
             let mode = mode.or(in_use.map(|(m, _)| m)).unwrap_or(Mode::Annotation);
             let key = key.or(in_use.map(|(_, k)| k)).unwrap_or_default();
             self.record_in(index, referrer, subject, mode, key)?;
@@ -282,7 +286,11 @@ impl Layout {
             if let Some((desc, tags)) = root {
                 crate::tags::add_entry_in(self, index, desc, tags)?;
             }
-            let in_use = mode_in_index(index);
+            // A walk of every entry, for what the caller left undecided only.
+            let in_use = match (mode, key) {
+                (Some(_), Some(_)) => None,
+                _ => mode_in_index(index),
+            };
             let mode = mode.or(in_use.map(|(m, _)| m)).unwrap_or(Mode::Annotation);
             let key = key.or(in_use.map(|(_, k)| k)).unwrap_or_default();
             self.record_all_in(index, referrers, mode, key)?;
