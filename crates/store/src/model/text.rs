@@ -177,6 +177,17 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// After a list element: `Some(true)` past `close` (the list ended), `Some(false)` past a
+    /// comma (another element follows), `None` on anything else.
+    fn separator(&mut self, close: u8) -> Option<bool> {
+        let next = self.peek()?;
+        if next != b',' && next != close {
+            return None;
+        }
+        self.at += 1;
+        Some(next == close)
+    }
+
     /// Skips an object or array whose opening byte is at the cursor: elements (each read by
     /// `element`) separated by commas up to `close`. One loop for both, so they cannot drift.
     fn skip_list(
@@ -193,13 +204,8 @@ impl<'a> Cursor<'a> {
             self.ws();
             element(self)?;
             self.ws();
-            match self.peek()? {
-                b',' => self.at += 1,
-                c if c == close => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.separator(close)? {
+                return Some(());
             }
         }
     }
@@ -325,13 +331,8 @@ fn entry(c: &mut Cursor<'_>) -> Option<Scanned> {
             "urls" | "platform" => return None,
             _ => c.canonical_scalar()?,
         }
-        match c.peek()? {
-            b',' => c.at += 1,
-            b'}' => {
-                c.at += 1;
-                break;
-            }
-            _ => return None,
+        if c.separator(b'}')? {
+            break;
         }
     }
     Some(Scanned {
@@ -361,13 +362,8 @@ fn string_map(c: &mut Cursor<'_>) -> Option<Vec<(Str, Str)>> {
             return None;
         }
         out.push((key, value));
-        match c.peek()? {
-            b',' => c.at += 1,
-            b'}' => {
-                c.at += 1;
-                return Some(out);
-            }
-            _ => return None,
+        if c.separator(b'}')? {
+            return Some(out);
         }
     }
 }
@@ -479,13 +475,8 @@ pub(super) fn index(src: &Arc<String>) -> Option<ReadIndex> {
                 exact &= fields.insert(key, value).is_none();
             }
             exact &= !c.ws();
-            match c.peek()? {
-                b',' => c.at += 1,
-                b'}' => {
-                    c.at += 1;
-                    break;
-                }
-                _ => return None,
+            if c.separator(b'}')? {
+                break;
             }
         }
     }
@@ -519,13 +510,8 @@ fn entries(c: &mut Cursor<'_>, src: &Arc<String>) -> Option<(Vec<Descriptor>, bo
         exact &= kept;
         list.push(d);
         exact &= !c.ws();
-        match c.peek()? {
-            b',' => c.at += 1,
-            b']' => {
-                c.at += 1;
-                return Some((list, exact));
-            }
-            _ => return None,
+        if c.separator(b']')? {
+            return Some((list, exact));
         }
     }
 }
