@@ -27,7 +27,7 @@ use crate::model::{Descriptor, ImageIndex, media};
 use crate::referrers::{
     Convention, EntryKind, Graph, Referrer, ScanOptions, classify, fallback_tag,
 };
-use crate::walk::{Content, Visitor, Walker, read_content};
+use crate::walk::{Content, Visitor, Walker, on_every_core, read_content};
 
 /// How many times gc re-marks when `index.json` changed between removing dead records and
 /// sweeping (another process edited it in the short window between the two locked steps).
@@ -675,25 +675,11 @@ impl<'a> Prefetch<'a> {
             return;
         }
         let layout = self.layout;
-        let per_thread = wanted.len().div_ceil(self.threads);
-        let read: Vec<Vec<(Digest, (String, Content))>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = wanted
-                .chunks(per_thread)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|d| {
-                                let content = read_content(layout, d);
-                                (d.digest().clone(), (d.media_type().to_string(), content))
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            // A thread that panicked read nothing ahead; the walk reads its part itself.
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        let read = on_every_core(&wanted, self.threads, |d| {
+            let content = read_content(layout, d);
+            Some((d.digest().clone(), (d.media_type().to_string(), content)))
         });
-        self.ready.borrow_mut().extend(read.into_iter().flatten());
+        self.ready.borrow_mut().extend(read);
     }
 
     /// What was read ahead for `desc`, when it was read under `desc`'s media type.

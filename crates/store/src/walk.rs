@@ -358,6 +358,28 @@ impl<'s> Walker<'s> {
     }
 }
 
+/// `read` applied to every item ahead of the walk, the items split across `threads` scoped
+/// threads. What a thread that panicked would have read is left out: the walk reads it itself.
+pub(crate) fn on_every_core<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    read: impl Fn(&T) -> Option<R> + Sync,
+) -> Vec<R> {
+    let per_thread = items.len().div_ceil(threads.max(1)).max(1);
+    let read = &read;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per_thread)
+            .map(|part| scope.spawn(move || part.iter().filter_map(read).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok())
+            .flatten()
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

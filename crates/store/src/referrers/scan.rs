@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::layout::{BLOBS_DIR, Layout, MAX_MANIFEST_SIZE};
 use crate::model::{Descriptor, ImageIndex, Manifest, media};
 use crate::walk::{
-    BlobSource, Candidate, Content, Visitor, Walker, candidate, read_content,
+    BlobSource, Candidate, Content, Visitor, Walker, candidate, on_every_core, read_content,
     starts_like_json_object,
 };
 
@@ -148,25 +148,11 @@ impl<'a> ReadAhead<'a> {
             return;
         }
         let layout = self.layout;
-        let per_thread = wanted.len().div_ceil(self.threads);
-        let read: Vec<Vec<(Digest, Vec<u8>)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = wanted
-                .chunks(per_thread)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .filter_map(|d| {
-                                let bytes = layout.read_blob_limited(d, MAX_MANIFEST_SIZE).ok()?;
-                                Some(((*d).clone(), bytes))
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            // A thread that panicked read nothing ahead; the walk reads its part itself.
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        let read = on_every_core(&wanted, self.threads, |d| {
+            let bytes = layout.read_blob_limited(d, MAX_MANIFEST_SIZE).ok()?;
+            Some(((*d).clone(), bytes))
         });
-        self.ready.borrow_mut().extend(read.into_iter().flatten());
+        self.ready.borrow_mut().extend(read);
     }
 }
 
