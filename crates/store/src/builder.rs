@@ -98,7 +98,29 @@ impl Built {
     /// blob it names must be in the layout. `index.json` is not touched. Returns its descriptor
     /// with the `artifactType` a referrers response gives it.
     pub fn store(&self, layout: &Layout) -> Result<Descriptor> {
-        layout.put_manifest(&self.bytes, Some(self.media_type), false)
+        let mut dirs = crate::layout::DirSyncs::default();
+        let desc = self.store_batched(layout, &mut dirs)?;
+        dirs.finish()?;
+        Ok(desc)
+    }
+
+    /// [`Built::store`] with the directory's fsync left to `dirs`, so a writer of
+    /// several blobs (push) syncs `blobs/sha256` once, after its last blob.
+    pub(crate) fn store_batched(
+        &self,
+        layout: &Layout,
+        dirs: &mut crate::layout::DirSyncs,
+    ) -> Result<Descriptor> {
+        let (mt, manifest) = layout.validate_manifest(&self.bytes, Some(self.media_type), false)?;
+        let expected = crate::layout::Expected::default();
+        let mut writer = layout.blob_writer(Algorithm::Sha256)?;
+        writer.fill_from(&mut &self.bytes[..], &expected, &crate::layout::NoProgress)?;
+        let (digest, size) = writer.commit_batched(&expected, dirs)?;
+        let mut desc = Descriptor::new(&mt, digest, size);
+        if let Some(at) = manifest.effective_artifact_type() {
+            desc.set_artifact_type(at);
+        }
+        Ok(desc)
     }
 }
 

@@ -190,9 +190,8 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
         manifest = manifest.subject(s.plain());
     }
     let built = manifest.build();
-    // What `built.store` does, with the directory's fsync batched with the layers'.
-    layout.validate_manifest(built.bytes(), Some(built.media_type()), false)?;
-    let (digest, size) = write_bytes(layout, built.bytes(), &mut dirs)?;
+    let stored = built.store_batched(layout, &mut dirs)?;
+    let (digest, size) = (stored.digest().clone(), stored.size());
     dirs.finish()?;
 
     let mut entry = Descriptor::new(media::IMAGE_MANIFEST, digest, size);
