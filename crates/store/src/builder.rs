@@ -98,10 +98,7 @@ impl Built {
     /// blob it names must be in the layout. `index.json` is not touched. Returns its descriptor
     /// with the `artifactType` a referrers response gives it.
     pub fn store(&self, layout: &Layout) -> Result<Descriptor> {
-        let mut dirs = crate::layout::DirSyncs::default();
-        let desc = self.store_batched(layout, &mut dirs)?;
-        dirs.finish()?;
-        Ok(desc)
+        layout.put_manifest(&self.bytes, Some(self.media_type), false)
     }
 
     /// [`Built::store`] with the directory's fsync left to `dirs`, so a writer of
@@ -111,16 +108,7 @@ impl Built {
         layout: &Layout,
         dirs: &mut crate::layout::DirSyncs,
     ) -> Result<Descriptor> {
-        let (mt, manifest) = layout.validate_manifest(&self.bytes, Some(self.media_type), false)?;
-        let expected = crate::layout::Expected::default();
-        let mut writer = layout.blob_writer(Algorithm::Sha256)?;
-        writer.fill_from(&mut &self.bytes[..], &expected, &crate::layout::NoProgress)?;
-        let (digest, size) = writer.commit_batched(&expected, dirs)?;
-        let mut desc = Descriptor::new(&mt, digest, size);
-        if let Some(at) = manifest.effective_artifact_type() {
-            desc.set_artifact_type(at);
-        }
-        Ok(desc)
+        layout.put_manifest_batched(&self.bytes, Some(self.media_type), false, dirs)
     }
 }
 

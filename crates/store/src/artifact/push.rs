@@ -11,7 +11,7 @@ use super::{FileSpec, ProgressFactory, format_rfc3339, now};
 use crate::builder::ImageManifestBuilder;
 use crate::digest::{Algorithm, Digest, HashingWriter};
 use crate::error::{Error, InputProblem, IoContext, Result, Subject};
-use crate::layout::{DirSyncs, Expected, Layout, NoProgress, open_buffered};
+use crate::layout::{DirSyncs, Expected, Layout, open_buffered};
 use crate::model::{Descriptor, EMPTY_JSON, annotations, media};
 use crate::staged::Staged;
 
@@ -161,7 +161,7 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
         let mt = spec.media_type.as_deref().unwrap_or(media::UNKNOWN_CONFIG);
         Descriptor::new(mt, digest, size)
     } else {
-        let (digest, size) = write_bytes(layout, EMPTY_JSON, &mut dirs)?;
+        let (digest, size) = layout.write_bytes_batched(EMPTY_JSON, &mut dirs)?;
         let mut d = Descriptor::new(media::EMPTY, digest, size);
         d.set_data_base64("e30=");
         d
@@ -212,13 +212,6 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
 }
 
 /// Writes `bytes` as a sha256 blob, its directory's fsync left to `dirs`.
-fn write_bytes(layout: &Layout, bytes: &[u8], dirs: &mut DirSyncs) -> Result<(Digest, u64)> {
-    let expected = Expected::default();
-    let mut writer = layout.blob_writer(Algorithm::Sha256)?;
-    writer.fill_from(&mut &bytes[..], &expected, &NoProgress)?;
-    writer.commit_batched(&expected, dirs)
-}
-
 fn string_map(m: &BTreeMap<String, String>) -> Value {
     Value::Object(
         m.iter()

@@ -26,6 +26,19 @@ impl Layout {
         self.write_blob_with_progress(reader, expected, &NoProgress)
     }
 
+    /// Writes `bytes` as a sha256 blob, leaving the fsync of the directory the rename changed
+    /// to `dirs` (a push syncs `blobs/sha256` once for all its blobs).
+    pub(crate) fn write_bytes_batched(
+        &self,
+        bytes: &[u8],
+        dirs: &mut DirSyncs,
+    ) -> Result<(Digest, u64)> {
+        let expected = Expected::default();
+        let mut writer = self.blob_writer(Algorithm::Sha256)?;
+        writer.fill_from(&mut &bytes[..], &expected, &NoProgress)?;
+        writer.commit_batched(&expected, dirs)
+    }
+
     /// [`Layout::write_blob`] with progress reports.
     ///
     /// When the expected digest is given and the blob already exists, the input is still read

@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::{Expected, Layout, MAX_MANIFEST_SIZE};
+use super::{DirSyncs, Layout, MAX_MANIFEST_SIZE};
 use crate::digest::Digest;
 use crate::error::{Error, InputProblem, ManifestKind, ManifestProblem, Result, Subject};
 use crate::model::{Descriptor, Manifest};
@@ -144,8 +144,23 @@ impl Layout {
         media_type: Option<&str>,
         allow_sparse: bool,
     ) -> Result<Descriptor> {
+        let mut dirs = DirSyncs::default();
+        let desc = self.put_manifest_batched(bytes, media_type, allow_sparse, &mut dirs)?;
+        dirs.finish()?;
+        Ok(desc)
+    }
+
+    /// [`Layout::put_manifest`] with the fsync of `blobs/<alg>` left to `dirs`, so a writer of
+    /// several blobs (push) syncs the directory once, after its last blob.
+    pub(crate) fn put_manifest_batched(
+        &self,
+        bytes: &[u8],
+        media_type: Option<&str>,
+        allow_sparse: bool,
+        dirs: &mut DirSyncs,
+    ) -> Result<Descriptor> {
         let (mt, manifest) = self.validate_manifest(bytes, media_type, allow_sparse)?;
-        let (digest, size) = self.write_blob(&mut &bytes[..], Expected::default())?;
+        let (digest, size) = self.write_bytes_batched(bytes, dirs)?;
         let mut desc = Descriptor::new(&mt, digest, size);
         if let Some(at) = manifest.effective_artifact_type() {
             desc.set_artifact_type(at);
