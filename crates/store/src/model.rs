@@ -54,9 +54,17 @@ pub mod media {
         mt == IMAGE_INDEX || mt == DOCKER_MANIFEST_LIST
     }
 
+    /// Every manifest media type of either kind ([`is_manifest`]).
+    pub const MANIFESTS: [&str; 4] = [
+        IMAGE_MANIFEST,
+        IMAGE_INDEX,
+        DOCKER_MANIFEST,
+        DOCKER_MANIFEST_LIST,
+    ];
+
     /// True for anything that is a manifest of either kind.
     pub fn is_manifest(mt: &str) -> bool {
-        is_image_manifest(mt) || is_index(mt)
+        MANIFESTS.contains(&mt)
     }
 }
 

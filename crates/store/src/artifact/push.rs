@@ -211,7 +211,6 @@ pub fn push(layout: &Layout, req: &PushRequest, progress: ProgressFactory<'_>) -
     })
 }
 
-/// Writes `bytes` as a sha256 blob, its directory's fsync left to `dirs`.
 fn string_map(m: &BTreeMap<String, String>) -> Value {
     Value::Object(
         m.iter()

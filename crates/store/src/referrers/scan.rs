@@ -90,13 +90,7 @@ impl Loaded {
 
 /// `media_type` without a copy when it is one of the manifest types nearly every blob has.
 fn interned(media_type: impl AsRef<str> + Into<String>) -> Cow<'static, str> {
-    const COMMON: [&str; 4] = [
-        media::IMAGE_MANIFEST,
-        media::IMAGE_INDEX,
-        media::DOCKER_MANIFEST,
-        media::DOCKER_MANIFEST_LIST,
-    ];
-    match COMMON.iter().find(|m| **m == media_type.as_ref()) {
+    match media::MANIFESTS.iter().find(|m| **m == media_type.as_ref()) {
         Some(m) => Cow::Borrowed(m),
         None => Cow::Owned(media_type.into()),
     }

@@ -230,13 +230,7 @@ impl Layout {
         key: Option<ResponseKey>,
     ) -> Result<(Mode, ResponseKey)> {
         self.edit_index(|index| {
-            // A walk of every entry, for what the caller left undecided only.
-            let in_use = match (mode, key) {
-                (Some(_), Some(_)) => None,
-                _ => mode_in_index(index),
-            };
-            let mode = mode.or(in_use.map(|(m, _)| m)).unwrap_or(Mode::Annotation);
-            let key = key.or(in_use.map(|(_, k)| k)).unwrap_or_default();
+            let (mode, key) = decided(index, mode, key);
             self.record_in(index, referrer, subject, mode, key)?;
             Ok((mode, key))
         })
@@ -286,13 +280,7 @@ impl Layout {
             if let Some((desc, tags)) = root {
                 crate::tags::add_entry_in(self, index, desc, tags)?;
             }
-            // A walk of every entry, for what the caller left undecided only.
-            let in_use = match (mode, key) {
-                (Some(_), Some(_)) => None,
-                _ => mode_in_index(index),
-            };
-            let mode = mode.or(in_use.map(|(m, _)| m)).unwrap_or(Mode::Annotation);
-            let key = key.or(in_use.map(|(_, k)| k)).unwrap_or_default();
+            let (mode, key) = decided(index, mode, key);
             self.record_all_in(index, referrers, mode, key)?;
             Ok((mode, key))
         })
@@ -694,6 +682,22 @@ impl Layout {
         report.changed = flag_changed || report.added + report.updated + report.removed > 0;
         Ok(report)
     }
+}
+
+/// The mode and key to record in: the caller's, else the ones `index` uses, else annotations
+/// and the default key. Every entry is walked only for what the caller left undecided.
+fn decided(
+    index: &ImageIndex,
+    mode: Option<Mode>,
+    key: Option<ResponseKey>,
+) -> (Mode, ResponseKey) {
+    let in_use = match (mode, key) {
+        (Some(_), Some(_)) => None,
+        _ => mode_in_index(index),
+    };
+    let mode = mode.or(in_use.map(|(m, _)| m)).unwrap_or(Mode::Annotation);
+    let key = key.or(in_use.map(|(_, k)| k)).unwrap_or_default();
+    (mode, key)
 }
 
 /// The mode an index uses consistently, judged from its entries alone (no blob is read):
